@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace SharedLvm.Os.Processes;
+
+public sealed partial class ProcessRunner : IProcessRunner
+{
+    /// <summary>How long to wait for a killed process to be reaped before abandoning it.</summary>
+    private static readonly TimeSpan ReapTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly ILogger<ProcessRunner> _logger;
+
+    public ProcessRunner(ILogger<ProcessRunner> logger)
+    {
+        _logger = logger;
+    }
+
+    public async Task<ProcessResult> RunAsync(ProcessSpec spec, CancellationToken cancellationToken = default)
+    {
+        var startInfo = new ProcessStartInfo(spec.FileName)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in spec.Arguments)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        startInfo.Environment["LC_ALL"] = "C";
+        startInfo.Environment["LANG"] = "C";
+        foreach (var (key, value) in spec.Environment ?? new Dictionary<string, string>())
+        {
+            startInfo.Environment[key] = value;
+        }
+
+        using var process = new Process { StartInfo = startInfo };
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            process.Start();
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            throw new ProcessStartException($"Could not start {spec.FileName}: {e.Message}", e);
+        }
+
+        LogStarted(_logger, spec.FileName, process.Id, spec.ToString());
+
+        // Drain both pipes concurrently: a full stderr pipe would otherwise block the child forever.
+        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        try
+        {
+            if (spec.StandardInput is not null)
+            {
+                await process.StandardInput.WriteAsync(spec.StandardInput.AsMemory(), cancellationToken).ConfigureAwait(false);
+            }
+
+            process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // The child exited without reading its input; its exit code tells the rest.
+        }
+
+        using var timeoutCts = new CancellationTokenSource(spec.Timeout);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeoutCts.Token);
+        try
+        {
+            await process.WaitForExitAsync(linked.Token).ConfigureAwait(false);
+            var output = await stdout.ConfigureAwait(false);
+            var error = await stderr.ConfigureAwait(false);
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            LogFinished(_logger, spec.FileName, process.Id, process.ExitCode, elapsed.TotalMilliseconds);
+            return new ProcessResult(process.ExitCode, output, error, elapsed);
+        }
+        catch (OperationCanceledException)
+        {
+            var reaped = await KillTreeAsync(process).ConfigureAwait(false);
+            if (cancellationToken.IsCancellationRequested)
+            {
+                LogCancelled(_logger, spec.FileName, process.Id);
+                throw;
+            }
+
+            LogTimedOut(_logger, spec.FileName, process.Id, spec.Timeout.TotalSeconds, reaped);
+            throw new ProcessTimeoutException(
+                $"{spec.FileName} did not finish within {spec.Timeout.TotalSeconds:0.###} s and was killed{(reaped ? string.Empty : " (not reaped: stuck in the kernel?)")}.")
+            {
+                Command = spec.ToString(),
+                Timeout = spec.Timeout,
+                Abandoned = !reaped,
+            };
+        }
+    }
+
+    private static async Task<bool> KillTreeAsync(Process process)
+    {
+        try
+        {
+            process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            return true; // already exited
+        }
+
+        // A process in uninterruptible sleep (I/O on a LU with queue_if_no_path) ignores SIGKILL
+        // until the I/O completes: never wait for it unboundedly.
+        using var reap = new CancellationTokenSource(ReapTimeout);
+        try
+        {
+            await process.WaitForExitAsync(reap.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    [LoggerMessage(2001, LogLevel.Debug, "Started {Program} pid {Pid}: {CommandLine}")]
+    private static partial void LogStarted(ILogger logger, string program, int pid, string commandLine);
+
+    [LoggerMessage(2002, LogLevel.Debug, "{Program} pid {Pid} exited {ExitCode} after {ElapsedMs} ms")]
+    private static partial void LogFinished(ILogger logger, string program, int pid, int exitCode, double elapsedMs);
+
+    [LoggerMessage(2003, LogLevel.Warning, "{Program} pid {Pid} timed out after {TimeoutSeconds} s and was killed (reaped: {Reaped})")]
+    private static partial void LogTimedOut(ILogger logger, string program, int pid, double timeoutSeconds, bool reaped);
+
+    [LoggerMessage(2004, LogLevel.Debug, "{Program} pid {Pid} was cancelled and killed")]
+    private static partial void LogCancelled(ILogger logger, string program, int pid);
+}
