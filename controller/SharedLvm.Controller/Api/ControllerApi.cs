@@ -1,0 +1,159 @@
+using SharedLvm.Contracts.V1;
+using SharedLvm.Controller.Events;
+using SharedLvm.Controller.Pools;
+using SharedLvm.Controller.Volumes;
+using SharedLvm.Grpc;
+using static SharedLvm.Controller.Api.StatusMapping;
+
+namespace SharedLvm.Controller.Api;
+
+/// <summary>sharedlvm.v1.Controller: a thin adapter from messages to the domain services.</summary>
+public sealed class ControllerApi
+{
+    private const int DefaultPageSize = 100;
+    private const int MaxPageSize = 1000;
+    private readonly PoolRegistry _pools;
+    private readonly VolumeService _volumes;
+    private readonly EventBus _events;
+    private readonly ControllerOptions _options;
+
+    public ControllerApi(PoolRegistry pools, VolumeService volumes, EventBus events, ControllerOptions options)
+    {
+        _pools = pools;
+        _volumes = volumes;
+        _events = events;
+        _options = options;
+    }
+
+    public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => ControllerReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.ServiceDescriptor>("Controller");
+
+    public Task<Pool> CreatePool(CreatePoolRequest request, ServerCallContext context) => Guard(async () =>
+    {
+        var mode = request.Mode switch
+        {
+            Contracts.V1.PoolCreateMode.Initialize => Pools.PoolCreateMode.Initialize,
+            Contracts.V1.PoolCreateMode.Adopt => Pools.PoolCreateMode.Adopt,
+            _ => throw ControllerException.Invalid("mode must be INITIALIZE or ADOPT."),
+        };
+        var runtime = await _pools.CreateAsync(
+            new CreatePoolCommand(request.Name, request.Wwid, request.DevicePath, mode, request.MetadataSizeBytes, request.ExtentSizeBytes),
+            _volumes.ReconcileAsync, context.CancellationToken);
+        var pool = runtime.ToContract(_options.MetadataWarnFreeFraction);
+        _events.Publish(EventKind.PoolChanged, pool.Name, $"Pool {pool.Name} is managed on {pool.DevicePath}.", e => e.Pool = pool);
+        return pool;
+    });
+
+    public Task<Pool> GetPool(GetPoolRequest request, ServerCallContext context) => Guard(() =>
+    {
+        Validation.PoolName("name", request.Name);
+        return Task.FromResult(_pools.Get(request.Name).ToContract(_options.MetadataWarnFreeFraction));
+    });
+
+    public Task<ListPoolsResponse> ListPools(ListPoolsRequest request, ServerCallContext context)
+    {
+        var response = new ListPoolsResponse();
+        response.Pools.AddRange(_pools.All.Select(p => p.ToContract(_options.MetadataWarnFreeFraction)));
+        return Task.FromResult(response);
+    }
+
+    public Task<ForgetPoolResponse> ForgetPool(ForgetPoolRequest request, ServerCallContext context) => Guard(async () =>
+    {
+        Validation.PoolName("name", request.Name);
+        if (_pools.TryGet(request.Name, out var pool) && pool.Catalog.Snapshot().FirstOrDefault(v => v.Owners.Count > 0) is { } attached)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"Pool {request.Name} has attached volumes (e.g. {attached.Id} on {attached.Owners[0]}); detach them first.");
+        }
+
+        await _pools.ForgetAsync(request.Name);
+        return new ForgetPoolResponse();
+    });
+
+    public Task<Volume> CreateVolume(CreateVolumeRequest request, ServerCallContext context) => Guard(async () =>
+        View(await _volumes.CreateAsync(new CreateVolumeCommand(request.Pool, request.Name, request.SizeBytes, Copy(request.Labels)), context.CancellationToken)));
+
+    public Task<Volume> GetVolume(GetVolumeRequest request, ServerCallContext context) => Guard(() =>
+        Task.FromResult(View(_volumes.Get(request.Id, request.Pool, request.Name))));
+
+    public Task<ListVolumesResponse> ListVolumes(ListVolumesRequest request, ServerCallContext context) => Guard(() =>
+    {
+        if (request.PageSize > MaxPageSize)
+        {
+            throw ControllerException.Invalid($"page_size must be at most {MaxPageSize}.");
+        }
+
+        if (request.PageToken.Length > 0)
+        {
+            Validation.Id("page_token", request.PageToken);
+        }
+
+        if (request.Pool.Length > 0)
+        {
+            Validation.PoolName("pool", request.Pool);
+        }
+
+        var pools = request.Pool.Length > 0 ? [_pools.Get(request.Pool)] : _pools.All;
+        var matches = pools.SelectMany(p => p.Catalog.Snapshot())
+            .Where(v => request.LabelSelector.All(s => v.Labels.TryGetValue(s.Key, out var value) && string.Equals(value, s.Value, StringComparison.Ordinal)))
+            .Where(v => request.Node.Length == 0 || v.Owners.Contains(request.Node, StringComparer.Ordinal))
+            .Select(View)
+            .Where(v => request.State == VolumeState.Unspecified || v.State == request.State);
+        if (pools.Count > 1)
+        {
+            matches = matches.OrderBy(v => v.Id, StringComparer.Ordinal);
+        }
+
+        var all = matches.ToList();
+        var pageSize = request.PageSize == 0 ? DefaultPageSize : (int)request.PageSize;
+        var start = request.PageToken.Length == 0 ? 0 : all.FindIndex(v => string.CompareOrdinal(v.Id, request.PageToken) > 0);
+        var response = new ListVolumesResponse { Total = (uint)all.Count };
+        if (start >= 0)
+        {
+            var page = all.Skip(start).Take(pageSize).ToList();
+            response.Volumes.AddRange(page);
+            if (start + page.Count < all.Count)
+            {
+                response.NextPageToken = page[^1].Id;
+            }
+        }
+
+        return Task.FromResult(response);
+    });
+
+    public Task<DeleteVolumeResponse> DeleteVolume(DeleteVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    {
+        await _volumes.DeleteAsync(request.Id, context.CancellationToken);
+        return new DeleteVolumeResponse();
+    });
+
+    public Task<Volume> ExtendVolume(ExtendVolumeRequest request, ServerCallContext context) => Guard(async () =>
+        View(await _volumes.ExtendAsync(request.Id, request.SizeBytes, context.CancellationToken)));
+
+    public Task<Volume> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context) => Guard(async () =>
+        View(await _volumes.SnapshotAsync(request.SourceVolumeId, request.Name, request.SizeBytes, Copy(request.Labels), context.CancellationToken)));
+
+    public Task<Volume> CloneVolume(CloneVolumeRequest request, ServerCallContext context) => Guard(async () =>
+        View(await _volumes.CloneAsync(request.SourceVolumeId, request.Name, Copy(request.Labels), context.CancellationToken)));
+
+    public Task<Volume> SetVolumeLabels(SetVolumeLabelsRequest request, ServerCallContext context) => Guard(async () =>
+        View(await _volumes.SetLabelsAsync(request.Id, Copy(request.Labels), context.CancellationToken)));
+
+    public async Task WatchEvents(WatchEventsRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)
+    {
+        try
+        {
+            await foreach (var e in _events.WatchAsync(request.AfterSequence, request.Kinds.ToHashSet(), context.CancellationToken))
+            {
+                await responseStream.WriteAsync(e, context.CancellationToken);
+            }
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new RpcException(StatusCode.ResourceExhausted, e.Message);
+        }
+    }
+
+    private static Dictionary<string, string> Copy(IReadOnlyDictionary<string, string> labels) => new(labels, StringComparer.Ordinal);
+
+    private Volume View(VolumeRecord record) => record.ToContract(_volumes.StateOf(record));
+}

@@ -1,0 +1,125 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SharedLvm.Controller.Api;
+using SharedLvm.Controller.Events;
+using SharedLvm.Controller.Faults;
+using SharedLvm.Controller.Pools;
+using SharedLvm.Controller.State;
+using SharedLvm.Controller.Volumes;
+using SharedLvm.Grpc;
+using SharedLvm.Os.Processes;
+
+namespace SharedLvm.Controller;
+
+/// <summary>Wiring only: configuration, services, endpoints.</summary>
+public static class ControllerHost
+{
+    public const string ConfigFile = "/etc/sharedlvm/controller.json";
+
+    public const string Usage = """
+        sharedlvm-controller: the single writer of SharedLvm's shared VGs and the home of its gRPC API.
+
+        Usage: sharedlvm-controller [options]
+
+        Options (also settable in /etc/sharedlvm/controller.json under "Controller", or as
+        SHAREDLVM_CONTROLLER__<NAME> environment variables):
+          --listen HOST:PORT        gRPC (HTTP/2) address                    [127.0.0.1:7400]
+          --state-dir DIR           journal, epoch, lvm backups               [/var/lib/sharedlvm]
+          --lvm PATH                lvm binary                                [lvm]
+          --lvm-timeout SECONDS     kill any lvm command after this           [120]
+          --write-queue N           queued writes per pool before refusing    [256]
+          --config FILE             another JSON settings file
+          -h, --help                this text
+
+        Logs go to stderr in systemd/journald format. The API serves grpc.health.v1.Health.
+        Without fencing, never move a volume off an unreachable node: see ARCHITECTURE.md.
+        """;
+
+    private static readonly Dictionary<string, string> Switches = new(StringComparer.Ordinal)
+    {
+        ["--listen"] = "Controller:Listen",
+        ["--state-dir"] = "Controller:StateDirectory",
+        ["--lvm"] = "Controller:LvmBinary",
+        ["--lvm-timeout"] = "Controller:LvmTimeoutSeconds",
+        ["--write-queue"] = "Controller:WriteQueueCapacity",
+        ["--config"] = "ConfigFile",
+    };
+
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddJsonFile(ConfigFile, optional: true);
+        var commandLine = new ConfigurationBuilder().AddCommandLine(args, Switches).Build();
+        if (commandLine["ConfigFile"] is { } extra)
+        {
+            builder.Configuration.AddJsonFile(Path.GetFullPath(extra), optional: false);
+        }
+
+        builder.Configuration.AddEnvironmentVariables("SHAREDLVM_CONTROLLER__");
+        builder.Configuration.AddCommandLine(args, Switches);
+
+        var options = new ControllerOptions();
+        builder.Configuration.GetSection("Controller").Bind(options);
+        if (builder.Configuration.GetValue<double?>("Controller:LvmTimeoutSeconds") is { } seconds)
+        {
+            options.LvmTimeout = TimeSpan.FromSeconds(seconds);
+        }
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSystemdConsole(o => o.TimestampFormat = null);
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            var (address, port) = ParseListen(options.Listen);
+            kestrel.Listen(address, port, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 256;
+        });
+
+        Directory.CreateDirectory(options.StateDirectory);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<IProcessRunner, ProcessRunner>();
+        builder.Services.AddSingleton(_ => new ControllerStore(options.DatabasePath));
+        builder.Services.AddSingleton(FaultInjector.FromEnvironment());
+        builder.Services.AddSingleton<EventBus>();
+        builder.Services.AddSingleton<PoolRegistry>();
+        builder.Services.AddSingleton<VolumeService>();
+        builder.Services.AddSingleton<HealthService>();
+        builder.Services.AddSingleton<ControllerApi>();
+        builder.Services.AddSingleton<ControllerStartup>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerStartup>());
+        builder.Services.AddGrpcServer();
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.MapGrpcService<ControllerApi>(ControllerApi.Descriptor);
+        app.MapGrpcService<HealthService>(HealthService.Descriptor);
+        app.MapGrpcUnknownMethodFallback();
+        return app;
+    }
+
+    public static (IPAddress Address, int Port) ParseListen(string listen)
+    {
+        var colon = listen.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(listen.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port > 65535)
+        {
+            throw new ArgumentException($"--listen '{listen}' is not HOST:PORT.");
+        }
+
+        var host = listen[..colon].Trim('[', ']');
+        var address = string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback
+            : IPAddress.TryParse(host, out var ip) ? ip
+            : throw new ArgumentException($"--listen host '{host}' must be an IP address or localhost.");
+        return (address, port);
+    }
+}

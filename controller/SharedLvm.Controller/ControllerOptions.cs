@@ -1,0 +1,37 @@
+namespace SharedLvm.Controller;
+
+/// <summary>Settings, from /etc/sharedlvm/controller.json, SHAREDLVM_CONTROLLER__* variables and the command line.</summary>
+public sealed class ControllerOptions
+{
+    /// <summary>host:port of the gRPC API (HTTP/2). Bind loopback unless TLS is configured.</summary>
+    public string Listen { get; set; } = "127.0.0.1:7400";
+
+    /// <summary>Holds controller.db (epoch, pools, operation journal) and lvm backup/archive.</summary>
+    public string StateDirectory { get; set; } = "/var/lib/sharedlvm";
+
+    public string LvmBinary { get; set; } = "lvm";
+
+    /// <summary>Every lvm command is killed after this; its outcome is then reconciled from the VG.</summary>
+    public TimeSpan LvmTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>Writes queued per pool before new ones get RESOURCE_EXHAUSTED.</summary>
+    public int WriteQueueCapacity { get; set; } = 256;
+
+    /// <summary>How often the VG seqno is compared with the controller's own writes (foreign-writer alarm).</summary>
+    public TimeSpan ForeignWriteCheckInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Metadata archives kept per VG.</summary>
+    public int ArchiveRetainCount { get; set; } = 20;
+
+    /// <summary>Refuse new volumes when the metadata area has less than this free (LVM fails hard at 0).</summary>
+    public ulong MetadataReserveBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Warn when the metadata area's free fraction drops below this (VDSM: 20 %).</summary>
+    public double MetadataWarnFreeFraction { get; set; } = 0.20;
+
+    public string DatabasePath => Path.Combine(StateDirectory, "controller.db");
+
+    public string BackupDirectory => Path.Combine(StateDirectory, "lvm", "backup");
+
+    public string ArchiveDirectory => Path.Combine(StateDirectory, "lvm", "archive");
+}

@@ -1,0 +1,222 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using SharedLvm.Controller.Events;
+using SharedLvm.Controller.State;
+using SharedLvm.Controller.Volumes;
+using SharedLvm.Os.Lvm;
+using SharedLvm.Os.Processes;
+
+namespace SharedLvm.Controller.Pools;
+
+public enum PoolCreateMode
+{
+    Initialize,
+    Adopt,
+}
+
+public sealed record CreatePoolCommand(string Name, string Wwid, string DevicePath, PoolCreateMode Mode, ulong MetadataSizeBytes, ulong ExtentSizeBytes);
+
+/// <summary>The pools this controller manages: creating (pvcreate + vgcreate), adopting, forgetting.</summary>
+public sealed partial class PoolRegistry : IAsyncDisposable
+{
+    public const ulong DefaultMetadataSize = 128UL * 1024 * 1024;
+    public const ulong DefaultExtentSize = 4UL * 1024 * 1024;
+
+    private readonly ConcurrentDictionary<string, PoolRuntime> _pools = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _poolChanges = new(1, 1);
+    private readonly ControllerStore _store;
+    private readonly IProcessRunner _runner;
+    private readonly EventBus _events;
+    private readonly ControllerOptions _options;
+    private readonly ILoggerFactory _loggers;
+    private readonly ILogger _logger;
+
+    public PoolRegistry(ControllerStore store, IProcessRunner runner, EventBus events, ControllerOptions options, ILoggerFactory loggers)
+    {
+        _store = store;
+        _runner = runner;
+        _events = events;
+        _options = options;
+        _loggers = loggers;
+        _logger = loggers.CreateLogger<PoolRegistry>();
+    }
+
+    public IReadOnlyCollection<PoolRuntime> All => _pools.Values.OrderBy(p => p.Name, StringComparer.Ordinal).ToArray();
+
+    public PoolRuntime Get(string name) =>
+        _pools.TryGetValue(name, out var pool) ? pool : throw ControllerException.NotFound($"Pool '{name}' does not exist.");
+
+    public bool TryGet(string name, out PoolRuntime pool) => _pools.TryGetValue(name, out pool!);
+
+    /// <summary>Loads every recorded pool; reconciles what a crash left pending in the journal.</summary>
+    public async Task StartAsync(Func<PoolRuntime, OperationRow, CancellationToken, Task<string>> reconcile, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(_options.BackupDirectory);
+        Directory.CreateDirectory(_options.ArchiveDirectory);
+        foreach (var row in _store.Pools())
+        {
+            var runtime = NewRuntime(row);
+            try
+            {
+                await runtime.StartAsync(reconcile, cancellationToken).ConfigureAwait(false);
+                _pools[row.Name] = runtime;
+            }
+            catch (Exception e) when (e is LvmException or ProcessTimeoutException)
+            {
+                // One unreachable LU must not keep the controller from serving the others.
+                LogPoolUnavailable(_logger, row.Name, row.DevicePath, e);
+                _events.Alarm(row.Name, $"Pool {row.Name} could not be loaded from {row.DevicePath}: {e.Message}");
+                await runtime.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    public async Task<PoolRuntime> CreateAsync(CreatePoolCommand command, Func<PoolRuntime, OperationRow, CancellationToken, Task<string>> reconcile, CancellationToken cancellationToken)
+    {
+        Validation.PoolName("name", command.Name);
+        var device = ResolveDevice(command);
+        var metadataSize = command.MetadataSizeBytes == 0 ? DefaultMetadataSize : command.MetadataSizeBytes;
+        var extentSize = command.ExtentSizeBytes == 0 ? DefaultExtentSize : command.ExtentSizeBytes;
+        if (extentSize < 1024 * 1024 || (extentSize & (extentSize - 1)) != 0)
+        {
+            throw ControllerException.Invalid($"extent_size_bytes {extentSize} must be a power of two of at least 1 MiB.");
+        }
+
+        if (!await _poolChanges.WaitAsync(TimeSpan.Zero, cancellationToken).ConfigureAwait(false))
+        {
+            throw new ControllerException(ControllerErrorKind.Aborted, "Another pool operation is in flight; retry when it finishes.");
+        }
+
+        try
+        {
+            if (_pools.TryGetValue(command.Name, out var existing))
+            {
+                return string.Equals(existing.Row.DevicePath, device, StringComparison.Ordinal)
+                    ? existing
+                    : throw new ControllerException(ControllerErrorKind.AlreadyExists,
+                        $"Pool '{command.Name}' already exists on {existing.Row.DevicePath}, not {device}.");
+            }
+
+            var other = _pools.Values.FirstOrDefault(p => string.Equals(p.Row.DevicePath, device, StringComparison.Ordinal));
+            if (other is not null)
+            {
+                throw new ControllerException(ControllerErrorKind.AlreadyExists, $"Device {device} already backs pool '{other.Name}'.");
+            }
+
+            var row = new PoolRow(command.Name, command.Name, device, command.Wwid);
+            var runtime = NewRuntime(row);
+            var lvm = runtime.Lvm;
+            var vgOnDevice = await lvm.PvVgNameAsync(device, cancellationToken).ConfigureAwait(false);
+            if (command.Mode == PoolCreateMode.Initialize)
+            {
+                // Idempotent across a crash between pvcreate and vgcreate: a bare PV of ours continues,
+                // a PV already in this VG is done, anything else on the device is refused.
+                if (vgOnDevice is { Length: > 0 } && !string.Equals(vgOnDevice, command.Name, StringComparison.Ordinal))
+                {
+                    throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                        $"Device {device} already holds VG '{vgOnDevice}'; use mode ADOPT to take it over, or pick a blank LU.");
+                }
+
+                if (vgOnDevice is null)
+                {
+                    await lvm.PvCreateAsync(device, metadataSize, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (vgOnDevice is not { Length: > 0 })
+                {
+                    await lvm.VgCreateAsync(command.Name, device, extentSize, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            else if (!string.Equals(vgOnDevice, command.Name, StringComparison.Ordinal))
+            {
+                throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                    vgOnDevice is { Length: > 0 }
+                        ? $"Device {device} holds VG '{vgOnDevice}', not '{command.Name}'."
+                        : $"Device {device} holds no VG to adopt; use mode INITIALIZE.");
+            }
+
+            _store.AddPool(row);
+            await runtime.StartAsync(reconcile, cancellationToken).ConfigureAwait(false);
+            _pools[row.Name] = runtime;
+            LogPoolAdded(_logger, row.Name, device, command.Mode.ToString());
+            return runtime;
+        }
+        finally
+        {
+            _poolChanges.Release();
+        }
+    }
+
+    public async Task ForgetAsync(string name)
+    {
+        if (_pools.TryRemove(name, out var runtime))
+        {
+            _store.RemovePool(name);
+            await runtime.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var pool in _pools.Values)
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _poolChanges.Dispose();
+    }
+
+    private PoolRuntime NewRuntime(PoolRow row)
+    {
+        var config = new LvmConfig
+        {
+            ActivationEnabled = false,
+            Devices = [row.DevicePath],
+            BackupDirectory = _options.BackupDirectory,
+            ArchiveDirectory = _options.ArchiveDirectory,
+            ArchiveRetainCount = _options.ArchiveRetainCount,
+        };
+        var lvm = new LvmCli(_runner, config, _options.LvmTimeout, _options.LvmBinary);
+        return new PoolRuntime(row, lvm, _store, _events, _options, _loggers.CreateLogger<PoolRuntime>());
+    }
+
+    private static string ResolveDevice(CreatePoolCommand command)
+    {
+        var hasWwid = !string.IsNullOrEmpty(command.Wwid);
+        var hasPath = !string.IsNullOrEmpty(command.DevicePath);
+        if (hasWwid == hasPath)
+        {
+            throw ControllerException.Invalid("Exactly one of wwid and device_path must be set.");
+        }
+
+        string device;
+        if (hasWwid)
+        {
+            Validation.Wwid("wwid", command.Wwid);
+            // Devices by WWID, never by sdX: the multipath map is named after the WWID
+            // (user_friendly_names no), identical on every host.
+            device = "/dev/mapper/" + command.Wwid;
+        }
+        else
+        {
+            device = command.DevicePath;
+            if (!device.StartsWith("/dev/", StringComparison.Ordinal) || device.Contains("..", StringComparison.Ordinal))
+            {
+                throw ControllerException.Invalid($"device_path '{device}' must be an absolute path under /dev.");
+            }
+        }
+
+        if (!File.Exists(device) && !Directory.Exists(device) && !Path.Exists(device))
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Device {device} does not exist on the controller host.");
+        }
+
+        return device;
+    }
+
+    [LoggerMessage(3101, LogLevel.Information, "Pool {Pool} added on {Device} ({Mode})")]
+    private static partial void LogPoolAdded(ILogger logger, string pool, string device, string mode);
+
+    [LoggerMessage(3102, LogLevel.Error, "Pool {Pool} on {Device} could not be loaded; it is unavailable until the next start")]
+    private static partial void LogPoolUnavailable(ILogger logger, string pool, string device, Exception exception);
+}

@@ -1,0 +1,19 @@
+using SharedLvm.Controller;
+
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(ControllerHost.Usage);
+    return 0;
+}
+
+try
+{
+    var app = ControllerHost.Build(args);
+    await app.RunAsync();
+    return 0;
+}
+catch (ArgumentException e)
+{
+    await Console.Error.WriteLineAsync("sharedlvm-controller: " + e.Message + " (see --help)");
+    return 64;
+}

@@ -1,0 +1,163 @@
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+
+namespace SharedLvm.Controller.State;
+
+public sealed record PoolRow(string Name, string VgName, string DevicePath, string Wwid);
+
+public sealed record OperationRow(long Id, string Kind, string Pool, string VolumeId, string Name, ulong SizeBytes, string Detail);
+
+/// <summary>
+/// The controller's local durable state (SQLite, WAL, synchronous=FULL): its epoch, the pools it
+/// manages and the operation journal. Volumes themselves are not stored here: their truth is the
+/// VG's LV names and tags on the shared LU.
+/// </summary>
+public sealed class ControllerStore : IDisposable
+{
+    private readonly SqliteConnection _connection;
+    private readonly object _gate = new();
+
+    public ControllerStore(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        _connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        _connection.Open();
+        Execute("PRAGMA journal_mode=WAL;");
+        // The journal is only worth having if a record survives a crash the moment after it is written.
+        Execute("PRAGMA synchronous=FULL;");
+        Execute("""
+            CREATE TABLE IF NOT EXISTS epoch(id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL, controller_id TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS pools(name TEXT PRIMARY KEY, vg_name TEXT NOT NULL, device_path TEXT NOT NULL, wwid TEXT NOT NULL, created TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS operations(
+                id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, pool TEXT NOT NULL, volume_id TEXT NOT NULL,
+                name TEXT NOT NULL, size INTEGER NOT NULL, detail TEXT NOT NULL, state TEXT NOT NULL,
+                started TEXT NOT NULL, finished TEXT, outcome TEXT);
+            CREATE INDEX IF NOT EXISTS operations_pending ON operations(state) WHERE state = 'pending';
+            """);
+    }
+
+    /// <summary>Takes the next epoch, durably, before the controller serves anything.</summary>
+    public ulong TakeEpoch(string controllerId)
+    {
+        lock (_gate)
+        {
+            using var transaction = _connection.BeginTransaction();
+            var current = Scalar("SELECT value FROM epoch WHERE id = 1", transaction) is long v ? (ulong)v : 0UL;
+            var next = current + 1;
+            Execute("INSERT INTO epoch(id, value, controller_id) VALUES(1, $v, $c) ON CONFLICT(id) DO UPDATE SET value = $v, controller_id = $c",
+                transaction, ("$v", (long)next), ("$c", controllerId));
+            transaction.Commit();
+            return next;
+        }
+    }
+
+    public IReadOnlyList<PoolRow> Pools()
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT name, vg_name, device_path, wwid FROM pools ORDER BY name";
+            using var reader = command.ExecuteReader();
+            var rows = new List<PoolRow>();
+            while (reader.Read())
+            {
+                rows.Add(new PoolRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
+            }
+
+            return rows;
+        }
+    }
+
+    public void AddPool(PoolRow pool)
+    {
+        lock (_gate)
+        {
+            Execute("INSERT OR REPLACE INTO pools(name, vg_name, device_path, wwid, created) VALUES($n, $v, $d, $w, $t)", null,
+                ("$n", pool.Name), ("$v", pool.VgName), ("$d", pool.DevicePath), ("$w", pool.Wwid), ("$t", Now()));
+        }
+    }
+
+    public void RemovePool(string name)
+    {
+        lock (_gate)
+        {
+            Execute("DELETE FROM pools WHERE name = $n", null, ("$n", name));
+        }
+    }
+
+    /// <summary>Writes intent before acting; a crash after this leaves a pending row to reconcile.</summary>
+    public long BeginOperation(string kind, string pool, string volumeId, string name, ulong sizeBytes, string detail = "")
+    {
+        lock (_gate)
+        {
+            Execute("INSERT INTO operations(kind, pool, volume_id, name, size, detail, state, started) VALUES($k, $p, $v, $n, $s, $d, 'pending', $t)", null,
+                ("$k", kind), ("$p", pool), ("$v", volumeId), ("$n", name), ("$s", (long)sizeBytes), ("$d", detail), ("$t", Now()));
+            return (long)Scalar("SELECT last_insert_rowid()", null)!;
+        }
+    }
+
+    public void FinishOperation(long id, string outcome)
+    {
+        lock (_gate)
+        {
+            Execute("UPDATE operations SET state = 'done', finished = $t, outcome = $o WHERE id = $i", null,
+                ("$t", Now()), ("$o", outcome), ("$i", id));
+        }
+    }
+
+    public IReadOnlyList<OperationRow> PendingOperations(string pool)
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT id, kind, pool, volume_id, name, size, detail FROM operations WHERE state = 'pending' AND pool = $p ORDER BY id";
+            command.Parameters.AddWithValue("$p", pool);
+            using var reader = command.ExecuteReader();
+            var rows = new List<OperationRow>();
+            while (reader.Read())
+            {
+                rows.Add(new OperationRow(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                    reader.GetString(4), (ulong)reader.GetInt64(5), reader.GetString(6)));
+            }
+
+            return rows;
+        }
+    }
+
+    /// <summary>Keeps the journal bounded: finished operations older than the retention are deleted.</summary>
+    public int PruneOperations(TimeSpan retention)
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "DELETE FROM operations WHERE state = 'done' AND finished < $t";
+            command.Parameters.AddWithValue("$t", (DateTimeOffset.UtcNow - retention).ToString("O", CultureInfo.InvariantCulture));
+            return command.ExecuteNonQuery();
+        }
+    }
+
+    public void Dispose() => _connection.Dispose();
+
+    private static string Now() => DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture);
+
+    private void Execute(string sql, SqliteTransaction? transaction = null, params (string Name, object Value)[] parameters)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        foreach (var (name, value) in parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+
+        command.ExecuteNonQuery();
+    }
+
+    private object? Scalar(string sql, SqliteTransaction? transaction)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return command.ExecuteScalar();
+    }
+}
