@@ -162,8 +162,6 @@ public sealed partial class PoolRegistry : IAsyncDisposable
         {
             await pool.DisposeAsync().ConfigureAwait(false);
         }
-
-        _poolChanges.Dispose();
     }
 
     private PoolRuntime NewRuntime(PoolRow row)

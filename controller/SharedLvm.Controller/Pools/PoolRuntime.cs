@@ -24,6 +24,7 @@ public sealed partial class PoolRuntime : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private Task? _loop;
     private int _queueDepth;
+    private int _disposed;
     private ulong _metadataFreeAtLoad;
     private long _backupSizeAtLoad;
     private DateTimeOffset _lastForeignCheck = DateTimeOffset.UtcNow;
@@ -123,13 +124,18 @@ public sealed partial class PoolRuntime : IAsyncDisposable
         {
             ForeignWrites++;
             LogForeignWrite(_logger, Name, VgName, expected, vg.Seqno);
-            _events.Alarm(Name, $"VG {VgName} seqno is {vg.Seqno}, expected {expected}: another host wrote its metadata. Only the controller may write (invariant 1); the model was reloaded.");
             await LoadAsync(cancellationToken).ConfigureAwait(false);
+            _events.Alarm(Name, $"VG {VgName} seqno is {vg.Seqno}, expected {expected}: another host wrote its metadata. Only the controller may write (invariant 1); the model was reloaded.");
         }
     }
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _queue.Writer.TryComplete();
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)

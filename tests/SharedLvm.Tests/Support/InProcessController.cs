@@ -1,0 +1,48 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using SharedLvm.Controller;
+using SharedLvm.Controller.Api;
+using SharedLvm.Grpc;
+
+namespace SharedLvm.Tests.Support;
+
+/// <summary>The real controller host on 127.0.0.1 with a random port, its state in a temp directory.</summary>
+internal sealed class InProcessController : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly GrpcChannel _channel;
+
+    private InProcessController(WebApplication app, Uri address)
+    {
+        _app = app;
+        Address = address;
+        _channel = GrpcChannel.ForAddress(address);
+        Client = new GrpcServiceClient(_channel, ControllerApi.Descriptor);
+    }
+
+    public Uri Address { get; }
+
+    public GrpcServiceClient Client { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<InProcessController> StartAsync(string stateDirectory, params string[] extraArgs)
+    {
+        var app = ControllerHost.Build(
+            ["--listen", "127.0.0.1:0", "--state-dir", stateDirectory, .. extraArgs],
+            builder => builder.Logging.SetMinimumLevel(LogLevel.Warning));
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new InProcessController(app, new Uri(address));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

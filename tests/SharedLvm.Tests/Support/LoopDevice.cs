@@ -1,0 +1,70 @@
+using System.Diagnostics;
+
+namespace SharedLvm.Tests.Support;
+
+/// <summary>
+/// A sparse file attached as a loop device: the stand-in for a shared LU on a machine without SCSI.
+/// Needs root; tests using it fail without root unless SHAREDLVM_SKIP_LVM_TESTS=1 says skip.
+/// </summary>
+internal sealed class LoopDevice : IDisposable
+{
+    public const string SkipVariable = "SHAREDLVM_SKIP_LVM_TESTS";
+
+    private LoopDevice(string file, string device)
+    {
+        File = file;
+        Device = device;
+    }
+
+    public string File { get; }
+
+    public string Device { get; }
+
+    /// <summary>Null when the caller asked to skip (the test then returns without asserting).</summary>
+    public static LoopDevice? Create(long sizeBytes)
+    {
+        if (Requirement.SkipRequested(SkipVariable))
+        {
+            return null;
+        }
+
+        Requirement.Demand(Environment.UserName == "root", "LVM tests need root (loop devices, lvm)", SkipVariable);
+        Requirement.Demand(Run("sh", "-c", "command -v lvm").Code == 0, "lvm2 is not installed", SkipVariable);
+        var file = Path.Combine(Path.GetTempPath(), "slvm-lu-" + Guid.NewGuid().ToString("N")[..8] + ".img");
+        using (var stream = new FileStream(file, FileMode.CreateNew))
+        {
+            stream.SetLength(sizeBytes);
+        }
+
+        var (code, output) = Run("losetup", "--find", "--show", file);
+        Requirement.Demand(code == 0, "losetup failed: " + output, SkipVariable);
+        return new LoopDevice(file, output.Trim());
+    }
+
+    /// <summary>Runs lvm directly against this device only, like another host would (for assertions and foreign writes).</summary>
+    public (int Code, string Output) Lvm(params string[] arguments) =>
+        Run("lvm", [arguments[0], "--config", $"global{{activation=0}} devices{{use_devicesfile=0 global_filter=[\"a|^{Device}$|\",\"r|.*|\"]}}", .. arguments[1..]]);
+
+    public void Dispose()
+    {
+        Run("losetup", "-d", Device);
+        System.IO.File.Delete(File);
+    }
+
+    public static (int Code, string Output) Run(string program, params string[] arguments)
+    {
+        var info = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        info.Environment["LC_ALL"] = "C";
+        info.Environment["LVM_SUPPRESS_FD_WARNINGS"] = "1";
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result + stderr);
+    }
+}
