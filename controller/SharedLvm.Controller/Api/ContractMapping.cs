@@ -64,6 +64,7 @@ internal static class ContractMapping
             Name = runtime.Name,
             Wwid = runtime.Row.Wwid,
             DevicePath = runtime.Row.DevicePath,
+            VgUuid = runtime.Catalog.VgUuid,
             SizeBytes = capacity.SizeBytes,
             FreeBytes = capacity.FreeBytes,
             ExtentSizeBytes = capacity.ExtentSizeBytes,

@@ -22,6 +22,8 @@ public sealed class PoolCatalog
 
     public string Pool { get; }
 
+    public string VgUuid { get; private set; } = string.Empty;
+
     public PoolCapacity Capacity
     {
         get
@@ -61,6 +63,7 @@ public sealed class PoolCatalog
             }
 
             var vg = report.VolumeGroup;
+            VgUuid = vg.Uuid;
             _capacity = new PoolCapacity(vg.SizeBytes, vg.FreeBytes, vg.ExtentSizeBytes, vg.Seqno, vg.MetadataAreaSizeBytes, vg.MetadataAreaFreeBytes, vg.LvCount);
         }
     }

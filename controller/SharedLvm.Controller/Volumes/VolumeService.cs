@@ -362,7 +362,7 @@ public sealed partial class VolumeService
         if (bytes > capacity.FreeBytes)
         {
             throw new ControllerException(ControllerErrorKind.ResourceExhausted,
-                $"Pool {pool.Name} has {capacity.FreeBytes} bytes free; {bytes} bytes were requested.");
+                $"Pool {pool.Name} has {capacity.FreeBytes} bytes ({capacity.FreeBytes / (1024.0 * 1024 * 1024):0.##} GiB) free; {bytes} bytes ({bytes / (1024.0 * 1024 * 1024):0.##} GiB) were requested.");
         }
 
         if (newVolume && capacity.MetadataFreeBytes < _options.MetadataReserveBytes)
