@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -80,7 +79,7 @@ public static class ControllerHost
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            var (address, port) = ParseListen(options.Listen);
+            var (address, port) = ListenAddress.Parse(options.Listen);
             kestrel.Listen(address, port, listen => listen.Protocols = HttpProtocols.Http2);
             kestrel.Limits.Http2.MaxStreamsPerConnection = 256;
         });
@@ -106,20 +105,5 @@ public static class ControllerHost
         app.MapGrpcService<HealthService>(HealthService.Descriptor);
         app.MapGrpcUnknownMethodFallback();
         return app;
-    }
-
-    public static (IPAddress Address, int Port) ParseListen(string listen)
-    {
-        var colon = listen.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(listen.AsSpan(colon + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port > 65535)
-        {
-            throw new ArgumentException($"--listen '{listen}' is not HOST:PORT.");
-        }
-
-        var host = listen[..colon].Trim('[', ']');
-        var address = string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) ? IPAddress.Loopback
-            : IPAddress.TryParse(host, out var ip) ? ip
-            : throw new ArgumentException($"--listen host '{host}' must be an IP address or localhost.");
-        return (address, port);
     }
 }

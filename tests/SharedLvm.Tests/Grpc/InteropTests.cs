@@ -128,7 +128,7 @@ public sealed class InteropTests : IAsyncLifetime
         await python.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
     }
 
-    private static bool SkipIfRequested()
+    internal static bool SkipIfRequested()
     {
         if (Requirement.SkipRequested(SkipVariable))
         {
@@ -141,9 +141,11 @@ public sealed class InteropTests : IAsyncLifetime
         return false;
     }
 
-    private async Task<string> RunPythonClientAsync(string scenario)
+    private Task<string> RunPythonClientAsync(string scenario) => RunPythonClientAsync(_server.Address.Port, scenario);
+
+    internal static async Task<string> RunPythonClientAsync(int port, string scenario)
     {
-        using var process = StartPython(Repo.PathOf("tests", "interop", "grpc_client.py"), $"127.0.0.1:{_server.Address.Port}", scenario);
+        using var process = StartPython(Repo.PathOf("tests", "interop", "grpc_client.py"), $"127.0.0.1:{port}", scenario);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));

@@ -1,0 +1,79 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SharedLvm.Grpc;
+using SharedLvm.Os.Systemd;
+
+namespace SharedLvm.Agent;
+
+/// <summary>Wiring only: configuration, services, endpoints.</summary>
+public static class AgentHost
+{
+    public const string ConfigFile = "/etc/sharedlvm/agent.json";
+
+    public const string Usage = """
+        sharedlvm-agent: SharedLvm's node agent. Sees the SAN (rescans, WWID -> multipath, health by
+        layer) and activates LVs exclusively when the controller says so. Never writes LVM metadata.
+
+        Usage: sharedlvm-agent [options]
+
+        Options (also in /etc/sharedlvm/agent.json under "Agent", or SHAREDLVM_AGENT__<NAME>):
+          --listen HOST:PORT     agent gRPC address                   [127.0.0.1:7401]
+          --node NAME            this node's name                     [the hostname]
+          --controller URL       controller API                        [http://127.0.0.1:7400]
+          -h, --help             this text
+
+        Runs under systemd as Type=notify (READY/STATUS/WATCHDOG/STOPPING); logs to stderr.
+        """;
+
+    private static readonly Dictionary<string, string> Switches = new(StringComparer.Ordinal)
+    {
+        ["--listen"] = "Agent:Listen",
+        ["--node"] = "Agent:NodeName",
+        ["--controller"] = "Agent:Controller",
+    };
+
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.Configuration.Sources.Clear();
+        builder.Configuration.AddJsonFile(ConfigFile, optional: true);
+        builder.Configuration.AddEnvironmentVariables("SHAREDLVM_AGENT__");
+        builder.Configuration.AddCommandLine(args, Switches);
+        var options = new AgentOptions();
+        builder.Configuration.GetSection("Agent").Bind(options);
+
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSystemdConsole(o => o.TimestampFormat = null);
+        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            var (address, port) = ListenAddress.Parse(options.Listen);
+            kestrel.Listen(address, port, listen => listen.Protocols = HttpProtocols.Http2);
+        });
+
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<HealthService>();
+        builder.Services.AddSingleton<AgentApi>();
+        builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
+        builder.Services.AddHostedService(sp => new SystemdLifetimeService(
+            sp.GetRequiredService<ISystemdNotifier>(),
+            sp.GetRequiredService<IHostApplicationLifetime>(),
+            () => $"node {options.NodeName}, serving on {options.Listen}",
+            SystemdNotifier.WatchdogInterval()));
+        builder.Services.AddGrpcServer();
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.MapGrpcService<AgentApi>(AgentApi.Descriptor);
+        app.MapGrpcService<HealthService>(HealthService.Descriptor);
+        app.MapGrpcUnknownMethodFallback();
+        return app;
+    }
+}

@@ -1,0 +1,14 @@
+namespace SharedLvm.Agent;
+
+/// <summary>Settings, from /etc/sharedlvm/agent.json, SHAREDLVM_AGENT__* variables and the command line.</summary>
+public sealed class AgentOptions
+{
+    /// <summary>host:port of the agent gRPC API. Loopback until mutual TLS exists (see issue 8).</summary>
+    public string Listen { get; set; } = "127.0.0.1:7401";
+
+    /// <summary>This node's name as the controller knows it; defaults to the hostname.</summary>
+    public string NodeName { get; set; } = Environment.MachineName.ToLowerInvariant();
+
+    /// <summary>The controller's API address.</summary>
+    public string Controller { get; set; } = "http://127.0.0.1:7400";
+}
