@@ -1,10 +1,7 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using SharedLvm.Grpc;
 using SharedLvm.Os.Systemd;
 
@@ -47,19 +44,9 @@ public static class AgentHost
         var options = new AgentOptions();
         builder.Configuration.GetSection("Agent").Bind(options);
 
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSystemdConsole(o => o.TimestampFormat = null);
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            var (address, port) = ListenAddress.Parse(options.Listen);
-            kestrel.Listen(address, port, listen => listen.Protocols = HttpProtocols.Http2);
-        });
+        GrpcDaemon.Configure(builder, options.Listen);
 
         builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton<HealthService>();
         builder.Services.AddSingleton<AgentApi>();
         builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
         builder.Services.AddHostedService(sp => new SystemdLifetimeService(
@@ -67,13 +54,11 @@ public static class AgentHost
             sp.GetRequiredService<IHostApplicationLifetime>(),
             () => $"node {options.NodeName}, serving on {options.Listen}",
             SystemdNotifier.WatchdogInterval()));
-        builder.Services.AddGrpcServer();
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.MapGrpcService<AgentApi>(AgentApi.Descriptor);
-        app.MapGrpcService<HealthService>(HealthService.Descriptor);
-        app.MapGrpcUnknownMethodFallback();
+        GrpcDaemon.MapCommonEndpoints(app);
         return app;
     }
 }

@@ -1,10 +1,7 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using SharedLvm.Controller.Api;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Faults;
@@ -71,18 +68,7 @@ public static class ControllerHost
             options.LvmTimeout = TimeSpan.FromSeconds(seconds);
         }
 
-        builder.Logging.ClearProviders();
-        builder.Logging.AddSystemdConsole(o => o.TimestampFormat = null);
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Logging.SetMinimumLevel(LogLevel.Information);
-        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
-
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            var (address, port) = ListenAddress.Parse(options.Listen);
-            kestrel.Listen(address, port, listen => listen.Protocols = HttpProtocols.Http2);
-            kestrel.Limits.Http2.MaxStreamsPerConnection = 256;
-        });
+        GrpcDaemon.Configure(builder, options.Listen);
 
         Directory.CreateDirectory(options.StateDirectory);
         builder.Services.AddSingleton(options);
@@ -93,17 +79,14 @@ public static class ControllerHost
         builder.Services.AddSingleton<EventBus>();
         builder.Services.AddSingleton<PoolRegistry>();
         builder.Services.AddSingleton<VolumeService>();
-        builder.Services.AddSingleton<HealthService>();
         builder.Services.AddSingleton<ControllerApi>();
         builder.Services.AddSingleton<ControllerStartup>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerStartup>());
-        builder.Services.AddGrpcServer();
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.MapGrpcService<ControllerApi>(ControllerApi.Descriptor);
-        app.MapGrpcService<HealthService>(HealthService.Descriptor);
-        app.MapGrpcUnknownMethodFallback();
+        GrpcDaemon.MapCommonEndpoints(app);
         return app;
     }
 }

@@ -1,0 +1,233 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using SharedLvm.Benchmarks;
+using SharedLvm.Contracts.V1;
+using SharedLvm.Controller;
+using SharedLvm.Controller.Api;
+using SharedLvm.Grpc;
+using SharedLvm.Os.Lvm;
+using SharedLvm.Os.Processes;
+
+// Usage: bench-controller [--sizes 0,1000,2000,8000] [--ops 20] [--out FILE]
+var sizes = Arg("--sizes", "0,1000,2000,8000").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+var ops = int.Parse(Arg("--ops", "20"), CultureInfo.InvariantCulture);
+var outFile = Arg("--out", string.Empty);
+const ulong MiB = 1024 * 1024;
+
+var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
+var work = Directory.CreateTempSubdirectory("slvm-bench-").FullName;
+var lu = Path.Combine(work, "lu.img");
+await using (var f = File.Create(lu))
+{
+    f.SetLength(48L * 1024 * 1024 * 1024); // sparse: 8,000 one-extent LVs + the measured ones
+}
+
+var device = (await Run("losetup", "--find", "--show", lu)).Trim();
+var state = Path.Combine(work, "state");
+var report = new StringBuilder();
+try
+{
+    Console.WriteLine($"# SharedLvm controller benchmark, {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC");
+    var machine = $"{Environment.ProcessorCount} CPUs, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1 << 30)} GiB, kernel {(await Run("uname", "-r")).Trim()}, {(await Run("lvm", "version")).Split('\n')[0].Trim()}, loop device on {(await Run("sh", "-c", "df -h --output=source / | tail -1")).Trim()}";
+    Console.WriteLine(machine);
+    Console.WriteLine($"{ops} sequential operations per figure; raw = the same lvm command line the controller runs (same --config), on the same VG, in the same run.");
+    report.AppendLine(CultureInfo.InvariantCulture, $"# SharedLvm controller benchmark, {DateTimeOffset.UtcNow:yyyy-MM-dd}\n\nMachine: {machine}\n\n{ops} operations per latency figure. Raw = the identical lvm command line (same --config: activation off, PV filter, backup + bounded archive) on the same VG in the same run; the ratio is API/raw.\n");
+    report.AppendLine("| LVs | create API p50/p99 | raw lvcreate p50/p99 | ratio p50 | delete API p50 | raw lvremove p50 | ratio | extend API p50 | raw lvextend p50 | ratio | get p99 | list(100) p99 | 1 client ops/s | 8 clients ops/s |");
+    report.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+
+    await using (var setup = await Controller.StartAsync(state))
+    {
+        await setup.Api.CallAsync<Pool>(new CreatePoolRequest { Name = "bench", DevicePath = device, Mode = PoolCreateMode.Initialize });
+    }
+
+    var config = new LvmConfig { Devices = [device], BackupDirectory = Path.Combine(state, "lvm", "backup"), ArchiveDirectory = Path.Combine(state, "lvm", "archive") };
+    var lvm = new LvmCli(runner, config, TimeSpan.FromMinutes(5));
+    var emptyBackup = Path.Combine(work, "empty.vg");
+    File.Copy(Path.Combine(state, "lvm", "backup", "bench"), emptyBackup);
+
+    foreach (var n in sizes)
+    {
+        var seqno = (await lvm.VgsAsync("bench", CancellationToken.None)).Seqno;
+        var seeded = Path.Combine(work, $"seed-{n}.vg");
+        VgSeeder.Write(emptyBackup, seeded, "bench", n, seqno + 1);
+        var seedTime = Stopwatch.StartNew();
+        await Run("lvm", "vgcfgrestore", "--config", config.Render(), "-f", seeded, "bench");
+        Console.WriteLine($"\n## {n} LVs (seeded by vgcfgrestore in {seedTime.Elapsed.TotalSeconds:0.0} s)");
+
+        await using var controller = await Controller.StartAsync(state);
+        var api = controller.Api;
+        var ids = (await api.CallAsync<ListVolumesResponse>(new ListVolumesRequest { Pool = "bench", PageSize = 1000 })).Volumes.Select(v => v.Id).ToArray();
+
+        var create = new List<double>();
+        var created = new List<Volume>();
+        for (var i = 0; i < ops; i++)
+        {
+            created.Add(await Time(create, () => api.CallAsync<Volume>(new CreateVolumeRequest { Pool = "bench", Name = $"api-{n}-{i}", SizeBytes = 4 * MiB })));
+        }
+
+        var rawCreate = new List<double>();
+        var rawExtend = new List<double>();
+        var rawRemove = new List<double>();
+        for (var i = 0; i < ops; i++)
+        {
+            await Time(rawCreate, () => Done(lvm.LvCreateAsync("bench", $"raw-{i}", 4 * MiB, [LvTagsFor($"raw-{i}")], CancellationToken.None)));
+        }
+
+        for (var i = 0; i < ops; i++)
+        {
+            await Time(rawExtend, () => Done(lvm.LvExtendAsync("bench", $"raw-{i}", 8 * MiB, CancellationToken.None)));
+        }
+
+        for (var i = 0; i < ops; i++)
+        {
+            await Time(rawRemove, () => Done(lvm.LvRemoveAsync("bench", $"raw-{i}", CancellationToken.None)));
+        }
+
+        var extend = new List<double>();
+        foreach (var v in created)
+        {
+            await Time(extend, () => api.CallAsync<Volume>(new ExtendVolumeRequest { Id = v.Id, SizeBytes = 8 * MiB }));
+        }
+
+        var delete = new List<double>();
+        foreach (var v in created)
+        {
+            await Time(delete, () => api.CallAsync<DeleteVolumeResponse>(new DeleteVolumeRequest { Id = v.Id }));
+        }
+
+        var get = new List<double>();
+        var list = new List<double>();
+        var random = new Random(7);
+        var known = ids.Length > 0 ? ids : [(await api.CallAsync<Volume>(new CreateVolumeRequest { Pool = "bench", Name = "probe", SizeBytes = 4 * MiB })).Id];
+        for (var i = 0; i < 2000; i++)
+        {
+            await Time(get, () => api.CallAsync<Volume>(new GetVolumeRequest { Id = known[random.Next(known.Length)] }));
+        }
+
+        for (var i = 0; i < 300; i++)
+        {
+            var token = ids.Length > 100 ? ids[random.Next(ids.Length - 100)] : string.Empty;
+            await Time(list, () => api.CallAsync<ListVolumesResponse>(new ListVolumesRequest { Pool = "bench", PageSize = 100, PageToken = token }));
+        }
+
+        var one = await Throughput(api, clients: 1, perClient: ops, $"t1-{n}");
+        var eight = await Throughput(api, clients: 8, perClient: Math.Max(1, ops / 4), $"t8-{n}");
+
+        Console.WriteLine($"create  API p50 {P(create, 50),8:0.0} ms  p99 {P(create, 99),8:0.0} ms | raw lvcreate p50 {P(rawCreate, 50),8:0.0} ms  p99 {P(rawCreate, 99),8:0.0} ms | ratio {P(create, 50) / P(rawCreate, 50):0.00}x");
+        Console.WriteLine($"delete  API p50 {P(delete, 50),8:0.0} ms  p99 {P(delete, 99),8:0.0} ms | raw lvremove p50 {P(rawRemove, 50),8:0.0} ms  p99 {P(rawRemove, 99),8:0.0} ms | ratio {P(delete, 50) / P(rawRemove, 50):0.00}x");
+        Console.WriteLine($"extend  API p50 {P(extend, 50),8:0.0} ms  p99 {P(extend, 99),8:0.0} ms | raw lvextend p50 {P(rawExtend, 50),8:0.0} ms  p99 {P(rawExtend, 99),8:0.0} ms | ratio {P(extend, 50) / P(rawExtend, 50):0.00}x");
+        Console.WriteLine($"get     p50 {P(get, 50):0.00} ms  p99 {P(get, 99):0.00} ms   list(page 100) p50 {P(list, 50):0.00} ms  p99 {P(list, 99):0.00} ms");
+        Console.WriteLine($"creates 1 client {one:0.0} ops/s   8 clients {eight:0.0} ops/s");
+        report.AppendLine(CultureInfo.InvariantCulture,
+            $"| {n} | {P(create, 50):0} / {P(create, 99):0} ms | {P(rawCreate, 50):0} / {P(rawCreate, 99):0} ms | {P(create, 50) / P(rawCreate, 50):0.00}x | {P(delete, 50):0} ms | {P(rawRemove, 50):0} ms | {P(delete, 50) / P(rawRemove, 50):0.00}x | {P(extend, 50):0} ms | {P(rawExtend, 50):0} ms | {P(extend, 50) / P(rawExtend, 50):0.00}x | {P(get, 99):0.00} ms | {P(list, 99):0.00} ms | {one:0.0} | {eight:0.0} |");
+    }
+}
+finally
+{
+    await Run("losetup", "-d", device);
+    Directory.Delete(work, recursive: true);
+}
+
+if (outFile.Length > 0)
+{
+    await File.WriteAllTextAsync(outFile, report.ToString());
+    Console.WriteLine($"\nwrote {outFile}");
+}
+
+return 0;
+
+static string LvTagsFor(string name) => "slvm_raw=" + name;
+
+static async Task<T> Time<T>(List<double> into, Func<Task<T>> action)
+{
+    var started = Stopwatch.GetTimestamp();
+    var result = await action();
+    into.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+    return result;
+}
+
+static async Task<bool> Done(Task task)
+{
+    await task;
+    return true;
+}
+
+static double P(List<double> values, int percentile)
+{
+    var sorted = values.Order().ToArray();
+    return sorted[Math.Clamp((int)Math.Ceiling(percentile / 100.0 * sorted.Length) - 1, 0, sorted.Length - 1)];
+}
+
+static async Task<double> Throughput(GrpcServiceClient api, int clients, int perClient, string prefix)
+{
+    var started = Stopwatch.StartNew();
+    var done = await Task.WhenAll(Enumerable.Range(0, clients).Select(async c =>
+    {
+        var mine = new List<string>();
+        for (var i = 0; i < perClient; i++)
+        {
+            mine.Add((await api.CallAsync<Volume>(new CreateVolumeRequest { Pool = "bench", Name = $"{prefix}-{c}-{i}", SizeBytes = 4 * 1024 * 1024 })).Id);
+        }
+
+        return mine;
+    }));
+    var rate = clients * perClient / started.Elapsed.TotalSeconds;
+    foreach (var id in done.SelectMany(x => x))
+    {
+        await api.CallAsync<DeleteVolumeResponse>(new DeleteVolumeRequest { Id = id });
+    }
+
+    return rate;
+}
+
+string Arg(string name, string fallback)
+{
+    var index = Array.IndexOf(args, name);
+    return index >= 0 && index + 1 < args.Length ? args[index + 1] : fallback;
+}
+
+async Task<string> Run(string program, params string[] arguments)
+{
+    var result = await runner.RunAsync(new ProcessSpec(program, arguments) { Timeout = TimeSpan.FromMinutes(10), Environment = new Dictionary<string, string> { ["LVM_SUPPRESS_FD_WARNINGS"] = "1" } });
+    return result.Succeeded ? result.StandardOutput : throw new InvalidOperationException($"{program} {string.Join(' ', arguments)}: {result.StandardError}");
+}
+
+/// <summary>The real controller host in-process, foreign-writer check off (raw lvm runs beside it).</summary>
+internal sealed class Controller : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly GrpcChannel _channel;
+
+    private Controller(WebApplication app, GrpcChannel channel)
+    {
+        _app = app;
+        _channel = channel;
+        Api = new GrpcServiceClient(channel, ControllerApi.Descriptor);
+    }
+
+    public GrpcServiceClient Api { get; }
+
+    public static async Task<Controller> StartAsync(string state)
+    {
+        var app = ControllerHost.Build(
+            ["--listen", "127.0.0.1:0", "--state-dir", state, "--Controller:ForeignWriteCheckInterval", "01:00:00"],
+            b => b.Logging.SetMinimumLevel(LogLevel.Warning));
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new Controller(app, GrpcChannel.ForAddress(address));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
