@@ -2,7 +2,11 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using SharedLvm.Agent.Discovery;
+using SharedLvm.Agent.Health;
+using SharedLvm.Agent.Rescan;
 using SharedLvm.Grpc;
+using SharedLvm.Os.Processes;
 using SharedLvm.Os.Systemd;
 
 namespace SharedLvm.Agent;
@@ -22,6 +26,7 @@ public static class AgentHost
           --listen HOST:PORT     agent gRPC address                   [127.0.0.1:7401]
           --node NAME            this node's name                     [the hostname]
           --controller URL       controller API                        [http://127.0.0.1:7400]
+          --sysfs-root DIR       sysfs/udev tree to read (tests)       [/]
           -h, --help             this text
 
         Runs under systemd as Type=notify (READY/STATUS/WATCHDOG/STOPPING); logs to stderr.
@@ -32,6 +37,7 @@ public static class AgentHost
         ["--listen"] = "Agent:Listen",
         ["--node"] = "Agent:NodeName",
         ["--controller"] = "Agent:Controller",
+        ["--sysfs-root"] = "Agent:SysfsRoot",
     };
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
@@ -47,12 +53,23 @@ public static class AgentHost
         GrpcDaemon.Configure(builder, options.Listen);
 
         builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<IProcessRunner, ProcessRunner>();
+        builder.Services.AddSingleton(new SysfsTree(options.SysfsRoot));
+        builder.Services.AddSingleton<IMultipathd>(sp => new MultipathdCli(sp.GetRequiredService<IProcessRunner>(), options.MultipathdTimeout));
+        builder.Services.AddSingleton<SanDiscovery>();
+        builder.Services.AddSingleton(new RescanOptions());
+        builder.Services.AddSingleton<ScsiRescanner>();
+        builder.Services.AddSingleton<SanWatcher>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<SanWatcher>());
         builder.Services.AddSingleton<AgentApi>();
         builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
         builder.Services.AddHostedService(sp => new SystemdLifetimeService(
             sp.GetRequiredService<ISystemdNotifier>(),
             sp.GetRequiredService<IHostApplicationLifetime>(),
-            () => $"node {options.NodeName}, serving on {options.Listen}",
+            () => sp.GetRequiredService<SanWatcher>().Current is { } now
+                ? $"node {options.NodeName}: {now.View.Maps.Count} multipath maps, health {now.Overall.ToString().ToLowerInvariant()}"
+                : $"node {options.NodeName}: discovering",
             SystemdNotifier.WatchdogInterval()));
         configure?.Invoke(builder);
 

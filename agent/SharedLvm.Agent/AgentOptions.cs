@@ -11,4 +11,16 @@ public sealed class AgentOptions
 
     /// <summary>The controller's API address.</summary>
     public string Controller { get; set; } = "http://127.0.0.1:7400";
+
+    /// <summary>Root of the sysfs/udev tree ("/"; a fixture directory in tests).</summary>
+    public string SysfsRoot { get; set; } = "/";
+
+    /// <summary>WWIDs of the shared LUs this node must see (health reports any that are missing).</summary>
+    public List<string> ExpectedWwids { get; set; } = [];
+
+    /// <summary>Full resync of the SAN view even without events (netlink can drop events in storms).</summary>
+    public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Timeout of every multipathd query: a wedged multipathd must not wedge the agent.</summary>
+    public TimeSpan MultipathdTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

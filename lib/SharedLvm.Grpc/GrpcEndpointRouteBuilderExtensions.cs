@@ -32,13 +32,14 @@ public static class GrpcEndpointRouteBuilderExtensions
         var options = endpoints.ServiceProvider.GetRequiredService<IOptions<GrpcServerOptions>>().Value;
         var logger = endpoints.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("SharedLvm.Grpc.Server");
         var builders = new List<IEndpointConventionBuilder>();
+        var missing = new List<string>();
         foreach (var method in GrpcMethod.AllOf(service))
         {
             var invoker = ServiceInvoker.TryBind(typeof(TService), method);
             RequestDelegate handler;
             if (invoker is null)
             {
-                GrpcServerLog.MethodNotImplemented(logger, service.FullName, method.Name);
+                missing.Add(method.Name);
                 handler = http => AnswerUnimplemented(http, $"Method {method.Path} is not implemented.");
             }
             else
@@ -47,6 +48,11 @@ public static class GrpcEndpointRouteBuilderExtensions
             }
 
             builders.Add(endpoints.Map(method.Path, handler).WithDisplayName("gRPC " + method.Path));
+        }
+
+        if (missing.Count > 0)
+        {
+            GrpcServerLog.MethodsNotImplemented(logger, service.FullName, missing.Count, string.Join(", ", missing));
         }
 
         return new CompositeConventionBuilder(builders);

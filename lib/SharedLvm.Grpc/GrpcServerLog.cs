@@ -17,6 +17,6 @@ internal static partial class GrpcServerLog
     [LoggerMessage(1004, LogLevel.Debug, "gRPC call to unknown method {Path} from {Peer}")]
     public static partial void UnknownMethod(ILogger logger, string path, string peer);
 
-    [LoggerMessage(1005, LogLevel.Warning, "gRPC service {Service} does not implement {Method}; it answers UNIMPLEMENTED")]
-    public static partial void MethodNotImplemented(ILogger logger, string service, string method);
+    [LoggerMessage(1005, LogLevel.Information, "gRPC service {Service}: {Count} methods not implemented yet, they answer UNIMPLEMENTED: {Methods}")]
+    public static partial void MethodsNotImplemented(ILogger logger, string service, int count, string methods);
 }

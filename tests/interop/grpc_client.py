@@ -56,8 +56,8 @@ try:
         finally:
             out["elapsed"] = time.monotonic() - start
     elif scenario == "cancel":
-        future = sleep.future(w.UInt32Value(value=5000), timeout=10)
-        time.sleep(0.5)
+        future = sleep.future(w.UInt32Value(value=60000), timeout=30)
+        time.sleep(2)  # let the call reach the handler even on a loaded machine
         future.cancel()
         out = {"cancelled": future.cancelled()}
         time.sleep(0.5)

@@ -24,14 +24,7 @@ internal static class ContractMapping
                 DomainKind.Clone => WireKind.Clone,
                 _ => WireKind.Standard,
             },
-            State = lifecycle switch
-            {
-                VolumeLifecycle.Creating => VolumeState.Creating,
-                VolumeLifecycle.Deleting => VolumeState.Deleting,
-                VolumeLifecycle.Copying => VolumeState.Copying,
-                VolumeLifecycle.Attached => VolumeState.Attached,
-                _ => VolumeState.Available,
-            },
+            State = ToContract(lifecycle),
             SourceVolumeId = record.SourceVolumeId,
             VgName = record.VgName,
             LvName = record.LvName,
@@ -55,6 +48,16 @@ internal static class ContractMapping
 
         return volume;
     }
+
+    /// <summary>An extend or relabel in flight leaves the volume usable: it stays AVAILABLE.</summary>
+    public static VolumeState ToContract(VolumeLifecycle lifecycle) => lifecycle switch
+    {
+        VolumeLifecycle.Creating => VolumeState.Creating,
+        VolumeLifecycle.Deleting => VolumeState.Deleting,
+        VolumeLifecycle.Copying => VolumeState.Copying,
+        VolumeLifecycle.Attached => VolumeState.Attached,
+        _ => VolumeState.Available,
+    };
 
     public static Pool ToContract(this PoolRuntime runtime, double warnFreeFraction)
     {

@@ -92,12 +92,13 @@ public sealed class ControllerApi
             Validation.PoolName("pool", request.Pool);
         }
 
+        // Filter and page on the catalogue's records; only the page is mapped to messages, so a
+        // list stays cheap at 10,000 volumes (reads never run lvm).
         var pools = request.Pool.Length > 0 ? [_pools.Get(request.Pool)] : _pools.All;
         var matches = pools.SelectMany(p => p.Catalog.Snapshot())
             .Where(v => request.LabelSelector.All(s => v.Labels.TryGetValue(s.Key, out var value) && string.Equals(value, s.Value, StringComparison.Ordinal)))
             .Where(v => request.Node.Length == 0 || v.Owners.Contains(request.Node, StringComparer.Ordinal))
-            .Select(View)
-            .Where(v => request.State == VolumeState.Unspecified || v.State == request.State);
+            .Where(v => request.State == VolumeState.Unspecified || ContractMapping.ToContract(_volumes.StateOf(v)) == request.State);
         if (pools.Count > 1)
         {
             matches = matches.OrderBy(v => v.Id, StringComparer.Ordinal);
@@ -110,7 +111,7 @@ public sealed class ControllerApi
         if (start >= 0)
         {
             var page = all.Skip(start).Take(pageSize).ToList();
-            response.Volumes.AddRange(page);
+            response.Volumes.AddRange(page.Select(View));
             if (start + page.Count < all.Count)
             {
                 response.NextPageToken = page[^1].Id;

@@ -8,10 +8,13 @@ namespace SharedLvm.Tests.Grpc;
 public sealed class EchoService
 {
     private int _cancelledCalls;
+    private int _startedSleeps;
 
     public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => Interop.InteropReflection.Descriptor.Services[0];
 
     public int CancelledCalls => Volatile.Read(ref _cancelledCalls);
+
+    public int StartedSleeps => Volatile.Read(ref _startedSleeps);
 
     public string? LastRequestId { get; private set; }
 
@@ -28,6 +31,7 @@ public sealed class EchoService
 
     public async Task<UInt32Value> Sleep(UInt32Value request, ServerCallContext context)
     {
+        Interlocked.Increment(ref _startedSleeps);
         try
         {
             await Task.Delay(TimeSpan.FromMilliseconds(request.Value), context.CancellationToken);

@@ -73,8 +73,10 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [Fact]
     public async Task Deadline_is_enforced_and_the_server_handler_is_cancelled()
     {
-        var e = await Assert.ThrowsAsync<RpcException>(() =>
-            _echo.CallAsync<UInt32Value>("Sleep", new UInt32Value { Value = 10_000 }, new CallOptions { Timeout = TimeSpan.FromMilliseconds(200) }));
+        // Long enough for the request to reach the handler even on a loaded machine.
+        var call = _echo.CallAsync<UInt32Value>("Sleep", new UInt32Value { Value = 60_000 }, new CallOptions { Timeout = TimeSpan.FromSeconds(2) });
+        await Eventually.TrueAsync(() => Service.StartedSleeps == 1, "the handler started");
+        var e = await Assert.ThrowsAsync<RpcException>(() => call);
         Assert.Equal(GrpcStatusCode.DeadlineExceeded, e.StatusCode);
         await Eventually.TrueAsync(() => Service.CancelledCalls == 1, "server handler saw the cancellation");
     }
@@ -82,9 +84,11 @@ public sealed class GrpcWireTests : IAsyncLifetime
     [Fact]
     public async Task Client_cancellation_reports_cancelled_and_reaches_the_server()
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
-        var e = await Assert.ThrowsAsync<RpcException>(() =>
-            _echo.CallAsync<UInt32Value>("Sleep", new UInt32Value { Value = 10_000 }, new CallOptions { CancellationToken = cts.Token }));
+        using var cts = new CancellationTokenSource();
+        var call = _echo.CallAsync<UInt32Value>("Sleep", new UInt32Value { Value = 60_000 }, new CallOptions { CancellationToken = cts.Token });
+        await Eventually.TrueAsync(() => Service.StartedSleeps == 1, "the handler started");
+        await cts.CancelAsync();
+        var e = await Assert.ThrowsAsync<RpcException>(() => call);
         Assert.Equal(GrpcStatusCode.Cancelled, e.StatusCode);
         await Eventually.TrueAsync(() => Service.CancelledCalls == 1, "server handler saw the cancellation");
     }

@@ -1,0 +1,64 @@
+namespace SharedLvm.Agent.Discovery;
+
+/// <summary>A SCSI host (HBA port), with FC or iSCSI transport details when present.</summary>
+public sealed record ScsiHost(int Number, string Driver, FcPort? Fc);
+
+public sealed record FcPort(string PortName, string NodeName, string PortState, string Speed);
+
+public sealed record IscsiSession(string Name, string Target, string State);
+
+/// <summary>One path: a SCSI disk. Its kernel name is informational only, never an identity.</summary>
+public sealed record ScsiDisk(
+    string Name,
+    string Hctl,
+    int Host,
+    string? Wwid,
+    string Vendor,
+    string Model,
+    string State,
+    ulong SizeBytes,
+    string? Holder);
+
+public enum PathStatus
+{
+    Active,
+    Failed,
+    Standby,
+}
+
+public sealed record MultipathPathInfo(string Device, string Hctl, PathStatus Status, string DmState, string CheckerState);
+
+/// <summary>A dm-multipath map found by its dm uuid "mpath-&lt;wwid&gt;".</summary>
+public sealed record MultipathMapInfo(
+    string Wwid,
+    string Name,
+    string DmDevice,
+    ulong SizeBytes,
+    IReadOnlyList<MultipathPathInfo> Paths,
+    bool Queueing,
+    bool Suspended)
+{
+    public int ActivePaths => Paths.Count(p => p.Status == PathStatus.Active);
+
+    public int FailedPaths => Paths.Count(p => p.Status == PathStatus.Failed);
+
+    /// <summary>The stable device path: /dev/mapper/&lt;name&gt; (the WWID itself with user_friendly_names no).</summary>
+    public string DevicePath => "/dev/mapper/" + Name;
+}
+
+/// <summary>An active dm-linear LV on this node (dm uuid "LVM-...").</summary>
+public sealed record ActiveLv(string DmName, string DmDevice, int Major, int Minor, ulong SizeBytes, bool Suspended);
+
+/// <summary>Everything the node sees of the SAN at one moment.</summary>
+public sealed record NodeView(
+    IReadOnlyList<ScsiHost> Hosts,
+    IReadOnlyList<IscsiSession> IscsiSessions,
+    IReadOnlyList<ScsiDisk> Disks,
+    IReadOnlyList<MultipathMapInfo> Maps,
+    IReadOnlyList<ActiveLv> ActiveLvs,
+    bool MultipathdAnswered,
+    DateTimeOffset CollectedAt)
+{
+    public MultipathMapInfo? MapFor(string wwid) =>
+        Maps.FirstOrDefault(m => string.Equals(m.Wwid, wwid, StringComparison.OrdinalIgnoreCase));
+}

@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using SharedLvm.Agent.Discovery;
+
+namespace SharedLvm.Agent.Rescan;
+
+/// <summary>H:C:T:L of a scan; null parts are the wildcard "-".</summary>
+public sealed record ScanTarget(int Host, int? Channel, int? Target, int? Lun)
+{
+    public string ScanText => $"{Part(Channel)} {Part(Target)} {Part(Lun)}";
+
+    private static string Part(int? value) => value?.ToString(CultureInfo.InvariantCulture) ?? "-";
+}
+
+public sealed record HostScanOutcome(int Host, string Written, TimeSpan Duration, string? Error);
+
+public sealed record RescanOutcome(IReadOnlyList<HostScanOutcome> Hosts, IReadOnlyList<string> Appeared, IReadOnlyList<string> Missing, TimeSpan Duration);
+
+public sealed class RescanOptions
+{
+    /// <summary>Hosts scanned at once (VDSM fc-scan: 19.9 s serial vs 1.1 s in parallel).</summary>
+    public int Parallelism { get; set; } = 8;
+
+    /// <summary>A scan write blocks for the whole scan and can hang on a dead target: never wait longer.</summary>
+    public TimeSpan WriteTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Random delay before a scan so a fleet told to rescan at once does not storm the fabric.</summary>
+    public TimeSpan MaxJitter { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Minimum time between two scans on this node.</summary>
+    public TimeSpan MinInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+}
+
+/// <summary>
+/// SCSI/FC rescans. Targeted "c t l" scans when the target is known, wildcard "- - -" only on the
+/// chosen hosts (os-brick "Fix FC scan too broad": wildcards pull in other LUNs), never issue_lip
+/// unless asked (it resets the fabric login and is asynchronous). Then waits, bounded, for the
+/// expected WWIDs to appear as multipath maps, and reports per host what it did.
+/// </summary>
+public sealed partial class ScsiRescanner
+{
+    private readonly SysfsTree _sysfs;
+    private readonly SanDiscovery _discovery;
+    private readonly RescanOptions _options;
+    private readonly ILogger<ScsiRescanner> _logger;
+    private readonly SemaphoreSlim _oneAtATime = new(1, 1);
+    private long _lastScanTicks;
+
+    public ScsiRescanner(SysfsTree sysfs, SanDiscovery discovery, RescanOptions options, ILogger<ScsiRescanner> logger)
+    {
+        _sysfs = sysfs;
+        _discovery = discovery;
+        _options = options;
+        _logger = logger;
+    }
+
+    public async Task<RescanOutcome> RescanAsync(
+        IReadOnlyList<ScanTarget> targets, IReadOnlyList<int> hosts, IReadOnlyCollection<string> expectWwids, bool issueLip, TimeSpan wait, CancellationToken cancellationToken)
+    {
+        var known = _discovery.Hosts();
+        var unknown = targets.Select(t => t.Host).Concat(hosts).Where(h => known.All(k => k.Number != h)).Distinct().ToArray();
+        if (unknown.Length > 0)
+        {
+            throw new AgentException(AgentErrorKind.InvalidArgument,
+                $"SCSI host(s) {string.Join(", ", unknown.Select(h => "host" + h))} do not exist on this node (it has {string.Join(", ", known.Select(h => "host" + h.Number))}).");
+        }
+
+        var writes = targets.Count > 0
+            ? targets.Select(t => (t.Host, t.ScanText)).Distinct().ToArray()
+            : DefaultHosts(known, hosts).Select(h => (Host: h, ScanText: "- - -")).ToArray();
+
+        await _oneAtATime.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await SpreadAsync(cancellationToken).ConfigureAwait(false);
+            var before = (await _discovery.ScanAsync(cancellationToken).ConfigureAwait(false)).Maps.Select(m => m.Wwid).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            if (issueLip)
+            {
+                foreach (var host in writes.Select(w => w.Host).Distinct().Where(h => known.Single(k => k.Number == h).Fc is not null))
+                {
+                    await WriteAsync($"sys/class/fc_host/host{host}/issue_lip", "1").ConfigureAwait(false);
+                }
+            }
+
+            using var parallel = new SemaphoreSlim(_options.Parallelism);
+            var outcomes = await Task.WhenAll(writes.Select(async w =>
+            {
+                await parallel.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var hostStarted = Stopwatch.GetTimestamp();
+                    var error = await WriteAsync($"sys/class/scsi_host/host{w.Host}/scan", w.ScanText).ConfigureAwait(false);
+                    var outcome = new HostScanOutcome(w.Host, w.ScanText, Stopwatch.GetElapsedTime(hostStarted), error);
+                    LogHostScanned(_logger, w.Host, w.ScanText, outcome.Duration.TotalMilliseconds, error ?? "ok");
+                    return outcome;
+                }
+                finally
+                {
+                    parallel.Release();
+                }
+            })).ConfigureAwait(false);
+
+            // Udev and multipathd build the maps asynchronously after the scan: wait, bounded.
+            var deadline = Stopwatch.GetTimestamp() + (long)(wait.TotalSeconds * Stopwatch.Frequency);
+            NodeView after;
+            while (true)
+            {
+                after = await _discovery.ScanAsync(cancellationToken).ConfigureAwait(false);
+                if (expectWwids.All(w => after.MapFor(w) is not null) || Stopwatch.GetTimestamp() >= deadline)
+                {
+                    break;
+                }
+
+                await Task.Delay(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+            }
+
+            var appeared = after.Maps.Select(m => m.Wwid).Where(w => !before.Contains(w)).Order(StringComparer.Ordinal).ToArray();
+            var missing = expectWwids.Where(w => after.MapFor(w) is null).ToArray();
+            return new RescanOutcome(outcomes, appeared, missing, Stopwatch.GetElapsedTime(started));
+        }
+        finally
+        {
+            Interlocked.Exchange(ref _lastScanTicks, Stopwatch.GetTimestamp());
+            _oneAtATime.Release();
+        }
+    }
+
+    /// <summary>Wildcard scans go to the chosen hosts, else to the SAN-facing ones (FC or iSCSI), else all.</summary>
+    private IEnumerable<int> DefaultHosts(IReadOnlyList<ScsiHost> known, IReadOnlyList<int> chosen)
+    {
+        if (chosen.Count > 0)
+        {
+            return chosen.Distinct();
+        }
+
+        var san = known.Where(h => h.Fc is not null || h.Driver.StartsWith("iscsi", StringComparison.Ordinal)).Select(h => h.Number).ToArray();
+        return san.Length > 0 ? san : known.Select(h => h.Number);
+    }
+
+    private async Task SpreadAsync(CancellationToken cancellationToken)
+    {
+        var sinceLast = Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastScanTicks));
+        var wait = _lastScanTicks == 0 ? TimeSpan.Zero : _options.MinInterval - sinceLast;
+        var jitter = TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * _options.MaxJitter.TotalMilliseconds);
+        var delay = (wait > TimeSpan.Zero ? wait : TimeSpan.Zero) + jitter;
+        if (delay > TimeSpan.Zero)
+        {
+            await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A sysfs scan write returns when the scan is done and can block indefinitely on an unresponsive
+    /// target. It can't be cancelled, so it runs on its own thread and is abandoned after the timeout:
+    /// the agent stays responsive and reports the host as hung.
+    /// </summary>
+    private async Task<string?> WriteAsync(string relative, string text)
+    {
+        var path = _sysfs.PathOf(relative);
+        var write = Task.Factory.StartNew(() => File.WriteAllText(path, text), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var finished = await Task.WhenAny(write, Task.Delay(_options.WriteTimeout)).ConfigureAwait(false);
+        if (finished != write)
+        {
+            LogWriteHung(_logger, path, _options.WriteTimeout.TotalSeconds);
+            return $"writing '{text}' to {relative} did not return within {_options.WriteTimeout.TotalSeconds:0.#} s; the scan was left running";
+        }
+
+        return write.IsFaulted ? $"writing '{text}' to {relative} failed: {write.Exception!.InnerException!.Message}" : null;
+    }
+
+    [LoggerMessage(4101, LogLevel.Information, "Rescan of host{Host} with '{Scan}' took {ElapsedMs} ms: {Result}")]
+    private static partial void LogHostScanned(ILogger logger, int host, string scan, double elapsedMs, string result);
+
+    [LoggerMessage(4102, LogLevel.Error, "Scan write to {Path} hung for more than {TimeoutSeconds} s; abandoned")]
+    private static partial void LogWriteHung(ILogger logger, string path, double timeoutSeconds);
+}
