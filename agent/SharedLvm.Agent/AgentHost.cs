@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using SharedLvm.Agent.Controller;
 using SharedLvm.Agent.Discovery;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Rescan;
@@ -26,6 +27,8 @@ public static class AgentHost
           --listen HOST:PORT     agent gRPC address                   [127.0.0.1:7401]
           --node NAME            this node's name                     [the hostname]
           --controller URL       controller API                        [http://127.0.0.1:7400]
+          --state-dir DIR        highest controller epoch seen         [/var/lib/sharedlvm-agent]
+          --advertise HOST:PORT  address the controller calls back      [the --listen address]
           --sysfs-root DIR       sysfs/udev tree to read (tests)       [/]
           -h, --help             this text
 
@@ -38,6 +41,8 @@ public static class AgentHost
         ["--node"] = "Agent:NodeName",
         ["--controller"] = "Agent:Controller",
         ["--sysfs-root"] = "Agent:SysfsRoot",
+        ["--state-dir"] = "Agent:StateDirectory",
+        ["--advertise"] = "Agent:AdvertiseAddress",
     };
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
@@ -62,6 +67,9 @@ public static class AgentHost
         builder.Services.AddSingleton<ScsiRescanner>();
         builder.Services.AddSingleton<SanWatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SanWatcher>());
+        builder.Services.AddSingleton(new EpochStore(options.StateDirectory));
+        builder.Services.AddSingleton<ControllerLink>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerLink>());
         builder.Services.AddSingleton<AgentApi>();
         builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
         builder.Services.AddHostedService(sp => new SystemdLifetimeService(

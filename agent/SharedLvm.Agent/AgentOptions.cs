@@ -12,6 +12,12 @@ public sealed class AgentOptions
     /// <summary>The controller's API address.</summary>
     public string Controller { get; set; } = "http://127.0.0.1:7400";
 
+    /// <summary>host:port the controller reaches this agent at, when it differs from Listen (NAT, 0.0.0.0).</summary>
+    public string? AdvertiseAddress { get; set; }
+
+    /// <summary>Where the agent keeps the highest controller epoch it has seen.</summary>
+    public string StateDirectory { get; set; } = "/var/lib/sharedlvm-agent";
+
     /// <summary>Root of the sysfs/udev tree ("/"; a fixture directory in tests).</summary>
     public string SysfsRoot { get; set; } = "/";
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using SharedLvm.Controller.Api;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Faults;
+using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
 using SharedLvm.Controller.Volumes;
@@ -79,13 +80,17 @@ public static class ControllerHost
         builder.Services.AddSingleton<EventBus>();
         builder.Services.AddSingleton<PoolRegistry>();
         builder.Services.AddSingleton<VolumeService>();
+        builder.Services.AddSingleton<NodeDirectory>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeDirectory>());
         builder.Services.AddSingleton<ControllerApi>();
+        builder.Services.AddSingleton(sp => new NodeRegistryApi(sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<ControllerStartup>()));
         builder.Services.AddSingleton<ControllerStartup>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerStartup>());
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.MapGrpcService<ControllerApi>(ControllerApi.Descriptor);
+        app.MapGrpcService<NodeRegistryApi>(NodeRegistryApi.Descriptor);
         GrpcDaemon.MapCommonEndpoints(app);
         return app;
     }

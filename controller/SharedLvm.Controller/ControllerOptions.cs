@@ -20,6 +20,9 @@ public sealed class ControllerOptions
     /// <summary>How often the VG seqno is compared with the controller's own writes (foreign-writer alarm).</summary>
     public TimeSpan ForeignWriteCheckInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Agents heartbeat this often; three missed make a node UNREACHABLE.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Metadata archives kept per VG.</summary>
     public int ArchiveRetainCount { get; set; } = 20;
 

@@ -1,5 +1,7 @@
 using SharedLvm.Contracts.V1;
+using Google.Protobuf.WellKnownTypes;
 using SharedLvm.Controller.Events;
+using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.Volumes;
 using SharedLvm.Grpc;
@@ -16,13 +18,15 @@ public sealed class ControllerApi
     private readonly VolumeService _volumes;
     private readonly EventBus _events;
     private readonly ControllerOptions _options;
+    private readonly NodeDirectory _nodes;
 
-    public ControllerApi(PoolRegistry pools, VolumeService volumes, EventBus events, ControllerOptions options)
+    public ControllerApi(PoolRegistry pools, VolumeService volumes, EventBus events, ControllerOptions options, NodeDirectory nodes)
     {
         _pools = pools;
         _volumes = volumes;
         _events = events;
         _options = options;
+        _nodes = nodes;
     }
 
     public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => ControllerReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.ServiceDescriptor>("Controller");
@@ -139,6 +143,60 @@ public sealed class ControllerApi
     public Task<Volume> SetVolumeLabels(SetVolumeLabelsRequest request, ServerCallContext context) => Guard(async () =>
         View(await _volumes.SetLabelsAsync(request.Id, Copy(request.Labels), context.CancellationToken)));
 
+    public Task<Node> GetNode(GetNodeRequest request, ServerCallContext context) => Guard(() => Task.FromResult(View(_nodes.Get(request.Name))));
+
+    public Task<ListNodesResponse> ListNodes(ListNodesRequest request, ServerCallContext context)
+    {
+        var response = new ListNodesResponse();
+        response.Nodes.AddRange(_nodes.All.Select(View));
+        return Task.FromResult(response);
+    }
+
+    /// <summary>Only for a node that something outside SharedLvm has really cut off the SAN.</summary>
+    public Task<Node> FenceNode(FenceNodeRequest request, ServerCallContext context) => Guard(() =>
+    {
+        if (string.IsNullOrWhiteSpace(request.Reason))
+        {
+            throw ControllerException.Invalid("reason is required: say how the node was fenced (e.g. \"IPMI power off, ticket 1234\").");
+        }
+
+        return Task.FromResult(View(_nodes.SetState(request.Name, NodeLiveness.Fenced, "Fenced: " + request.Reason)));
+    });
+
+    public Task<Node> DrainNode(DrainNodeRequest request, ServerCallContext context) => Guard(() =>
+        Task.FromResult(View(_nodes.SetState(request.Name, NodeLiveness.Draining, "Draining: no new attachments."))));
+
+    public Task<Node> ResumeNode(ResumeNodeRequest request, ServerCallContext context) => Guard(() =>
+    {
+        var node = _nodes.Get(request.Name);
+        var fresh = node.LastHeartbeat is { } last && DateTimeOffset.UtcNow - last < _nodes.HeartbeatInterval * NodeDirectory.MissedHeartbeatsBeforeUnreachable;
+        return Task.FromResult(View(_nodes.SetState(request.Name, fresh ? NodeLiveness.Ready : NodeLiveness.Unreachable, "Resumed by an operator.")));
+    });
+
+    public Task<NodeHealth> GetNodeHealth(GetNodeHealthRequest request, ServerCallContext context) => Guard(async () =>
+    {
+        var node = _nodes.Get(request.Name);
+        var health = new NodeHealth { Node = node.Name, Overall = node.Health };
+        if (request.Live)
+        {
+            using var channel = GrpcChannel.ForAddress("http://" + node.Address);
+            var agent = new GrpcServiceClient(channel, AgentReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.ServiceDescriptor>("Agent"));
+            var live = await agent.CallAsync<GetHealthResponse>(new GetHealthRequest(), new CallOptions { Timeout = TimeSpan.FromSeconds(15), CancellationToken = context.CancellationToken });
+            health.Overall = live.Overall;
+            health.Findings.AddRange(live.Findings);
+            health.ReportedAt = live.CollectedAt;
+            return health;
+        }
+
+        health.Findings.AddRange(node.Findings);
+        if (node.LastHeartbeat is { } at)
+        {
+            health.ReportedAt = Timestamp.FromDateTimeOffset(at);
+        }
+
+        return health;
+    });
+
     public async Task WatchEvents(WatchEventsRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)
     {
         try
@@ -155,6 +213,32 @@ public sealed class ControllerApi
     }
 
     private static Dictionary<string, string> Copy(IReadOnlyDictionary<string, string> labels) => new(labels, StringComparer.Ordinal);
+
+    private Node View(NodeRecord record)
+    {
+        var node = new Node
+        {
+            Name = record.Name,
+            Address = record.Address,
+            State = record.State switch
+            {
+                NodeLiveness.Ready => NodeState.Ready,
+                NodeLiveness.Fenced => NodeState.Fenced,
+                NodeLiveness.Draining => NodeState.Draining,
+                _ => NodeState.Unreachable,
+            },
+            AgentVersion = record.AgentVersion,
+            Health = record.Health,
+        };
+        if (record.LastHeartbeat is { } last)
+        {
+            node.LastHeartbeat = Timestamp.FromDateTimeOffset(last);
+        }
+
+        node.VisibleWwids.AddRange(record.VisibleWwids);
+        node.AttachedVolumeIds.AddRange(_pools.All.SelectMany(p => p.Catalog.Snapshot()).Where(v => v.Owners.Contains(record.Name, StringComparer.Ordinal)).Select(v => v.Id));
+        return node;
+    }
 
     private Volume View(VolumeRecord record) => record.ToContract(_volumes.StateOf(record));
 }

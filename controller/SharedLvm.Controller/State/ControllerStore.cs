@@ -5,6 +5,8 @@ namespace SharedLvm.Controller.State;
 
 public sealed record PoolRow(string Name, string VgName, string DevicePath, string Wwid);
 
+public sealed record NodeRow(string Name, string Address, string State, string AgentVersion);
+
 public sealed record OperationRow(long Id, string Kind, string Pool, string VolumeId, string Name, ulong SizeBytes, string Detail);
 
 /// <summary>
@@ -33,6 +35,7 @@ public sealed class ControllerStore : IDisposable
                 name TEXT NOT NULL, size INTEGER NOT NULL, detail TEXT NOT NULL, state TEXT NOT NULL,
                 started TEXT NOT NULL, finished TEXT, outcome TEXT);
             CREATE INDEX IF NOT EXISTS operations_pending ON operations(state) WHERE state = 'pending';
+            CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, address TEXT NOT NULL, state TEXT NOT NULL, agent_version TEXT NOT NULL, registered TEXT NOT NULL);
             """);
     }
 
@@ -82,6 +85,34 @@ public sealed class ControllerStore : IDisposable
         lock (_gate)
         {
             Execute("DELETE FROM pools WHERE name = $n", null, ("$n", name));
+        }
+    }
+
+    public IReadOnlyList<NodeRow> Nodes()
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT name, address, state, agent_version FROM nodes ORDER BY name";
+            using var reader = command.ExecuteReader();
+            var rows = new List<NodeRow>();
+            while (reader.Read())
+            {
+                rows.Add(new NodeRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
+            }
+
+            return rows;
+        }
+    }
+
+    /// <summary>Node state survives restarts: a FENCED or DRAINING mark must not be forgotten.</summary>
+    public void SaveNode(NodeRow node)
+    {
+        lock (_gate)
+        {
+            Execute("INSERT INTO nodes(name, address, state, agent_version, registered) VALUES($n, $a, $s, $v, $t) " +
+                    "ON CONFLICT(name) DO UPDATE SET address = $a, state = $s, agent_version = $v", null,
+                ("$n", node.Name), ("$a", node.Address), ("$s", node.State), ("$v", node.AgentVersion), ("$t", Now()));
         }
     }
 

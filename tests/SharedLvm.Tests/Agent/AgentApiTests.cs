@@ -1,38 +1,20 @@
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using SharedLvm.Agent;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
+using SharedLvm.Tests.Support;
 
 namespace SharedLvm.Tests.Agent;
 
 /// <summary>The agent daemon over real gRPC, reading a fixture sysfs tree with a failed path.</summary>
 public sealed class AgentApiTests : IAsyncLifetime
 {
-    private WebApplication _agent = null!;
-    private GrpcChannel _channel = null!;
-    private GrpcServiceClient _api = null!;
+    private InProcessAgent _agent = null!;
 
-    public async Task InitializeAsync()
-    {
-        var root = Path.Combine(AppContext.BaseDirectory, "Fixtures", "sysfs", "failed-path");
-        _agent = AgentHost.Build(["--listen", "127.0.0.1:0", "--node", "node-a", "--sysfs-root", root, "--Agent:ExpectedWwids:0", "35000c500a0000001"],
-            b => b.Logging.SetMinimumLevel(LogLevel.Error));
-        await _agent.StartAsync();
-        _channel = GrpcChannel.ForAddress(_agent.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        _api = new GrpcServiceClient(_channel, AgentApi.Descriptor);
-    }
+    private GrpcServiceClient _api => _agent.Client;
 
-    public async Task DisposeAsync()
-    {
-        _channel.Dispose();
-        await _agent.StopAsync();
-        await _agent.DisposeAsync();
-    }
+    public async Task InitializeAsync() =>
+        _agent = await InProcessAgent.StartAsync("node-a", "failed-path", "--Agent:ExpectedWwids:0", "35000c500a0000001", "--controller", "http://127.0.0.1:1");
 
+    public async Task DisposeAsync() => await _agent.DisposeAsync();
     [Fact]
     public async Task Health_names_the_failing_layers()
     {

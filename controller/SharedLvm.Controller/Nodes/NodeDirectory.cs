@@ -1,0 +1,190 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SharedLvm.Contracts.V1;
+using SharedLvm.Controller.Events;
+using SharedLvm.Controller.State;
+using SharedLvm.Controller.Volumes;
+
+namespace SharedLvm.Controller.Nodes;
+
+public enum NodeLiveness
+{
+    Ready,
+    Unreachable,
+    Fenced,
+    Draining,
+}
+
+/// <summary>What the controller knows of one node: its registration and its last report.</summary>
+public sealed record NodeRecord(
+    string Name,
+    string Address,
+    NodeLiveness State,
+    string AgentVersion,
+    DateTimeOffset? LastHeartbeat,
+    IReadOnlyList<string> VisibleWwids,
+    IReadOnlyList<string> ActiveLvs,
+    HealthState Health,
+    IReadOnlyList<HealthFinding> Findings);
+
+/// <summary>
+/// The nodes: registration, heartbeats, liveness and the cluster-wide check nobody else makes, that
+/// no LV is active on two nodes. A node that misses heartbeats becomes UNREACHABLE and its volumes
+/// stay pinned to it: without fencing, moving them is unsafe. Only an operator (or a fencing
+/// integration) marks it FENCED.
+/// </summary>
+public sealed partial class NodeDirectory : BackgroundService
+{
+    public const int MissedHeartbeatsBeforeUnreachable = 3;
+
+    private readonly ConcurrentDictionary<string, NodeRecord> _nodes = new(StringComparer.Ordinal);
+    private readonly ControllerStore _store;
+    private readonly EventBus _events;
+    private readonly TimeProvider _time;
+    private readonly ILogger<NodeDirectory> _logger;
+    private long _doubleActivations;
+
+    public NodeDirectory(ControllerStore store, EventBus events, TimeProvider time, ControllerOptions options, ILogger<NodeDirectory> logger)
+    {
+        HeartbeatInterval = options.HeartbeatInterval;
+        _store = store;
+        _events = events;
+        _time = time;
+        _logger = logger;
+        foreach (var row in store.Nodes())
+        {
+            var state = Enum.TryParse<NodeLiveness>(row.State, out var s) ? s : NodeLiveness.Unreachable;
+            // After a controller restart nobody has heartbeated yet: READY nodes start UNREACHABLE
+            // until they report in; FENCED and DRAINING marks are kept.
+            _nodes[row.Name] = new NodeRecord(row.Name, row.Address, state == NodeLiveness.Ready ? NodeLiveness.Unreachable : state,
+                row.AgentVersion, null, [], [], HealthState.Unspecified, []);
+        }
+    }
+
+    public TimeSpan HeartbeatInterval { get; }
+
+    public long DoubleActivations => Interlocked.Read(ref _doubleActivations);
+
+    public IReadOnlyList<NodeRecord> All => _nodes.Values.OrderBy(n => n.Name, StringComparer.Ordinal).ToArray();
+
+    public NodeRecord Get(string name)
+    {
+        Validation.NodeName("name", name);
+        return _nodes.TryGetValue(name, out var node) ? node : throw ControllerException.NotFound($"Node '{name}' has never registered.");
+    }
+
+    public NodeRecord Register(string name, string address, string agentVersion, IReadOnlyList<string> visibleWwids)
+    {
+        Validation.NodeName("node_name", name);
+        if (string.IsNullOrWhiteSpace(address) || address.Length > 255)
+        {
+            throw ControllerException.Invalid("address must be the agent's host:port.");
+        }
+
+        var record = _nodes.AddOrUpdate(name,
+            _ => new NodeRecord(name, address, NodeLiveness.Ready, agentVersion, _time.GetUtcNow(), visibleWwids, [], HealthState.Unspecified, []),
+            (_, old) => old with
+            {
+                Address = address,
+                AgentVersion = agentVersion,
+                LastHeartbeat = _time.GetUtcNow(),
+                VisibleWwids = visibleWwids,
+                // A fenced node stays fenced until an operator resumes it, even if its agent comes back.
+                State = old.State is NodeLiveness.Fenced or NodeLiveness.Draining ? old.State : NodeLiveness.Ready,
+            });
+        _store.SaveNode(new NodeRow(name, address, record.State.ToString(), agentVersion));
+        LogRegistered(_logger, name, address, record.State);
+        _events.Publish(EventKind.NodeChanged, name, $"Node {name} registered from {address} ({record.State}).");
+        return record;
+    }
+
+    /// <summary>Records a heartbeat; false when the node is unknown (it must register again).</summary>
+    public bool Heartbeat(string name, IReadOnlyList<string> activeLvs, IReadOnlyList<string> visibleWwids, HealthState health, IReadOnlyList<HealthFinding> findings)
+    {
+        Validation.NodeName("node_name", name);
+        if (!_nodes.TryGetValue(name, out var old))
+        {
+            return false;
+        }
+
+        var updated = old with
+        {
+            LastHeartbeat = _time.GetUtcNow(),
+            ActiveLvs = activeLvs,
+            VisibleWwids = visibleWwids,
+            Health = health,
+            Findings = findings,
+            State = old.State == NodeLiveness.Unreachable ? NodeLiveness.Ready : old.State,
+        };
+        _nodes[name] = updated;
+        if (old.State == NodeLiveness.Unreachable)
+        {
+            _store.SaveNode(new NodeRow(name, updated.Address, updated.State.ToString(), updated.AgentVersion));
+            _events.Publish(EventKind.NodeChanged, name, $"Node {name} is reachable again.");
+        }
+
+        CheckDoubleActivation(name, activeLvs);
+        return true;
+    }
+
+    public NodeRecord SetState(string name, NodeLiveness state, string reason)
+    {
+        var node = Get(name);
+        var updated = node with { State = state };
+        _nodes[name] = updated;
+        _store.SaveNode(new NodeRow(name, node.Address, state.ToString(), node.AgentVersion));
+        LogStateChanged(_logger, name, node.State, state, reason);
+        _events.Publish(EventKind.NodeChanged, name, $"Node {name}: {node.State} -> {state}. {reason}".Trim());
+        return updated;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), _time);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            CheckLiveness();
+        }
+    }
+
+    /// <summary>Marks READY nodes that missed <see cref="MissedHeartbeatsBeforeUnreachable"/> heartbeats UNREACHABLE.</summary>
+    public void CheckLiveness()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var node in _nodes.Values.Where(n => n.State is NodeLiveness.Ready or NodeLiveness.Draining))
+        {
+            if (node.State == NodeLiveness.Ready && node.LastHeartbeat is { } last && now - last > HeartbeatInterval * MissedHeartbeatsBeforeUnreachable)
+            {
+                SetState(node.Name, NodeLiveness.Unreachable, $"No heartbeat for {(now - last).TotalSeconds:0} s; its volumes stay pinned to it until it returns or is fenced.");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Invariant 2, checked cluster-wide from what agents report: an LV active on two nodes is the
+    /// failure that silently corrupts data. Seen within one heartbeat interval.
+    /// </summary>
+    private void CheckDoubleActivation(string reporter, IReadOnlyList<string> activeLvs)
+    {
+        foreach (var lv in activeLvs)
+        {
+            var others = _nodes.Values.Where(n => n.Name != reporter && n.State != NodeLiveness.Fenced && n.ActiveLvs.Contains(lv, StringComparer.Ordinal)).Select(n => n.Name).ToArray();
+            if (others.Length > 0)
+            {
+                Interlocked.Increment(ref _doubleActivations);
+                LogDoubleActivation(_logger, lv, reporter, string.Join(", ", others));
+                _events.Alarm(lv, $"LV {lv} is active on {reporter} and on {string.Join(", ", others)} at once: only one node may have it active (invariant 2).");
+            }
+        }
+    }
+
+    [LoggerMessage(3401, LogLevel.Information, "Node {Node} registered from {Address} ({State})")]
+    private static partial void LogRegistered(ILogger logger, string node, string address, NodeLiveness state);
+
+    [LoggerMessage(3402, LogLevel.Warning, "Node {Node}: {From} -> {To}. {Reason}")]
+    private static partial void LogStateChanged(ILogger logger, string node, NodeLiveness from, NodeLiveness to, string reason);
+
+    [LoggerMessage(3403, LogLevel.Critical, "DOUBLE ACTIVATION: LV {Lv} is active on {Node} and on {Others}")]
+    private static partial void LogDoubleActivation(ILogger logger, string lv, string node, string others);
+}

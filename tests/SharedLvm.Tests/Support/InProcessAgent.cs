@@ -1,0 +1,52 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using SharedLvm.Agent;
+using SharedLvm.Grpc;
+
+namespace SharedLvm.Tests.Support;
+
+/// <summary>The real agent host on 127.0.0.1, reading a fixture sysfs tree, its state in a temp directory.</summary>
+internal sealed class InProcessAgent : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly GrpcChannel _channel;
+    private readonly string _state;
+
+    private InProcessAgent(WebApplication app, Uri address, string state)
+    {
+        _app = app;
+        _state = state;
+        Address = address;
+        _channel = GrpcChannel.ForAddress(address);
+        Client = new GrpcServiceClient(_channel, AgentApi.Descriptor);
+    }
+
+    public Uri Address { get; }
+
+    public GrpcServiceClient Client { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<InProcessAgent> StartAsync(string node, string fixture, params string[] extraArgs)
+    {
+        var state = Directory.CreateTempSubdirectory("slvm-agent-").FullName;
+        var root = Path.Combine(AppContext.BaseDirectory, "Fixtures", "sysfs", fixture);
+        var app = AgentHost.Build(
+            ["--listen", "127.0.0.1:0", "--node", node, "--sysfs-root", root, "--state-dir", state, .. extraArgs],
+            b => b.Logging.SetMinimumLevel(LogLevel.Error));
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new InProcessAgent(app, new Uri(address), state);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _channel.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        Directory.Delete(_state, recursive: true);
+    }
+}
