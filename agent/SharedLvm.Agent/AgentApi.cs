@@ -67,10 +67,31 @@ public sealed class AgentApi
             }));
             return map;
         }));
-        inventory.ActiveLvs.AddRange(view.ActiveLvs.Select(l => new LvActivation
+        if (snapshot.Lvm is { } lvm)
         {
-            Device = new DevicePath { DmName = l.DmName, Major = (uint)Math.Max(0, l.Major), Minor = (uint)Math.Max(0, l.Minor), SizeBytes = l.SizeBytes },
-            Suspended = l.Suspended,
+            inventory.PhysicalVolumes.AddRange(lvm.VolumeGroups.SelectMany(r => r.PhysicalVolumes).Select(pv => new PhysicalVolume
+            {
+                Device = pv.Name, VgName = pv.VgName, SizeBytes = pv.SizeBytes,
+                Wwid = view.Maps.FirstOrDefault(m => pv.Name.EndsWith(m.Wwid, StringComparison.OrdinalIgnoreCase))?.Wwid ?? string.Empty,
+            }));
+            inventory.VolumeGroups.AddRange(lvm.VolumeGroups.Select(r => r.VolumeGroup.Name));
+        }
+
+        inventory.ActiveLvs.AddRange(view.ActiveLvs.Select(l =>
+        {
+            var names = Controller.DmName.ToVgLv(l.DmName)?.Split('/');
+            var metadata = names is [var vg, var lv] ? snapshot.Lvm?.Find(vg, lv) : null;
+            var activation = new LvActivation
+            {
+                VgName = names?[0] ?? string.Empty,
+                LvName = names?.ElementAtOrDefault(1) ?? string.Empty,
+                MetadataSizeBytes = metadata?.SizeBytes ?? 0,
+                Device = new DevicePath { DmName = l.DmName, Major = (uint)Math.Max(0, l.Major), Minor = (uint)Math.Max(0, l.Minor), SizeBytes = l.SizeBytes },
+                TableStale = metadata is not null && metadata.SizeBytes != l.SizeBytes,
+                Suspended = l.Suspended,
+            };
+            activation.Tags.AddRange(metadata?.Tags ?? []);
+            return activation;
         }));
         return inventory;
     }

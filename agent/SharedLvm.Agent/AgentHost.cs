@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using SharedLvm.Agent.Controller;
 using SharedLvm.Agent.Discovery;
 using SharedLvm.Agent.Health;
+using SharedLvm.Agent.Lvm;
 using SharedLvm.Agent.Rescan;
 using SharedLvm.Grpc;
 using SharedLvm.Os.Processes;
@@ -65,6 +66,7 @@ public static class AgentHost
         builder.Services.AddSingleton<SanDiscovery>();
         builder.Services.AddSingleton(new RescanOptions());
         builder.Services.AddSingleton<ScsiRescanner>();
+        builder.Services.AddSingleton<LvmInspector>();
         builder.Services.AddSingleton<SanWatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SanWatcher>());
         builder.Services.AddSingleton(new EpochStore(options.StateDirectory));

@@ -18,6 +18,17 @@ public sealed class AgentOptions
     /// <summary>Where the agent keeps the highest controller epoch it has seen.</summary>
     public string StateDirectory { get; set; } = "/var/lib/sharedlvm-agent";
 
+    public string LvmBinary { get; set; } = "lvm";
+
+    /// <summary>Every lvm command is killed after this: a hung path must never hang the agent.</summary>
+    public TimeSpan LvmTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Devices lvm may scan besides multipath maps (tests: a loop device). Normally empty.</summary>
+    public List<string> ExtraLvmDevicePatterns { get; set; } = [];
+
+    /// <summary>Read the LVM view and host hygiene on every resync (off in fixture-only tests).</summary>
+    public bool InspectLvm { get; set; } = true;
+
     /// <summary>Root of the sysfs/udev tree ("/"; a fixture directory in tests).</summary>
     public string SysfsRoot { get; set; } = "/";
 

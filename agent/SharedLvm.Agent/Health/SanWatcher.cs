@@ -2,12 +2,15 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SharedLvm.Agent.Discovery;
+using SharedLvm.Agent.Lvm;
+using SharedLvm.Os.Lvm;
+using SharedLvm.Os.Processes;
 using SharedLvm.Agent.Udev;
 
 namespace SharedLvm.Agent.Health;
 
 /// <summary>The node's latest view of the SAN and its findings.</summary>
-public sealed record SanSnapshot(NodeView View, IReadOnlyList<Finding> Findings)
+public sealed record SanSnapshot(NodeView View, LvmView? Lvm, IReadOnlyList<Finding> Findings)
 {
     public Severity Overall => HealthEvaluator.Overall(Findings);
 }
@@ -21,15 +24,17 @@ public sealed partial class SanWatcher : BackgroundService
 {
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(300);
     private readonly SanDiscovery _discovery;
+    private readonly LvmInspector _lvm;
     private readonly AgentOptions _options;
     private readonly ILogger<SanWatcher> _logger;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly TaskCompletionSource _firstScan = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private SanSnapshot? _current;
 
-    public SanWatcher(SanDiscovery discovery, AgentOptions options, ILogger<SanWatcher> logger)
+    public SanWatcher(SanDiscovery discovery, LvmInspector lvm, AgentOptions options, ILogger<SanWatcher> logger)
     {
         _discovery = discovery;
+        _lvm = lvm;
         _options = options;
         _logger = logger;
     }
@@ -42,7 +47,23 @@ public sealed partial class SanWatcher : BackgroundService
     public async Task<SanSnapshot> RefreshAsync(CancellationToken cancellationToken)
     {
         var view = await _discovery.ScanAsync(cancellationToken).ConfigureAwait(false);
-        var snapshot = new SanSnapshot(view, HealthEvaluator.Evaluate(view, _options.ExpectedWwids));
+        var findings = HealthEvaluator.Evaluate(view, _options.ExpectedWwids).ToList();
+        LvmView? lvm = null;
+        if (_options.InspectLvm)
+        {
+            try
+            {
+                lvm = await _lvm.InspectAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is LvmException or ProcessTimeoutException or ProcessStartException or FormatException)
+            {
+                findings.Add(new Finding(IoLayer.Lvm, Severity.Failed, "lvm", "lvm_unavailable",
+                    $"lvm could not report the shared VGs: {e.Message}", "Check that lvm2 is installed and that no lvm command hangs on a dead path."));
+            }
+        }
+
+        findings.AddRange(Hygiene.Inspect(view, lvm));
+        var snapshot = new SanSnapshot(view, lvm, findings);
         var previous = Interlocked.Exchange(ref _current, snapshot);
         Resyncs++;
         foreach (var finding in snapshot.Findings.Where(f => previous?.Findings.Contains(f) != true))

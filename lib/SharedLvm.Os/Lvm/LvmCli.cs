@@ -10,9 +10,9 @@ namespace SharedLvm.Os.Lvm;
 /// </summary>
 public sealed class LvmCli
 {
-    private const string VgFields = "vg_name,vg_uuid,vg_size,vg_free,vg_extent_size,vg_free_count,vg_seqno,lv_count,vg_mda_size,vg_mda_free,vg_tags";
+    private const string VgFields = "vg_name,vg_uuid,vg_size,vg_free,vg_extent_size,vg_free_count,vg_seqno,lv_count,vg_mda_size,vg_mda_free,vg_tags,vg_autoactivation";
     private const string PvFields = "pv_name,pv_uuid,vg_name,pv_size,dev_size";
-    private const string LvFields = "vg_name,lv_name,lv_uuid,lv_size,lv_tags,lv_attr,origin,lv_time,lv_major,lv_minor";
+    private const string LvFields = "vg_name,lv_name,lv_uuid,lv_size,lv_tags,lv_attr,origin,lv_time,lv_major,lv_minor,lv_autoactivation";
 
     private static readonly IReadOnlyDictionary<string, string> Environment = new Dictionary<string, string>
     {
@@ -67,7 +67,33 @@ public sealed class LvmCli
         RunAsync("vgck", [vgName], cancellationToken);
 
     /// <summary>One call for the whole VG: vg, pv and lv rows (segment sections trimmed to one column).</summary>
-    public async Task<FullReport> FullReportAsync(string vgName, CancellationToken cancellationToken)
+    public async Task<FullReport> FullReportAsync(string vgName, CancellationToken cancellationToken) =>
+        (await FullReportsAsync([vgName], cancellationToken).ConfigureAwait(false)).SingleOrDefault()
+            ?? throw new LvmException("fullreport", 5, $"Volume group \"{vgName}\" not found");
+
+    /// <summary>Every VG lvm can see through the configured device filter (no names: all of them).</summary>
+    public Task<IReadOnlyList<FullReport>> FullReportsAsync(CancellationToken cancellationToken) =>
+        FullReportsAsync([], cancellationToken);
+
+    /// <summary>`lvm version` first line, e.g. "2.03.16(2) (2022-05-18)".</summary>
+    public async Task<string> VersionAsync(CancellationToken cancellationToken)
+    {
+        var output = await RunAsync("version", [], cancellationToken).ConfigureAwait(false);
+        var line = output.Split('\n').FirstOrDefault(l => l.TrimStart().StartsWith("LVM version:", StringComparison.Ordinal)) ?? string.Empty;
+        return line.Split(':', 2).ElementAtOrDefault(1)?.Trim() ?? string.Empty;
+    }
+
+    /// <summary>Values of the host's lvm.conf settings (lvmconfig), as lvm reports them.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> HostConfigAsync(IEnumerable<string> settings, CancellationToken cancellationToken)
+    {
+        var result = await _runner.RunAsync(new ProcessSpec(_binary, ["lvmconfig", "--typeconfig", "full", .. settings]) { Timeout = Timeout, Environment = Environment }, cancellationToken).ConfigureAwait(false);
+        return result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(l => l.Split('=', 2))
+            .Where(p => p.Length == 2)
+            .ToDictionary(p => p[0].Trim(), p => p[1].Trim(), StringComparer.Ordinal);
+    }
+
+    private async Task<IReadOnlyList<FullReport>> FullReportsAsync(IReadOnlyList<string> vgNames, CancellationToken cancellationToken)
     {
         var output = await RunAsync("fullreport",
         [
@@ -77,10 +103,9 @@ public sealed class LvmCli
             "--configreport", "lv", "-o", LvFields,
             "--configreport", "pvseg", "-o", "pvseg_start",
             "--configreport", "seg", "-o", "seg_start",
-            vgName,
+            .. vgNames,
         ], cancellationToken).ConfigureAwait(false);
-        return LvmReportParser.ParseFullReport(output).SingleOrDefault()
-            ?? throw new LvmException("fullreport", 5, $"Volume group \"{vgName}\" not found");
+        return LvmReportParser.ParseFullReport(output);
     }
 
     /// <summary>Writes the VG's current metadata text to backup_dir (a read of the VG, a local file write).</summary>

@@ -16,7 +16,8 @@ public sealed record VolumeGroup(
     int LvCount,
     ulong MetadataAreaSizeBytes,
     ulong MetadataAreaFreeBytes,
-    IReadOnlyList<string> Tags);
+    IReadOnlyList<string> Tags,
+    bool AutoActivation = false);
 
 public sealed record PhysicalVolume(string Name, string Uuid, string VgName, ulong SizeBytes, ulong DeviceSizeBytes);
 
@@ -30,7 +31,8 @@ public sealed record LogicalVolume(
     string Origin,
     DateTimeOffset? CreatedAt,
     int? Major,
-    int? Minor)
+    int? Minor,
+    bool AutoActivation = false)
 {
     /// <summary>lv_attr[4] is 'a' when active on this host ('X' when activation is disabled: unknown).</summary>
     public bool IsActive => Attributes.Length > 4 && Attributes[4] == 'a';
@@ -88,7 +90,8 @@ public static class LvmReportParser
         (int)U64(raw.LvCount, "lv_count"),
         U64(raw.VgMdaSize, "vg_mda_size"),
         U64(raw.VgMdaFree, "vg_mda_free"),
-        Tags(raw.VgTags));
+        Tags(raw.VgTags),
+        raw.VgAutoactivation == "enabled");
 
     private static PhysicalVolume ToPhysicalVolume(RawPv raw) => new(
         raw.PvName, raw.PvUuid, raw.VgName ?? string.Empty, U64(raw.PvSize, "pv_size"), U64(raw.DevSize, "dev_size"));
@@ -103,7 +106,8 @@ public static class LvmReportParser
         raw.Origin ?? string.Empty,
         DateTimeOffset.TryParseExact(raw.LvTime, "yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture, DateTimeStyles.None, out var time) ? time : null,
         DeviceNumber(raw.LvMajor),
-        DeviceNumber(raw.LvMinor));
+        DeviceNumber(raw.LvMinor),
+        raw.LvAutoactivation == "enabled");
 
     /// <summary>Inactive LVs (and all LVs with activation disabled) report major/minor as -1.</summary>
     private static int? DeviceNumber(string? raw) =>
@@ -149,6 +153,7 @@ internal sealed class RawVg
     [JsonPropertyName("vg_mda_size")] public string? VgMdaSize { get; set; }
     [JsonPropertyName("vg_mda_free")] public string? VgMdaFree { get; set; }
     [JsonPropertyName("vg_tags")] public string? VgTags { get; set; }
+    [JsonPropertyName("vg_autoactivation")] public string? VgAutoactivation { get; set; }
 }
 
 internal sealed class RawPv
@@ -172,6 +177,7 @@ internal sealed class RawLv
     [JsonPropertyName("lv_time")] public string? LvTime { get; set; }
     [JsonPropertyName("lv_major")] public string? LvMajor { get; set; }
     [JsonPropertyName("lv_minor")] public string? LvMinor { get; set; }
+    [JsonPropertyName("lv_autoactivation")] public string? LvAutoactivation { get; set; }
 }
 
 [JsonSerializable(typeof(RawFullReportDocument))]

@@ -1,0 +1,83 @@
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.Logging.Abstractions;
+using SharedLvm.Agent;
+using SharedLvm.Agent.Discovery;
+using SharedLvm.Agent.Health;
+using SharedLvm.Agent.Lvm;
+using SharedLvm.Os.Lvm;
+using SharedLvm.Os.Processes;
+using SharedLvm.Tests.Support;
+
+namespace SharedLvm.Tests.Agent;
+
+/// <summary>The agent's lvm on a real VG (loop device), and the hygiene checks.</summary>
+public sealed class AgentLvmTests
+{
+    [Fact]
+    public async Task The_agent_sees_shared_vgs_through_multipath_only_and_cannot_reach_a_write()
+    {
+        using var lu = LoopDevice.Create(256L * 1024 * 1024);
+        if (lu is null)
+        {
+            return;
+        }
+
+        var vg = "agentvg" + Guid.NewGuid().ToString("N")[..6];
+        Assert.Equal(0, lu.Lvm("pvcreate", lu.Device).Code);
+        Assert.Equal(0, lu.Lvm("vgcreate", vg, lu.Device).Code);
+        Assert.Equal(0, lu.Lvm("lvcreate", "-an", "-Zn", "-L", "8m", "-n", "lv1", vg).Code);
+        try
+        {
+            var options = new AgentOptions { NodeName = "node-a", ExtraLvmDevicePatterns = ["^" + Regex.Escape(lu.Device) + "$"] };
+            var inspector = new LvmInspector(new ProcessRunner(NullLogger<ProcessRunner>.Instance), options);
+            var view = await inspector.InspectAsync(CancellationToken.None);
+            var report = Assert.Single(view.VolumeGroups, r => r.VolumeGroup.Name == vg);
+            Assert.Equal(lu.Device, Assert.Single(report.PhysicalVolumes).Name);
+            Assert.Equal("lv1", Assert.Single(report.LogicalVolumes).Name);
+            Assert.Matches(@"^\d+\.\d+\.\d+", view.Version);
+
+            // Invariant 1: the agent holds no object that can write metadata. (metadata_read_only=1 is
+            // in its config too, but lvm 2.03.16 does not enforce it; see LvmInspector.)
+            Assert.Contains("metadata_read_only=1", inspector.Config.Render(), StringComparison.Ordinal);
+            Assert.DoesNotContain(typeof(LvmInspector).GetProperties().Select(p => p.PropertyType).Concat(typeof(LvmInspector).GetMethods().Select(m => m.ReturnType)),
+                t => t == typeof(LvmCli));
+
+            // Without the test pattern it scans multipath maps only: the loop device's VG is invisible.
+            var production = new LvmInspector(new ProcessRunner(NullLogger<ProcessRunner>.Instance), new AgentOptions { NodeName = "node-a" });
+            Assert.DoesNotContain((await production.InspectAsync(CancellationToken.None)).VolumeGroups, r => r.VolumeGroup.Name == vg);
+        }
+        finally
+        {
+            lu.Lvm("vgremove", "-f", vg);
+        }
+    }
+
+    [Fact]
+    public void Hygiene_reports_old_lvm_friendly_names_autoactivation_and_stale_tables()
+    {
+        var lv = new SharedLvm.Agent.Discovery.ActiveLv("pool1-slvm--aaaa", "dm-1", 254, 1, 4 * 1024 * 1024, Suspended: false);
+        var map = new MultipathMapInfo("35000c500a0000001", "mpatha", "dm-0", 1 << 30,
+            [new MultipathPathInfo("sdc", "0:0:0:0", PathStatus.Active, "active", "ready"), new MultipathPathInfo("sdd", "1:0:0:0", PathStatus.Active, "active", "ready")], Queueing: true, Suspended: false);
+        var view = new NodeView([], [], [], [map], [lv], MultipathdAnswered: true, DateTimeOffset.UtcNow);
+        var vg = new VolumeGroup("pool1", "u", 1 << 30, 0, 4 << 20, 0, 3, 1, 1 << 20, 1 << 19, [], AutoActivation: true);
+        var metadataLv = new LogicalVolume("pool1", "slvm-aaaa", "u", 8 * 1024 * 1024, ["sharedlvm"], "-wi-a-----", string.Empty, null, 254, 1, AutoActivation: true);
+        var lvm = new LvmView("2.03.11(2) (2021-01-08)", [new FullReport(vg, [], [metadataLv])], new Dictionary<string, string>
+        {
+            ["devices/multipath_component_detection"] = "0", ["devices/use_devicesfile"] = "0",
+            ["devices/global_filter"] = "[\"a|.*|\"]", ["devices/filter"] = "[\"a|.*|\"]",
+        });
+
+        var codes = Hygiene.Inspect(view, lvm).Select(f => f.Code).ToArray();
+        Assert.Equal(["user_friendly_names", "lvm_too_old", "lvm_scans_raw_paths", "shared_autoactivation", "table_stale"], codes);
+        Assert.Empty(Hygiene.Inspect(view with { Maps = [map with { Name = map.Wwid }], ActiveLvs = [] },
+            lvm with { Version = "2.03.16(2)", HostConfig = new Dictionary<string, string> { ["devices/multipath_component_detection"] = "1" }, VolumeGroups = [] }));
+    }
+
+    [Theory]
+    [InlineData("2.03.16(2) (2022-05-18)", false)]
+    [InlineData("2.03.11(2) (2021-01-08)", true)]
+    [InlineData("2.02.187(2)", true)]
+    [InlineData("garbage", false)]
+    public void Lvm_versions_compare_numerically(string version, bool tooOld) =>
+        Assert.Equal(tooOld, Hygiene.VersionBelow(version, 2, 3, 12));
+}
