@@ -1,5 +1,8 @@
 using Google.Protobuf.WellKnownTypes;
+using System.Text.RegularExpressions;
+using SharedLvm.Agent.Controller;
 using SharedLvm.Agent.Discovery;
+using SharedLvm.Agent.Lvm;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Rescan;
 using SharedLvm.Contracts.V1;
@@ -8,23 +11,89 @@ using SharedLvm.Grpc;
 namespace SharedLvm.Agent;
 
 /// <summary>
-/// sharedlvm.v1.Agent: a thin adapter over discovery, health and rescans. Activation methods come
-/// with the attach issue; until then the transport answers UNIMPLEMENTED for them.
+/// sharedlvm.v1.Agent: a thin adapter over discovery, health, rescans and activation. Every command
+/// is checked first: addressed to this node, and from a controller epoch not older than the highest
+/// seen (a deposed controller's stale order is refused).
 /// </summary>
-public sealed class AgentApi
+public sealed partial class AgentApi
 {
     private const uint DefaultRescanWaitSeconds = 30;
     private const uint MaxRescanWaitSeconds = 600;
     private readonly SanWatcher _watcher;
     private readonly ScsiRescanner _rescanner;
     private readonly AgentOptions _options;
+    private readonly IVolumeActivator _activator;
+    private readonly EpochStore _epochs;
 
-    public AgentApi(SanWatcher watcher, ScsiRescanner rescanner, AgentOptions options)
+    public AgentApi(SanWatcher watcher, ScsiRescanner rescanner, AgentOptions options, IVolumeActivator activator, EpochStore epochs)
     {
         _watcher = watcher;
         _rescanner = rescanner;
         _options = options;
+        _activator = activator;
+        _epochs = epochs;
     }
+
+    [GeneratedRegex("^[a-zA-Z0-9+_.][a-zA-Z0-9+_.-]{0,127}$", RegexOptions.CultureInvariant)]
+    private static partial Regex LvmName();
+
+    public Task<ActivateVolumeResponse> ActivateVolume(ActivateVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    {
+        var (vg, lv) = CheckCommand(request.Header, request.Lv);
+        var rescanned = false;
+        if (request.Lv.Lun is { Wwid.Length: > 0 } lun && (await _watcher.RefreshAsync(context.CancellationToken)).View.MapFor(lun.Wwid) is null)
+        {
+            // The LU was mapped to this node after its last scan (LUN masking changes raise no event).
+            var outcome = await _rescanner.RescanAsync([], [], [lun.Wwid], false, TimeSpan.FromSeconds(DefaultRescanWaitSeconds), context.CancellationToken);
+            rescanned = true;
+            if (outcome.Missing.Count > 0)
+            {
+                throw new AgentException(AgentErrorKind.Unavailable, $"LU {lun.Wwid} of {vg}/{lv} is not visible on node {_options.NodeName}, even after a rescan.");
+            }
+        }
+
+        var wasActive = await _activator.DeviceAsync(vg, lv, context.CancellationToken) is not null;
+        var device = await _activator.ActivateAsync(vg, lv, context.CancellationToken);
+        return new ActivateVolumeResponse { Device = ToContract(device), WasActive = wasActive, Rescanned = rescanned };
+    });
+
+    public Task<DeactivateVolumeResponse> DeactivateVolume(DeactivateVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    {
+        var (vg, lv) = CheckCommand(request.Header, request.Lv);
+        if (await _activator.DeviceAsync(vg, lv, context.CancellationToken) is null)
+        {
+            return new DeactivateVolumeResponse { WasActive = false };
+        }
+
+        var openers = await _activator.OpenersAsync(vg, lv, context.CancellationToken);
+        if (openers.Count > 0)
+        {
+            throw new AgentException(AgentErrorKind.FailedPrecondition,
+                $"{vg}/{lv} is open on node {_options.NodeName} by {string.Join(", ", openers)}; stop its user before detaching.");
+        }
+
+        await _activator.DeactivateAsync(vg, lv, context.CancellationToken);
+        if (await _activator.DeviceAsync(vg, lv, context.CancellationToken) is not null)
+        {
+            throw new AgentException(AgentErrorKind.Unavailable, $"{vg}/{lv} was deactivated but its device is still present on node {_options.NodeName}.");
+        }
+
+        return new DeactivateVolumeResponse { WasActive = true };
+    });
+
+    public Task<ActivateVolumeResponse> RefreshVolume(RefreshVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    {
+        var (vg, lv) = CheckCommand(request.Header, request.Lv);
+        if (await _activator.DeviceAsync(vg, lv, context.CancellationToken) is null)
+        {
+            throw new AgentException(AgentErrorKind.FailedPrecondition, $"{vg}/{lv} is not active on node {_options.NodeName}; nothing to refresh.");
+        }
+
+        await _activator.RefreshAsync(vg, lv, context.CancellationToken);
+        var device = await _activator.DeviceAsync(vg, lv, context.CancellationToken)
+            ?? throw new AgentException(AgentErrorKind.Unavailable, $"{vg}/{lv} disappeared during its refresh.");
+        return new ActivateVolumeResponse { Device = ToContract(device), WasActive = true };
+    });
 
     public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor =>
         AgentReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.ServiceDescriptor>("Agent");
@@ -137,7 +206,7 @@ public sealed class AgentApi
             throw new RpcException(StatusCode.InvalidArgument, $"expected WWID '{expected.Wwid}' is not a WWID.");
         }
 
-        try
+        return await Guard(async () =>
         {
             var outcome = await _rescanner.RescanAsync(
                 request.Targets.Select(t => new ScanTarget((int)t.Host, t.HasChannel ? (int)t.Channel : null, t.HasTarget ? (int)t.Target : null, t.HasLun ? (int)t.Lun : null)).ToArray(),
@@ -152,6 +221,50 @@ public sealed class AgentApi
             response.Missing.AddRange(outcome.Missing);
             await _watcher.RefreshAsync(context.CancellationToken);
             return response;
+        });
+    }
+
+    /// <summary>
+    /// Every command: addressed to this node (a stale address or reused IP misroutes it), carrying a
+    /// controller epoch, not older than the highest seen (a deposed controller), valid LVM names.
+    /// </summary>
+    private (string Vg, string Lv) CheckCommand(CommandHeader? header, LvRef? lv)
+    {
+        CheckAddressedToMe(header);
+        if (header?.Epoch is not { Value: > 0 } epoch)
+        {
+            throw new AgentException(AgentErrorKind.InvalidArgument, "The command carries no controller epoch.");
+        }
+
+        if (!_epochs.Observe(epoch.Value))
+        {
+            throw new AgentException(AgentErrorKind.FailedPrecondition,
+                $"Refused: controller epoch {epoch.Value} is older than {_epochs.Highest}, the highest this node has seen (a deposed controller?).");
+        }
+
+        if (lv is null || !LvmName().IsMatch(lv.VgName) || !LvmName().IsMatch(lv.LvName))
+        {
+            throw new AgentException(AgentErrorKind.InvalidArgument, $"'{lv?.VgName}/{lv?.LvName}' is not a VG/LV name.");
+        }
+
+        return (lv.VgName, lv.LvName);
+    }
+
+    /// <summary>A command for another node was misrouted (stale address, reused IP): refuse it.</summary>
+    private void CheckAddressedToMe(CommandHeader? header)
+    {
+        if (header is { NodeName.Length: > 0 } && !string.Equals(header.NodeName, _options.NodeName, StringComparison.Ordinal))
+        {
+            throw new RpcException(StatusCode.FailedPrecondition, $"This is node {_options.NodeName}; the command was addressed to {header.NodeName}.");
+        }
+    }
+
+    /// <summary>The wire boundary of the agent: its exceptions become statuses here.</summary>
+    private static async Task<T> Guard<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
         }
         catch (AgentException e)
         {
@@ -163,16 +276,16 @@ public sealed class AgentApi
                 _ => StatusCode.FailedPrecondition,
             }, e.Message);
         }
-    }
-
-    /// <summary>A command for another node was misrouted (stale address, reused IP): refuse it.</summary>
-    private void CheckAddressedToMe(CommandHeader? header)
-    {
-        if (header is { NodeName.Length: > 0 } && !string.Equals(header.NodeName, _options.NodeName, StringComparison.Ordinal))
+        catch (Exception e) when (e is SharedLvm.Os.Lvm.LvmException or SharedLvm.Os.Processes.ProcessTimeoutException or SharedLvm.Os.Processes.ProcessStartException)
         {
-            throw new RpcException(StatusCode.FailedPrecondition, $"This is node {_options.NodeName}; the command was addressed to {header.NodeName}.");
+            throw new RpcException(StatusCode.Unavailable, e.Message);
         }
     }
+
+    private static DevicePath ToContract(ActiveDevice device) => new()
+    {
+        Path = device.Path, DmName = device.DmName, Major = (uint)device.Major, Minor = (uint)device.Minor, SizeBytes = device.SizeBytes,
+    };
 
     private static HealthState ToContract(Severity severity) => severity switch
     {

@@ -66,7 +66,8 @@ public static class AgentHost
         builder.Services.AddSingleton<SanDiscovery>();
         builder.Services.AddSingleton(new RescanOptions());
         builder.Services.AddSingleton<ScsiRescanner>();
-        builder.Services.AddSingleton<LvmInspector>();
+        builder.Services.AddSingleton<AgentLvm>();
+        builder.Services.AddSingleton<IVolumeActivator>(sp => sp.GetRequiredService<AgentLvm>());
         builder.Services.AddSingleton<SanWatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SanWatcher>());
         builder.Services.AddSingleton(new EpochStore(options.StateDirectory));

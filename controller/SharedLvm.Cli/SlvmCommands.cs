@@ -191,7 +191,39 @@ internal static class SlvmCommands
             PrintVolume(o, await api.CallAsync<Volume>(request, options));
         }));
 
-        foreach (var command in new[] { create, get, list, delete, extend, snapshot, clone, label })
+        var attachId = new Argument<string>("id") { Description = "Volume id." };
+        var attachNode = new Argument<string>("node") { Description = "Node name." };
+        var multi = new Option<bool>("--multi-attach") { Description = "Allow a second node while attached to one (live migration; at most two)." };
+        var attach = new Command("attach", "Attach a volume to a node: tag it for the node, then the node's agent activates and refreshes it.") { attachId, attachNode, multi };
+        attach.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+        {
+            var a = await api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = p.GetValue(attachId)!, Node = p.GetValue(attachNode)!, MultiAttach = p.GetValue(multi) }, options);
+            o.Message(a, () => [("volume", a.VolumeId), ("node", a.Node), ("state", State(a.State.ToString())), ("device", a.Device?.Path ?? "-"), ("size", a.Device is null ? "-" : Sizes.Format(a.Device.SizeBytes))]);
+        }));
+
+        var detach = new Command("detach", "Detach a volume from a node; refused while the device is open there.") { attachId, attachNode };
+        detach.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+        {
+            await api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = p.GetValue(attachId)!, Node = p.GetValue(attachNode)! }, options);
+            o.Text($"volume {p.GetValue(attachId)} detached from {p.GetValue(attachNode)}");
+        }));
+
+        var to = new Option<string>("--to") { Description = "Target node.", Required = true };
+        var move = new Command("move", "Detach from the current node, then attach to another: never active on both.") { attachId, to };
+        move.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+        {
+            var volume = await api.CallAsync<Volume>(new GetVolumeRequest { Id = p.GetValue(attachId)! }, options);
+            foreach (var from in volume.Attachments.Select(a => a.Node).Where(n => n != p.GetValue(to)))
+            {
+                await api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = from }, options);
+                o.Text($"detached from {from}");
+            }
+
+            var a = await api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = p.GetValue(to)! }, options);
+            o.Message(a, () => [("volume", a.VolumeId), ("node", a.Node), ("state", State(a.State.ToString())), ("device", a.Device?.Path ?? "-")]);
+        }));
+
+        foreach (var command in new[] { create, get, list, delete, extend, snapshot, clone, label, attach, detach, move })
         {
             volume.Subcommands.Add(command);
         }

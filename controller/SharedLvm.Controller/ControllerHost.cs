@@ -2,7 +2,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using SharedLvm.Controller.Api;
+using SharedLvm.Controller.Attachments;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Faults;
 using SharedLvm.Controller.Nodes;
@@ -82,7 +84,14 @@ public static class ControllerHost
         builder.Services.AddSingleton<VolumeService>();
         builder.Services.AddSingleton<NodeDirectory>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeDirectory>());
-        builder.Services.AddSingleton<ControllerApi>();
+        builder.Services.AddSingleton<AgentClients>();
+        builder.Services.AddSingleton(sp => new AttachmentService(
+            sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(), sp.GetRequiredService<NodeDirectory>(),
+            sp.GetRequiredService<ControllerStore>(), sp.GetRequiredService<EventBus>(), sp.GetRequiredService<AgentClients>(),
+            sp.GetRequiredService<ControllerStartup>(), sp.GetRequiredService<ILogger<AttachmentService>>()));
+        builder.Services.AddSingleton(sp => new ControllerApi(
+            sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(), sp.GetRequiredService<EventBus>(),
+            sp.GetRequiredService<ControllerOptions>(), sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<AttachmentService>()));
         builder.Services.AddSingleton(sp => new NodeRegistryApi(sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<ControllerStartup>()));
         builder.Services.AddSingleton<ControllerStartup>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerStartup>());

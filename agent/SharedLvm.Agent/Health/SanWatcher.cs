@@ -24,14 +24,14 @@ public sealed partial class SanWatcher : BackgroundService
 {
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(300);
     private readonly SanDiscovery _discovery;
-    private readonly LvmInspector _lvm;
+    private readonly AgentLvm _lvm;
     private readonly AgentOptions _options;
     private readonly ILogger<SanWatcher> _logger;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly TaskCompletionSource _firstScan = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private SanSnapshot? _current;
 
-    public SanWatcher(SanDiscovery discovery, LvmInspector lvm, AgentOptions options, ILogger<SanWatcher> logger)
+    public SanWatcher(SanDiscovery discovery, AgentLvm lvm, AgentOptions options, ILogger<SanWatcher> logger)
     {
         _discovery = discovery;
         _lvm = lvm;

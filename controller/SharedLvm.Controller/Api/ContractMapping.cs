@@ -41,11 +41,6 @@ internal static class ContractMapping
             volume.Labels[key] = value;
         }
 
-        foreach (var owner in record.Owners)
-        {
-            volume.Attachments.Add(new Attachment { VolumeId = record.Id, Node = owner, State = AttachmentState.Attached });
-        }
-
         return volume;
     }
 

@@ -1,5 +1,6 @@
 using SharedLvm.Contracts.V1;
 using Google.Protobuf.WellKnownTypes;
+using SharedLvm.Controller.Attachments;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
@@ -19,9 +20,11 @@ public sealed class ControllerApi
     private readonly EventBus _events;
     private readonly ControllerOptions _options;
     private readonly NodeDirectory _nodes;
+    private readonly AttachmentService _attachments;
 
-    public ControllerApi(PoolRegistry pools, VolumeService volumes, EventBus events, ControllerOptions options, NodeDirectory nodes)
+    internal ControllerApi(PoolRegistry pools, VolumeService volumes, EventBus events, ControllerOptions options, NodeDirectory nodes, AttachmentService attachments)
     {
+        _attachments = attachments;
         _pools = pools;
         _volumes = volumes;
         _events = events;
@@ -131,8 +134,26 @@ public sealed class ControllerApi
         return new DeleteVolumeResponse();
     });
 
+    /// <summary>For an attached volume the reply comes only after every owner's device has the new size.</summary>
     public Task<Volume> ExtendVolume(ExtendVolumeRequest request, ServerCallContext context) => Guard(async () =>
-        View(await _volumes.ExtendAsync(request.Id, request.SizeBytes, context.CancellationToken)));
+    {
+        var volume = await _volumes.ExtendAsync(request.Id, request.SizeBytes, context.CancellationToken);
+        if (volume.Owners.Count > 0)
+        {
+            await _attachments.RefreshOwnersAsync(volume.Id, context.CancellationToken);
+        }
+
+        return View(volume);
+    });
+
+    public Task<Attachment> AttachVolume(AttachVolumeRequest request, ServerCallContext context) => Guard(async () =>
+        ToContract(await _attachments.AttachAsync(request.VolumeId, request.Node, request.MultiAttach, context.CancellationToken)));
+
+    public Task<DetachVolumeResponse> DetachVolume(DetachVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    {
+        await _attachments.DetachAsync(request.VolumeId, request.Node, context.CancellationToken);
+        return new DetachVolumeResponse();
+    });
 
     public Task<Volume> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context) => Guard(async () =>
         View(await _volumes.SnapshotAsync(request.SourceVolumeId, request.Name, request.SizeBytes, Copy(request.Labels), context.CancellationToken)));
@@ -240,5 +261,39 @@ public sealed class ControllerApi
         return node;
     }
 
-    private Volume View(VolumeRecord record) => record.ToContract(_volumes.StateOf(record));
+    private Volume View(VolumeRecord record)
+    {
+        var volume = record.ToContract(_volumes.StateOf(record));
+        var attachments = _attachments.Of(record);
+        volume.Attachments.Clear();
+        volume.Attachments.AddRange(attachments.Select(ToContract));
+        if (volume.State == VolumeState.Attached && attachments.Any(a => a.Phase != AttachmentPhase.Attached))
+        {
+            volume.State = attachments.Any(a => a.Phase == AttachmentPhase.Detaching) ? VolumeState.Detaching : VolumeState.Attaching;
+        }
+
+        return volume;
+    }
+
+    private static Attachment ToContract(AttachmentRecord record)
+    {
+        var attachment = new Attachment
+        {
+            VolumeId = record.VolumeId,
+            Node = record.Node,
+            State = record.Phase switch
+            {
+                AttachmentPhase.Attached => AttachmentState.Attached,
+                AttachmentPhase.Detaching => AttachmentState.Detaching,
+                _ => AttachmentState.Attaching,
+            },
+            Since = Timestamp.FromDateTimeOffset(record.Since),
+        };
+        if (record.Device is not null)
+        {
+            attachment.Device = record.Device;
+        }
+
+        return attachment;
+    }
 }

@@ -5,6 +5,9 @@ namespace SharedLvm.Controller.State;
 
 public sealed record PoolRow(string Name, string VgName, string DevicePath, string Wwid);
 
+/// <summary>An attachment's progress; Device is the agent's DevicePath as proto JSON once ATTACHED.</summary>
+public sealed record AttachmentRow(string VolumeId, string Node, string State, string Device, DateTimeOffset Since);
+
 public sealed record NodeRow(string Name, string Address, string State, string AgentVersion);
 
 public sealed record OperationRow(long Id, string Kind, string Pool, string VolumeId, string Name, ulong SizeBytes, string Detail);
@@ -35,6 +38,7 @@ public sealed class ControllerStore : IDisposable
                 name TEXT NOT NULL, size INTEGER NOT NULL, detail TEXT NOT NULL, state TEXT NOT NULL,
                 started TEXT NOT NULL, finished TEXT, outcome TEXT);
             CREATE INDEX IF NOT EXISTS operations_pending ON operations(state) WHERE state = 'pending';
+            CREATE TABLE IF NOT EXISTS attachments(volume_id TEXT NOT NULL, node TEXT NOT NULL, state TEXT NOT NULL, device TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY(volume_id, node));
             CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, address TEXT NOT NULL, state TEXT NOT NULL, agent_version TEXT NOT NULL, registered TEXT NOT NULL);
             """);
     }
@@ -85,6 +89,42 @@ public sealed class ControllerStore : IDisposable
         lock (_gate)
         {
             Execute("DELETE FROM pools WHERE name = $n", null, ("$n", name));
+        }
+    }
+
+    public IReadOnlyList<AttachmentRow> Attachments()
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT volume_id, node, state, device, since FROM attachments";
+            using var reader = command.ExecuteReader();
+            var rows = new List<AttachmentRow>();
+            while (reader.Read())
+            {
+                rows.Add(new AttachmentRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                    DateTimeOffset.Parse(reader.GetString(4), CultureInfo.InvariantCulture)));
+            }
+
+            return rows;
+        }
+    }
+
+    public void SaveAttachment(AttachmentRow row)
+    {
+        lock (_gate)
+        {
+            Execute("INSERT INTO attachments(volume_id, node, state, device, since) VALUES($v, $n, $s, $d, $t) " +
+                    "ON CONFLICT(volume_id, node) DO UPDATE SET state = $s, device = $d", null,
+                ("$v", row.VolumeId), ("$n", row.Node), ("$s", row.State), ("$d", row.Device), ("$t", row.Since.ToString("O", CultureInfo.InvariantCulture)));
+        }
+    }
+
+    public void RemoveAttachment(string volumeId, string node)
+    {
+        lock (_gate)
+        {
+            Execute("DELETE FROM attachments WHERE volume_id = $v AND node = $n", null, ("$v", volumeId), ("$n", node));
         }
     }
 

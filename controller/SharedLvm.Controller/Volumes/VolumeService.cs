@@ -209,6 +209,29 @@ public sealed partial class VolumeService
             ct), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Adds or removes the owner tag "sharedlvm_owner_&lt;node&gt;", the LVM-level half of exclusive
+    /// attach: an agent's volume_list lets it activate only LVs tagged for its node. Journaled like
+    /// every write; the caller holds the volume's claim.
+    /// </summary>
+    public async Task<VolumeRecord> SetOwnerAsync(PoolRuntime pool, VolumeRecord record, string node, bool owns, CancellationToken cancellationToken)
+    {
+        if (record.Owners.Contains(node, StringComparer.Ordinal) == owns)
+        {
+            return record;
+        }
+
+        var kind = owns ? "attach" : "detach";
+        var owners = owns ? [.. record.Owners, node] : record.Owners.Where(o => o != node).ToArray();
+        var changed = record with { Owners = owners };
+        var tag = LvTags.Owner(node);
+        return await pool.WriteAsync(kind, ct => JournaledAsync(pool, kind, record.Id, record.Name, record.SizeBytes,
+            lvm: c => pool.Lvm.LvChangeTagsAsync(pool.VgName, record.LvName, owns ? [tag] : [], owns ? [] : [tag], c),
+            committed: () => pool.Catalog.Get(record.Id)?.Owners.Contains(node, StringComparer.Ordinal) == owns,
+            apply: () => Changed(pool, changed, $"Volume {record.Name} ({record.Id}) {(owns ? "tagged for" : "untagged from")} node {node}."),
+            ct), cancellationToken).ConfigureAwait(false);
+    }
+
     public (PoolRuntime Pool, VolumeRecord Record)? Find(string id)
     {
         foreach (var pool in _pools.All)

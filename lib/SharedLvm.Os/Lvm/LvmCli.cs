@@ -63,6 +63,10 @@ public sealed class LvmCli
     public Task LvChangeTagsAsync(string vgName, string lvName, IEnumerable<string> add, IEnumerable<string> remove, CancellationToken cancellationToken) =>
         RunAsync("lvchange", [.. TagArguments("--addtag", add), .. TagArguments("--deltag", remove), vgName + "/" + lvName], cancellationToken);
 
+    /// <summary>lvchange without metadata changes: -ay, -an, --refresh (the agent's only lvm actions).</summary>
+    public Task LvChangeAsync(IReadOnlyList<string> arguments, CancellationToken cancellationToken) =>
+        RunAsync("lvchange", arguments, cancellationToken);
+
     public Task VgCheckAsync(string vgName, CancellationToken cancellationToken) =>
         RunAsync("vgck", [vgName], cancellationToken);
 

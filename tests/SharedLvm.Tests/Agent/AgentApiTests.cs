@@ -53,9 +53,32 @@ public sealed class AgentApiTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Activation_is_not_served_yet()
+    public async Task Activation_commands_need_an_epoch_this_node_and_lvm_names()
     {
-        var e = await Assert.ThrowsAsync<RpcException>(() => _api.CallAsync<ActivateVolumeResponse>(new ActivateVolumeRequest()));
-        Assert.Equal(StatusCode.Unimplemented, e.StatusCode);
+        var noEpoch = await Assert.ThrowsAsync<RpcException>(() => _api.CallAsync<ActivateVolumeResponse>(new ActivateVolumeRequest
+        {
+            Header = new CommandHeader { NodeName = "node-a" },
+            Lv = new LvRef { VgName = "pool1", LvName = "slvm-aaaa" },
+        }));
+        Assert.Equal(StatusCode.InvalidArgument, noEpoch.StatusCode);
+        Assert.Contains("epoch", noEpoch.Status.Detail, StringComparison.Ordinal);
+
+        var badName = await Assert.ThrowsAsync<RpcException>(() => _api.CallAsync<DeactivateVolumeResponse>(new DeactivateVolumeRequest
+        {
+            Header = new CommandHeader { NodeName = "node-a", Epoch = new Epoch { Value = 1 } },
+            Lv = new LvRef { VgName = "pool1", LvName = "../../etc/passwd" },
+        }));
+        Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);
+
+        var misrouted = await Assert.ThrowsAsync<RpcException>(() => _api.CallAsync<ActivateVolumeResponse>(new RefreshVolumeRequest
+        {
+            Header = new CommandHeader { NodeName = "node-b", Epoch = new Epoch { Value = 1 } },
+            Lv = new LvRef { VgName = "pool1", LvName = "slvm-aaaa" },
+        }));
+        Assert.Equal(StatusCode.FailedPrecondition, misrouted.StatusCode);
+
+        // Not active here: a deactivate is a no-op, a refresh is refused.
+        var header = new CommandHeader { NodeName = "node-a", Epoch = new Epoch { Value = 1 } };
+        Assert.False((await _api.CallAsync<DeactivateVolumeResponse>(new DeactivateVolumeRequest { Header = header, Lv = new LvRef { VgName = "pool1", LvName = "other" } })).WasActive);
     }
 }

@@ -29,7 +29,7 @@ public sealed class AgentLvmTests
         try
         {
             var options = new AgentOptions { NodeName = "node-a", ExtraLvmDevicePatterns = ["^" + Regex.Escape(lu.Device) + "$"] };
-            var inspector = new LvmInspector(new ProcessRunner(NullLogger<ProcessRunner>.Instance), options);
+            var inspector = new AgentLvm(new ProcessRunner(NullLogger<ProcessRunner>.Instance), options);
             var view = await inspector.InspectAsync(CancellationToken.None);
             var report = Assert.Single(view.VolumeGroups, r => r.VolumeGroup.Name == vg);
             Assert.Equal(lu.Device, Assert.Single(report.PhysicalVolumes).Name);
@@ -37,13 +37,13 @@ public sealed class AgentLvmTests
             Assert.Matches(@"^\d+\.\d+\.\d+", view.Version);
 
             // Invariant 1: the agent holds no object that can write metadata. (metadata_read_only=1 is
-            // in its config too, but lvm 2.03.16 does not enforce it; see LvmInspector.)
+            // in its config too, but lvm 2.03.16 does not enforce it; see AgentLvm.)
             Assert.Contains("metadata_read_only=1", inspector.Config.Render(), StringComparison.Ordinal);
-            Assert.DoesNotContain(typeof(LvmInspector).GetProperties().Select(p => p.PropertyType).Concat(typeof(LvmInspector).GetMethods().Select(m => m.ReturnType)),
+            Assert.DoesNotContain(typeof(AgentLvm).GetProperties().Select(p => p.PropertyType).Concat(typeof(AgentLvm).GetMethods().Select(m => m.ReturnType)),
                 t => t == typeof(LvmCli));
 
             // Without the test pattern it scans multipath maps only: the loop device's VG is invisible.
-            var production = new LvmInspector(new ProcessRunner(NullLogger<ProcessRunner>.Instance), new AgentOptions { NodeName = "node-a" });
+            var production = new AgentLvm(new ProcessRunner(NullLogger<ProcessRunner>.Instance), new AgentOptions { NodeName = "node-a" });
             Assert.DoesNotContain((await production.InspectAsync(CancellationToken.None)).VolumeGroups, r => r.VolumeGroup.Name == vg);
         }
         finally

@@ -30,13 +30,20 @@ internal sealed class InProcessAgent : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<InProcessAgent> StartAsync(string node, string fixture, params string[] extraArgs)
+    public static Task<InProcessAgent> StartAsync(string node, string fixture, params string[] extraArgs) =>
+        StartAsync(node, fixture, null, extraArgs);
+
+    public static async Task<InProcessAgent> StartAsync(string node, string fixture, Action<IServiceCollection>? services, params string[] extraArgs)
     {
         var state = Directory.CreateTempSubdirectory("slvm-agent-").FullName;
         var root = Path.Combine(AppContext.BaseDirectory, "Fixtures", "sysfs", fixture);
         var app = AgentHost.Build(
             ["--listen", "127.0.0.1:0", "--node", node, "--sysfs-root", root, "--state-dir", state, .. extraArgs],
-            b => b.Logging.SetMinimumLevel(LogLevel.Error));
+            b =>
+            {
+                b.Logging.SetMinimumLevel(LogLevel.Error);
+                services?.Invoke(b.Services);
+            });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new InProcessAgent(app, new Uri(address), state);
