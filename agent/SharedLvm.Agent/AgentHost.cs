@@ -71,6 +71,7 @@ public static class AgentHost
         builder.Services.AddSingleton<SanWatcher>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<SanWatcher>());
         builder.Services.AddSingleton(new EpochStore(options.StateDirectory));
+        builder.Services.AddSingleton<Reconciler>();
         builder.Services.AddSingleton<ControllerLink>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerLink>());
         builder.Services.AddSingleton<AgentApi>();
@@ -85,6 +86,8 @@ public static class AgentHost
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        var reconciler = app.Services.GetRequiredService<Reconciler>();
+        app.Services.GetRequiredService<SanWatcher>().ReconcileFindings = () => reconciler.Findings;
         app.MapGrpcService<AgentApi>(AgentApi.Descriptor);
         GrpcDaemon.MapCommonEndpoints(app);
         return app;

@@ -19,12 +19,14 @@ public sealed partial class ControllerLink : BackgroundService
     private readonly AgentOptions _options;
     private readonly SanWatcher _watcher;
     private readonly EpochStore _epochs;
+    private readonly Reconciler _reconciler;
     private readonly IServer _server;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<ControllerLink> _logger;
 
-    public ControllerLink(AgentOptions options, SanWatcher watcher, EpochStore epochs, IServer server, IHostApplicationLifetime lifetime, ILogger<ControllerLink> logger)
+    public ControllerLink(AgentOptions options, SanWatcher watcher, EpochStore epochs, Reconciler reconciler, IServer server, IHostApplicationLifetime lifetime, ILogger<ControllerLink> logger)
     {
+        _reconciler = reconciler;
         _options = options;
         _watcher = watcher;
         _epochs = epochs;
@@ -67,6 +69,7 @@ public sealed partial class ControllerLink : BackgroundService
                     AcceptEpoch(response.Epoch);
                     OwnedVolumes = response.OwnedVolumes;
                     interval = TimeSpan.FromSeconds(Math.Max(1, response.HeartbeatIntervalSeconds));
+                    await _reconciler.ReconcileAsync(response.OwnedVolumes, stoppingToken).ConfigureAwait(false);
                     registered = true;
                     LogRegistered(_logger, _options.NodeName, _options.Controller, response.Epoch.Value, response.OwnedVolumes.Count);
                 }
@@ -110,6 +113,15 @@ public sealed partial class ControllerLink : BackgroundService
             {
                 break;
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // E.g. the epoch file can't be written: keep trying rather than go silent.
+                LogLinkFailed(_logger, e);
+                Connected = false;
+                registered = false;
+                await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
+                backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
+            }
         }
     }
 
@@ -143,6 +155,9 @@ public sealed partial class ControllerLink : BackgroundService
 
     [LoggerMessage(4203, LogLevel.Warning, "Controller {Controller} unreachable ({StatusCode}: {Detail}); retrying in about {Seconds} s")]
     private static partial void LogUnreachable(ILogger logger, string controller, StatusCode statusCode, string detail, double seconds);
+
+    [LoggerMessage(4205, LogLevel.Error, "Controller link failed; retrying")]
+    private static partial void LogLinkFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(4204, LogLevel.Error, "Refusing controller epoch {Epoch} ({ControllerId}): this agent has seen epoch {Highest}")]
     private static partial void LogStaleController(ILogger logger, ulong epoch, string controllerId, ulong highest);

@@ -63,6 +63,7 @@ public sealed partial class SanWatcher : BackgroundService
         }
 
         findings.AddRange(Hygiene.Inspect(view, lvm));
+        findings.AddRange(ReconcileFindings());
         var snapshot = new SanSnapshot(view, lvm, findings);
         var previous = Interlocked.Exchange(ref _current, snapshot);
         Resyncs++;
@@ -74,6 +75,9 @@ public sealed partial class SanWatcher : BackgroundService
         _firstScan.TrySetResult();
         return snapshot;
     }
+
+    /// <summary>Set by the host: the reconciler's alarms, reported with the node's health.</summary>
+    public Func<IReadOnlyList<Finding>> ReconcileFindings { get; set; } = () => [];
 
     public Task WaitForFirstScanAsync(CancellationToken cancellationToken) => _firstScan.Task.WaitAsync(cancellationToken);
 

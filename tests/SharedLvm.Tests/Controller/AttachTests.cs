@@ -219,6 +219,30 @@ public sealed class AttachTests : IAsyncLifetime
         Assert.Contains("two nodes", third.Status.Detail, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task At_registration_an_agent_deactivates_what_it_does_not_own_unless_it_is_open()
+    {
+        if (_lu is null)
+        {
+            return;
+        }
+
+        // The fixture node has pool1/slvm-aaaa... active (auto-activated at boot, say); the controller says it owns nothing.
+        var agent = await StartAgentAsync("node-r");
+        await Eventually.TrueAsync(() => _activators["node-r"].Deactivated.Contains("pool1/slvm-aaaaaaaaaaaaaaaaaaaaaaaaaa"), "the stray LV was deactivated");
+
+        _activators["node-x"] = new FakeActivator(_lu, "node-x");
+        _activators["node-x"].Open.Add("slvm-aaaaaaaaaaaaaaaaaaaaaaaaaa");
+        var open = await InProcessAgent.StartAsync("node-x", "two-paths", s => s.AddSingleton<IVolumeActivator>(_activators["node-x"]),
+            ["--controller", _controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false"]);
+        _agents.Add(open);
+        await Eventually.TrueAsync(() =>
+            open.Client.CallAsync<GetHealthResponse>(new GetHealthRequest()).GetAwaiter().GetResult().Findings.Any(f => f.Code == "active_not_owned"),
+            "the open stray LV is reported instead of pulled");
+        Assert.Empty(_activators["node-x"].Deactivated);
+        Assert.NotNull(agent);
+    }
+
     [Theory]
     [InlineData("aaaaaaaaaaaaaaaaaaaaaaaaaa", "node-a", GrpcStatusCode.NotFound)]
     [InlineData("not-an-id", "node-a", GrpcStatusCode.InvalidArgument)]
@@ -271,6 +295,8 @@ public sealed class AttachTests : IAsyncLifetime
 
         public HashSet<string> Open { get; } = [];
 
+        public ConcurrentBag<string> Deactivated { get; } = [];
+
         public int Refreshes { get; private set; }
 
         public bool IsActive(string vg, string lv) => _active.ContainsKey(vg + "/" + lv);
@@ -297,6 +323,7 @@ public sealed class AttachTests : IAsyncLifetime
 
         public Task DeactivateAsync(string vgName, string lvName, CancellationToken cancellationToken)
         {
+            Deactivated.Add(vgName + "/" + lvName);
             _active.TryRemove(vgName + "/" + lvName, out _);
             return Task.CompletedTask;
         }
