@@ -88,7 +88,7 @@ public static class ControllerHost
         builder.Services.AddSingleton(sp => new AttachmentService(
             sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(), sp.GetRequiredService<NodeDirectory>(),
             sp.GetRequiredService<ControllerStore>(), sp.GetRequiredService<EventBus>(), sp.GetRequiredService<AgentClients>(),
-            sp.GetRequiredService<ControllerStartup>(), sp.GetRequiredService<ILogger<AttachmentService>>()));
+            sp.GetRequiredService<ControllerStartup>(), options, sp.GetRequiredService<ILogger<AttachmentService>>()));
         builder.Services.AddSingleton(sp => new ControllerApi(
             sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(), sp.GetRequiredService<EventBus>(),
             sp.GetRequiredService<ControllerOptions>(), sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<AttachmentService>()));

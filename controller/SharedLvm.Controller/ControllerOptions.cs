@@ -20,6 +20,9 @@ public sealed class ControllerOptions
     /// <summary>How often the VG seqno is compared with the controller's own writes (foreign-writer alarm).</summary>
     public TimeSpan ForeignWriteCheckInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>How long an agent gets to activate, deactivate or refresh before the controller gives up (UNAVAILABLE).</summary>
+    public TimeSpan AgentTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
     /// <summary>Agents heartbeat this often; three missed make a node UNREACHABLE.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -28,7 +28,6 @@ public sealed record AttachmentRecord(string VolumeId, string Node, AttachmentPh
 /// </summary>
 public sealed partial class AttachmentService
 {
-    private static readonly TimeSpan AgentTimeout = TimeSpan.FromSeconds(120);
     private readonly PoolRegistry _pools;
     private readonly VolumeService _volumes;
     private readonly NodeDirectory _nodes;
@@ -37,10 +36,12 @@ public sealed partial class AttachmentService
     private readonly AgentClients _agents;
     private readonly ControllerStartup _startup;
     private readonly ILogger<AttachmentService> _logger;
+    private readonly TimeSpan _agentTimeout;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string VolumeId, string Node), AttachmentRow> _rows = new();
 
-    internal AttachmentService(PoolRegistry pools, VolumeService volumes, NodeDirectory nodes, ControllerStore store, EventBus events, AgentClients agents, ControllerStartup startup, ILogger<AttachmentService> logger)
+    internal AttachmentService(PoolRegistry pools, VolumeService volumes, NodeDirectory nodes, ControllerStore store, EventBus events, AgentClients agents, ControllerStartup startup, ControllerOptions options, ILogger<AttachmentService> logger)
     {
+        _agentTimeout = options.AgentTimeout;
         _pools = pools;
         _volumes = volumes;
         _nodes = nodes;
@@ -187,7 +188,7 @@ public sealed partial class AttachmentService
     {
         try
         {
-            return await _agents.For(node.Address).CallAsync<T>(request, new CallOptions { Timeout = AgentTimeout, CancellationToken = cancellationToken }).ConfigureAwait(false);
+            return await _agents.For(node.Address).CallAsync<T>(request, new CallOptions { Timeout = _agentTimeout, CancellationToken = cancellationToken }).ConfigureAwait(false);
         }
         catch (RpcException e)
         {

@@ -220,6 +220,41 @@ public sealed class AttachTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_hung_agent_times_out_and_a_controller_restart_mid_attach_converges_on_retry()
+    {
+        if (_lu is null)
+        {
+            return;
+        }
+
+        await _controller.DisposeAsync();
+        _controller = await InProcessController.StartAsync(_state, "--Controller:HeartbeatInterval", "00:00:01", "--Controller:AgentTimeout", "00:00:01");
+        var port = _controller.Address.Port;
+        await StartAgentAsync("node-a");
+        var volume = await CreateAsync("vm-8");
+
+        // The agent hangs: the controller gives up after its timeout, the tag stays, the volume is ATTACHING.
+        _activators["node-a"].Hang = true;
+        var hung = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }));
+        Assert.Equal(GrpcStatusCode.Unavailable, hung.StatusCode);
+        Assert.Contains("sharedlvm_owner_node-a", Tags(volume), StringComparison.Ordinal);
+        Assert.Equal(VolumeState.Attaching, (await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id })).State);
+
+        // The controller restarts (a crash after the tag, before the agent confirmed): the retry converges.
+        _activators["node-a"].Hang = false;
+        await _controller.DisposeAsync();
+        _controller = await InProcessController.StartAsync(_state, "--Controller:HeartbeatInterval", "00:00:01", "--listen", $"127.0.0.1:{port}");
+        var afterRestart = await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id });
+        Assert.Equal(VolumeState.Attaching, afterRestart.State);
+        Assert.Equal("node-a", Assert.Single(afterRestart.Attachments).Node);
+        await Eventually.TrueAsync(() => Api.CallAsync<Node>(new GetNodeRequest { Name = "node-a" }).GetAwaiter().GetResult().State == NodeState.Ready, "node-a re-registered");
+        var retried = await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        Assert.Equal(AttachmentState.Attached, retried.State);
+        Assert.Equal(VolumeState.Attached, (await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id })).State);
+        Assert.Single(Tags(volume).Split(',', StringSplitOptions.TrimEntries), t => t.StartsWith("sharedlvm_owner_", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task At_registration_an_agent_deactivates_what_it_does_not_own_unless_it_is_open()
     {
         if (_lu is null)
@@ -297,12 +332,20 @@ public sealed class AttachTests : IAsyncLifetime
 
         public ConcurrentBag<string> Deactivated { get; } = [];
 
+        /// <summary>Activation blocks until cancelled, like lvm stuck on a dead path.</summary>
+        public bool Hang { get; set; }
+
         public int Refreshes { get; private set; }
 
         public bool IsActive(string vg, string lv) => _active.ContainsKey(vg + "/" + lv);
 
-        public Task<ActiveDevice> ActivateAsync(string vgName, string lvName, CancellationToken cancellationToken)
+        public async Task<ActiveDevice> ActivateAsync(string vgName, string lvName, CancellationToken cancellationToken)
         {
+            if (Hang)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
             var (code, output) = lu.Lvm("lvs", "--noheadings", "--units", "b", "--nosuffix", "-o", "lv_tags,lv_size", $"{vgName}/{lvName}");
             if (code != 0 || !output.Contains("sharedlvm_owner_" + node, StringComparison.Ordinal))
             {
@@ -310,7 +353,7 @@ public sealed class AttachTests : IAsyncLifetime
             }
 
             _active[vgName + "/" + lvName] = ulong.Parse(FirstLine(output).Split(' ', StringSplitOptions.RemoveEmptyEntries)[^1], System.Globalization.CultureInfo.InvariantCulture);
-            return Task.FromResult(Device(vgName, lvName)!);
+            return Device(vgName, lvName)!;
         }
 
         public Task RefreshAsync(string vgName, string lvName, CancellationToken cancellationToken)
