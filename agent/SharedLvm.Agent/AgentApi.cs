@@ -5,6 +5,7 @@ using SharedLvm.Agent.Discovery;
 using SharedLvm.Agent.Lvm;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Rescan;
+using SharedLvm.Agent.Telemetry;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
 
@@ -24,9 +25,11 @@ public sealed partial class AgentApi
     private readonly AgentOptions _options;
     private readonly IVolumeActivator _activator;
     private readonly EpochStore _epochs;
+    private readonly AgentMetrics _metrics;
 
-    public AgentApi(SanWatcher watcher, ScsiRescanner rescanner, AgentOptions options, IVolumeActivator activator, EpochStore epochs)
+    public AgentApi(SanWatcher watcher, ScsiRescanner rescanner, AgentOptions options, IVolumeActivator activator, EpochStore epochs, AgentMetrics metrics)
     {
+        _metrics = metrics;
         _watcher = watcher;
         _rescanner = rescanner;
         _options = options;
@@ -37,7 +40,7 @@ public sealed partial class AgentApi
     [GeneratedRegex("^[a-zA-Z0-9+_.][a-zA-Z0-9+_.-]{0,127}$", RegexOptions.CultureInvariant)]
     private static partial Regex LvmName();
 
-    public Task<ActivateVolumeResponse> ActivateVolume(ActivateVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    public Task<ActivateVolumeResponse> ActivateVolume(ActivateVolumeRequest request, ServerCallContext context) => Measured("activate", request.Lv, async () =>
     {
         var (vg, lv) = CheckCommand(request.Header, request.Lv);
         var rescanned = false;
@@ -57,7 +60,7 @@ public sealed partial class AgentApi
         return new ActivateVolumeResponse { Device = ToContract(device), WasActive = wasActive, Rescanned = rescanned };
     });
 
-    public Task<DeactivateVolumeResponse> DeactivateVolume(DeactivateVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    public Task<DeactivateVolumeResponse> DeactivateVolume(DeactivateVolumeRequest request, ServerCallContext context) => Measured("deactivate", request.Lv, async () =>
     {
         var (vg, lv) = CheckCommand(request.Header, request.Lv);
         if (await _activator.DeviceAsync(vg, lv, context.CancellationToken) is null)
@@ -81,7 +84,7 @@ public sealed partial class AgentApi
         return new DeactivateVolumeResponse { WasActive = true };
     });
 
-    public Task<ActivateVolumeResponse> RefreshVolume(RefreshVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    public Task<ActivateVolumeResponse> RefreshVolume(RefreshVolumeRequest request, ServerCallContext context) => Measured("refresh", request.Lv, async () =>
     {
         var (vg, lv) = CheckCommand(request.Header, request.Lv);
         if (await _activator.DeviceAsync(vg, lv, context.CancellationToken) is null)
@@ -257,6 +260,15 @@ public sealed partial class AgentApi
         {
             throw new RpcException(StatusCode.FailedPrecondition, $"This is node {_options.NodeName}; the command was addressed to {header.NodeName}.");
         }
+    }
+
+    /// <summary>A volume command: a span (joined to the controller's through traceparent), its metrics, the status mapping.</summary>
+    private async Task<T> Measured<T>(string operation, LvRef? lv, Func<Task<T>> call)
+    {
+        using var activity = AgentMetrics.Activities.StartActivity(operation + " volume")?
+            .SetTag("sharedlvm.volume_id", lv?.VolumeId)
+            .SetTag("sharedlvm.node", _options.NodeName);
+        return await _metrics.Operations.Measure(operation, () => Guard(call));
     }
 
     /// <summary>The wire boundary of the agent: its exceptions become statuses here.</summary>

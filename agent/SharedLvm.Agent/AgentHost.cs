@@ -7,9 +7,11 @@ using SharedLvm.Agent.Discovery;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Lvm;
 using SharedLvm.Agent.Rescan;
+using SharedLvm.Agent.Telemetry;
 using SharedLvm.Grpc;
 using SharedLvm.Os.Processes;
 using SharedLvm.Os.Systemd;
+using SharedLvm.Telemetry;
 
 namespace SharedLvm.Agent;
 
@@ -30,6 +32,8 @@ public static class AgentHost
           --controller URL       controller API                        [http://127.0.0.1:7400]
           --state-dir DIR        highest controller epoch seen         [/var/lib/sharedlvm-agent]
           --advertise HOST:PORT  address the controller calls back      [the --listen address]
+          --metrics-listen HOST:PORT  Prometheus /metrics; "" = off    [127.0.0.1:7411]
+          --otlp-endpoint URL    export traces by OTLP/HTTP            [off]
           --sysfs-root DIR       sysfs/udev tree to read (tests)       [/]
           -h, --help             this text
 
@@ -44,6 +48,8 @@ public static class AgentHost
         ["--sysfs-root"] = "Agent:SysfsRoot",
         ["--state-dir"] = "Agent:StateDirectory",
         ["--advertise"] = "Agent:AdvertiseAddress",
+        ["--metrics-listen"] = "Agent:MetricsListen",
+        ["--otlp-endpoint"] = "Agent:OtlpEndpoint",
     };
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
@@ -57,6 +63,8 @@ public static class AgentHost
         builder.Configuration.GetSection("Agent").Bind(options);
 
         GrpcDaemon.Configure(builder, options.Listen);
+        MetricsEndpoint.Configure(builder, options.MetricsListen, new MetricScope(new KeyValuePair<string, string>("node", options.NodeName)), AgentMetrics.MeterName);
+        Tracing.Configure(builder, "sharedlvm-agent", options.OtlpEndpoint);
 
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
@@ -74,6 +82,7 @@ public static class AgentHost
         builder.Services.AddSingleton<Reconciler>();
         builder.Services.AddSingleton<ControllerLink>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerLink>());
+        builder.Services.AddSingleton<AgentMetrics>();
         builder.Services.AddSingleton<AgentApi>();
         builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
         builder.Services.AddHostedService(sp => new SystemdLifetimeService(
@@ -88,6 +97,9 @@ public static class AgentHost
         var app = builder.Build();
         var reconciler = app.Services.GetRequiredService<Reconciler>();
         app.Services.GetRequiredService<SanWatcher>().ReconcileFindings = () => reconciler.Findings;
+        // Instruments exist from the start, not from the first command.
+        app.Services.GetRequiredService<AgentMetrics>();
+        MetricsEndpoint.Map(app);
         app.MapGrpcService<AgentApi>(AgentApi.Descriptor);
         GrpcDaemon.MapCommonEndpoints(app);
         return app;

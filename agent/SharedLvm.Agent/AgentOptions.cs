@@ -6,6 +6,12 @@ public sealed class AgentOptions
     /// <summary>host:port of the agent gRPC API. Loopback until mutual TLS exists (see issue 8).</summary>
     public string Listen { get; set; } = "127.0.0.1:7401";
 
+    /// <summary>host:port of the Prometheus /metrics listener (HTTP/1.1); empty turns it off. Loopback by default.</summary>
+    public string MetricsListen { get; set; } = "127.0.0.1:7411";
+
+    /// <summary>OTLP/HTTP endpoint for traces; none by default.</summary>
+    public string? OtlpEndpoint { get; set; }
+
     /// <summary>This node's name as the controller knows it; defaults to the hostname.</summary>
     public string NodeName { get; set; } = Environment.MachineName.ToLowerInvariant();
 

@@ -10,9 +10,11 @@ using SharedLvm.Controller.Faults;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
+using SharedLvm.Controller.Telemetry;
 using SharedLvm.Controller.Volumes;
 using SharedLvm.Grpc;
 using SharedLvm.Os.Processes;
+using SharedLvm.Telemetry;
 
 namespace SharedLvm.Controller;
 
@@ -33,6 +35,8 @@ public static class ControllerHost
           --lvm PATH                lvm binary                                [lvm]
           --lvm-timeout SECONDS     kill any lvm command after this           [120]
           --write-queue N           queued writes per pool before refusing    [256]
+          --metrics-listen HOST:PORT  Prometheus /metrics (HTTP/1.1); "" = off [127.0.0.1:7410]
+          --otlp-endpoint URL       export traces by OTLP/HTTP to this URL     [off]
           --config FILE             another JSON settings file
           -h, --help                this text
 
@@ -47,6 +51,8 @@ public static class ControllerHost
         ["--lvm"] = "Controller:LvmBinary",
         ["--lvm-timeout"] = "Controller:LvmTimeoutSeconds",
         ["--write-queue"] = "Controller:WriteQueueCapacity",
+        ["--metrics-listen"] = "Controller:MetricsListen",
+        ["--otlp-endpoint"] = "Controller:OtlpEndpoint",
         ["--config"] = "ConfigFile",
     };
 
@@ -72,6 +78,8 @@ public static class ControllerHost
         }
 
         GrpcDaemon.Configure(builder, options.Listen);
+        MetricsEndpoint.Configure(builder, options.MetricsListen, new MetricScope(), ControllerMetrics.MeterName);
+        Tracing.Configure(builder, "sharedlvm-controller", options.OtlpEndpoint);
 
         Directory.CreateDirectory(options.StateDirectory);
         builder.Services.AddSingleton(options);
@@ -89,15 +97,22 @@ public static class ControllerHost
             sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(), sp.GetRequiredService<NodeDirectory>(),
             sp.GetRequiredService<ControllerStore>(), sp.GetRequiredService<EventBus>(), sp.GetRequiredService<AgentClients>(),
             sp.GetRequiredService<ControllerStartup>(), options, sp.GetRequiredService<ILogger<AttachmentService>>()));
+        builder.Services.AddSingleton(sp => new ControllerMetrics(
+            sp.GetRequiredService<MetricScope>(), sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(),
+            sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<ControllerStartup>(), TimeProvider.System));
         builder.Services.AddSingleton(sp => new ControllerApi(
             sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(), sp.GetRequiredService<EventBus>(),
-            sp.GetRequiredService<ControllerOptions>(), sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<AttachmentService>()));
+            sp.GetRequiredService<ControllerOptions>(), sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<AttachmentService>(),
+            sp.GetRequiredService<ControllerMetrics>()));
         builder.Services.AddSingleton(sp => new NodeRegistryApi(sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<ControllerStartup>()));
         builder.Services.AddSingleton<ControllerStartup>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerStartup>());
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        // Instruments exist from the start, not from the first API call.
+        app.Services.GetRequiredService<ControllerMetrics>();
+        MetricsEndpoint.Map(app);
         app.MapGrpcService<ControllerApi>(ControllerApi.Descriptor);
         app.MapGrpcService<NodeRegistryApi>(NodeRegistryApi.Descriptor);
         GrpcDaemon.MapCommonEndpoints(app);

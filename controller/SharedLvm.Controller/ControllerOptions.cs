@@ -6,6 +6,12 @@ public sealed class ControllerOptions
     /// <summary>host:port of the gRPC API (HTTP/2). Bind loopback unless TLS is configured.</summary>
     public string Listen { get; set; } = "127.0.0.1:7400";
 
+    /// <summary>host:port of the Prometheus /metrics listener (HTTP/1.1); empty turns it off. Loopback by default.</summary>
+    public string MetricsListen { get; set; } = "127.0.0.1:7410";
+
+    /// <summary>OTLP/HTTP endpoint for traces (e.g. http://collector:4318/v1/traces); none by default.</summary>
+    public string? OtlpEndpoint { get; set; }
+
     /// <summary>Holds controller.db (epoch, pools, operation journal) and lvm backup/archive.</summary>
     public string StateDirectory { get; set; } = "/var/lib/sharedlvm";
 

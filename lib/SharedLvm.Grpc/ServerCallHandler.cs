@@ -94,7 +94,9 @@ internal sealed class ServerCallHandler
         }
 
         WriteStatus(http, status, context.ResponseTrailers);
-        GrpcServerLog.CallFinished(_logger, _method.Path, context.Peer, status.Code, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        GrpcServerMetrics.Record(_method.Path, status.Code, elapsed.TotalSeconds);
+        GrpcServerLog.CallFinished(_logger, _method.Path, context.Peer, status.Code, elapsed.TotalMilliseconds);
     }
 
     /// <summary>HTTP-level checks before anything gRPC: wrong protocol or content type.</summary>

@@ -57,6 +57,9 @@ public sealed partial class ScsiRescanner
         _logger = logger;
     }
 
+    /// <summary>Raised after every rescan that ran (metrics count them by result).</summary>
+    public event Action<RescanOutcome>? Completed;
+
     public async Task<RescanOutcome> RescanAsync(
         IReadOnlyList<ScanTarget> targets, IReadOnlyList<int> hosts, IReadOnlyCollection<string> expectWwids, bool issueLip, TimeSpan wait, CancellationToken cancellationToken)
     {
@@ -120,7 +123,9 @@ public sealed partial class ScsiRescanner
 
             var appeared = after.Maps.Select(m => m.Wwid).Where(w => !before.Contains(w)).Order(StringComparer.Ordinal).ToArray();
             var missing = expectWwids.Where(w => after.MapFor(w) is null).ToArray();
-            return new RescanOutcome(outcomes, appeared, missing, Stopwatch.GetElapsedTime(started));
+            var result = new RescanOutcome(outcomes, appeared, missing, Stopwatch.GetElapsedTime(started));
+            Completed?.Invoke(result);
+            return result;
         }
         finally
         {

@@ -4,6 +4,7 @@ using SharedLvm.Controller.Attachments;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
+using SharedLvm.Controller.Telemetry;
 using SharedLvm.Controller.Volumes;
 using SharedLvm.Grpc;
 using static SharedLvm.Controller.Api.StatusMapping;
@@ -21,9 +22,11 @@ public sealed class ControllerApi
     private readonly ControllerOptions _options;
     private readonly NodeDirectory _nodes;
     private readonly AttachmentService _attachments;
+    private readonly ControllerMetrics _metrics;
 
-    internal ControllerApi(PoolRegistry pools, VolumeService volumes, EventBus events, ControllerOptions options, NodeDirectory nodes, AttachmentService attachments)
+    internal ControllerApi(PoolRegistry pools, VolumeService volumes, EventBus events, ControllerOptions options, NodeDirectory nodes, AttachmentService attachments, ControllerMetrics metrics)
     {
+        _metrics = metrics;
         _attachments = attachments;
         _pools = pools;
         _volumes = volumes;
@@ -76,8 +79,8 @@ public sealed class ControllerApi
         return new ForgetPoolResponse();
     });
 
-    public Task<Volume> CreateVolume(CreateVolumeRequest request, ServerCallContext context) => Guard(async () =>
-        View(await _volumes.CreateAsync(new CreateVolumeCommand(request.Pool, request.Name, request.SizeBytes, Copy(request.Labels)), context.CancellationToken)));
+    public Task<Volume> CreateVolume(CreateVolumeRequest request, ServerCallContext context) => _metrics.Measure("create", () => Guard(async () =>
+        View(await _volumes.CreateAsync(new CreateVolumeCommand(request.Pool, request.Name, request.SizeBytes, Copy(request.Labels)), context.CancellationToken))));
 
     public Task<Volume> GetVolume(GetVolumeRequest request, ServerCallContext context) => Guard(() =>
         Task.FromResult(View(_volumes.Get(request.Id, request.Pool, request.Name))));
@@ -128,14 +131,14 @@ public sealed class ControllerApi
         return Task.FromResult(response);
     });
 
-    public Task<DeleteVolumeResponse> DeleteVolume(DeleteVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    public Task<DeleteVolumeResponse> DeleteVolume(DeleteVolumeRequest request, ServerCallContext context) => _metrics.Measure("delete", () => Guard(async () =>
     {
         await _volumes.DeleteAsync(request.Id, context.CancellationToken);
         return new DeleteVolumeResponse();
-    });
+    }));
 
     /// <summary>For an attached volume the reply comes only after every owner's device has the new size.</summary>
-    public Task<Volume> ExtendVolume(ExtendVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    public Task<Volume> ExtendVolume(ExtendVolumeRequest request, ServerCallContext context) => _metrics.Measure("extend", () => Guard(async () =>
     {
         var volume = await _volumes.ExtendAsync(request.Id, request.SizeBytes, context.CancellationToken);
         if (volume.Owners.Count > 0)
@@ -144,25 +147,25 @@ public sealed class ControllerApi
         }
 
         return View(volume);
-    });
+    }));
 
-    public Task<Attachment> AttachVolume(AttachVolumeRequest request, ServerCallContext context) => Guard(async () =>
-        ToContract(await _attachments.AttachAsync(request.VolumeId, request.Node, request.MultiAttach, context.CancellationToken)));
+    public Task<Attachment> AttachVolume(AttachVolumeRequest request, ServerCallContext context) => _metrics.Measure("attach", () => Guard(async () =>
+        ToContract(await _attachments.AttachAsync(request.VolumeId, request.Node, request.MultiAttach, context.CancellationToken))));
 
-    public Task<DetachVolumeResponse> DetachVolume(DetachVolumeRequest request, ServerCallContext context) => Guard(async () =>
+    public Task<DetachVolumeResponse> DetachVolume(DetachVolumeRequest request, ServerCallContext context) => _metrics.Measure("detach", () => Guard(async () =>
     {
         await _attachments.DetachAsync(request.VolumeId, request.Node, context.CancellationToken);
         return new DetachVolumeResponse();
-    });
+    }));
 
-    public Task<Volume> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context) => Guard(async () =>
-        View(await _volumes.SnapshotAsync(request.SourceVolumeId, request.Name, request.SizeBytes, Copy(request.Labels), context.CancellationToken)));
+    public Task<Volume> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context) => _metrics.Measure("snapshot", () => Guard(async () =>
+        View(await _volumes.SnapshotAsync(request.SourceVolumeId, request.Name, request.SizeBytes, Copy(request.Labels), context.CancellationToken))));
 
-    public Task<Volume> CloneVolume(CloneVolumeRequest request, ServerCallContext context) => Guard(async () =>
-        View(await _volumes.CloneAsync(request.SourceVolumeId, request.Name, Copy(request.Labels), context.CancellationToken)));
+    public Task<Volume> CloneVolume(CloneVolumeRequest request, ServerCallContext context) => _metrics.Measure("clone", () => Guard(async () =>
+        View(await _volumes.CloneAsync(request.SourceVolumeId, request.Name, Copy(request.Labels), context.CancellationToken))));
 
-    public Task<Volume> SetVolumeLabels(SetVolumeLabelsRequest request, ServerCallContext context) => Guard(async () =>
-        View(await _volumes.SetLabelsAsync(request.Id, Copy(request.Labels), context.CancellationToken)));
+    public Task<Volume> SetVolumeLabels(SetVolumeLabelsRequest request, ServerCallContext context) => _metrics.Measure("set_labels", () => Guard(async () =>
+        View(await _volumes.SetLabelsAsync(request.Id, Copy(request.Labels), context.CancellationToken))));
 
     public Task<Node> GetNode(GetNodeRequest request, ServerCallContext context) => Guard(() => Task.FromResult(View(_nodes.Get(request.Name))));
 

@@ -5,6 +5,7 @@ using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
+using SharedLvm.Controller.Telemetry;
 using SharedLvm.Controller.Volumes;
 using SharedLvm.Grpc;
 
@@ -68,6 +69,7 @@ public sealed partial class AttachmentService
 
     public async Task<AttachmentRecord> AttachAsync(string volumeId, string node, bool multiAttach, CancellationToken cancellationToken)
     {
+        using var activity = StartActivity("attach", volumeId, node);
         Validation.Id("volume_id", volumeId);
         Validation.NodeName("node", node);
         var (pool, volume) = _volumes.Find(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
@@ -115,6 +117,7 @@ public sealed partial class AttachmentService
     /// <summary>Detaching from a node the volume is not attached to succeeds.</summary>
     public async Task DetachAsync(string volumeId, string node, CancellationToken cancellationToken)
     {
+        using var activity = StartActivity("detach", volumeId, node);
         Validation.Id("volume_id", volumeId);
         Validation.NodeName("node", node);
         if (_volumes.Find(volumeId) is not var (pool, _))
@@ -161,6 +164,7 @@ public sealed partial class AttachmentService
         var (pool, volume) = _volumes.Find(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
         foreach (var owner in volume.Owners)
         {
+            using var activity = StartActivity("refresh", volumeId, owner);
             var node = _nodes.Get(owner);
             var response = await CallAgentAsync<ActivateVolumeResponse>(node, "refresh", volume, new RefreshVolumeRequest { Header = Header(owner), Lv = LvRef(pool, volume) }, cancellationToken).ConfigureAwait(false);
             if (response.Device.SizeBytes != volume.SizeBytes)
@@ -170,6 +174,12 @@ public sealed partial class AttachmentService
             }
         }
     }
+
+    /// <summary>A span per attachment step; the agent's call joins it through the traceparent header.</summary>
+    private static System.Diagnostics.Activity? StartActivity(string action, string volumeId, string node) =>
+        ControllerMetrics.Activities.StartActivity(action + " volume")?
+            .SetTag("sharedlvm.volume_id", volumeId)
+            .SetTag("sharedlvm.node", node);
 
     private void Save(AttachmentRow row)
     {

@@ -1,10 +1,20 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace SharedLvm.Os.Processes;
 
 public sealed partial class ProcessRunner : IProcessRunner
 {
+    public const string MeterName = "SharedLvm.Os";
+
+    private static readonly Meter Meter = new(MeterName);
+
+    /// <summary>Every external command (lvm by subcommand, multipathd...): how long, and how it ended.</summary>
+    private static readonly Histogram<double> Durations = Meter.CreateHistogram(
+        "sharedlvm_command_duration_seconds", "s", "External commands by command and outcome (ok, failed, timeout, cancelled).",
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120] });
+
     /// <summary>How long to wait for a killed process to be reaped before abandoning it.</summary>
     private static readonly TimeSpan ReapTimeout = TimeSpan.FromSeconds(5);
 
@@ -75,11 +85,13 @@ public sealed partial class ProcessRunner : IProcessRunner
             var error = await stderr.ConfigureAwait(false);
             var elapsed = Stopwatch.GetElapsedTime(started);
             LogFinished(_logger, spec.FileName, process.Id, process.ExitCode, elapsed.TotalMilliseconds);
+            Observe(spec, process.ExitCode == 0 ? "ok" : "failed", elapsed);
             return new ProcessResult(process.ExitCode, output, error, elapsed);
         }
         catch (OperationCanceledException)
         {
             var reaped = await KillTreeAsync(process).ConfigureAwait(false);
+            Observe(spec, cancellationToken.IsCancellationRequested ? "cancelled" : "timeout", Stopwatch.GetElapsedTime(started));
             if (cancellationToken.IsCancellationRequested)
             {
                 LogCancelled(_logger, spec.FileName, process.Id);
@@ -95,6 +107,14 @@ public sealed partial class ProcessRunner : IProcessRunner
                 Abandoned = !reaped,
             };
         }
+    }
+
+    /// <summary>The command label: the program, plus the subcommand for lvm and multipathd (a bounded set).</summary>
+    private static void Observe(ProcessSpec spec, string outcome, TimeSpan elapsed)
+    {
+        var program = Path.GetFileName(spec.FileName);
+        var command = program is "lvm" or "multipathd" && spec.Arguments.Count > 0 ? program + " " + spec.Arguments[0] : program;
+        Durations.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("command", command), new KeyValuePair<string, object?>("outcome", outcome));
     }
 
     private static async Task<bool> KillTreeAsync(Process process)

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using SharedLvm.Agent;
 using SharedLvm.Agent.Lvm;
@@ -252,6 +253,35 @@ public sealed class AttachTests : IAsyncLifetime
         Assert.Equal(AttachmentState.Attached, retried.State);
         Assert.Equal(VolumeState.Attached, (await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id })).State);
         Assert.Single(Tags(volume).Split(',', StringSplitOptions.TrimEntries), t => t.StartsWith("sharedlvm_owner_", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task An_attach_is_one_trace_from_the_controller_to_the_agent()
+    {
+        if (_lu is null)
+        {
+            return;
+        }
+
+        var spans = new ConcurrentBag<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = source => source.Name.StartsWith("SharedLvm.", StringComparison.Ordinal),
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Add,
+        };
+        ActivitySource.AddActivityListener(listener);
+        await StartAgentAsync("node-t");
+        var volume = await CreateAsync("vm-traced");
+
+        await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-t" });
+
+        var mine = spans.Where(a => Equals(a.GetTagItem("sharedlvm.volume_id"), volume.Id)).ToList();
+        var attach = Assert.Single(mine, a => a.OperationName == "attach volume");
+        var activate = Assert.Single(mine, a => a.OperationName == "activate volume");
+        Assert.Equal(attach.TraceId, activate.TraceId);
+        Assert.NotEqual(attach.SpanId, activate.SpanId);
+        Assert.Equal("node-t", activate.GetTagItem("sharedlvm.node"));
     }
 
     [Fact]

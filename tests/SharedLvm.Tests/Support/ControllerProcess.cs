@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using SharedLvm.Controller.Api;
 using SharedLvm.Grpc;
 
@@ -27,9 +25,9 @@ internal sealed class ControllerProcess : IAsyncDisposable
 
     public static async Task<ControllerProcess> StartAsync(string stateDirectory, string? faults, params string[] extraArgs)
     {
-        var port = FreePort();
+        var port = FreePort.Next();
         var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = false };
-        foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "sharedlvm-controller.dll"), "--listen", $"127.0.0.1:{port}", "--state-dir", stateDirectory, .. extraArgs])
+        foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "sharedlvm-controller.dll"), "--listen", $"127.0.0.1:{port}", "--metrics-listen", "", "--state-dir", stateDirectory, .. extraArgs])
         {
             info.ArgumentList.Add(argument);
         }
@@ -77,12 +75,5 @@ internal sealed class ControllerProcess : IAsyncDisposable
         await StopAsync();
         _channel.Dispose();
         _process.Dispose();
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

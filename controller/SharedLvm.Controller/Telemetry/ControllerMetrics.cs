@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using SharedLvm.Controller.Nodes;
+using SharedLvm.Controller.Pools;
+using SharedLvm.Controller.Volumes;
+using SharedLvm.Grpc;
+using SharedLvm.Telemetry;
+
+namespace SharedLvm.Controller.Telemetry;
+
+/// <summary>
+/// The controller's metrics (catalogue: deploy/METRICS.md). State is observed from the in-memory
+/// model at scrape time, never by running lvm. Labels are bounded: pool and node names, volume
+/// states, operation kinds and status codes; never volume ids.
+/// </summary>
+public sealed class ControllerMetrics : IDisposable
+{
+    public const string MeterName = "SharedLvm.Controller";
+
+    /// <summary>The controller's spans: attach, detach and refresh of owners, with the agent calls under them.</summary>
+    public static readonly ActivitySource Activities = new(MeterName);
+
+    private readonly Meter _meter;
+    private readonly OperationMeter _operations;
+
+    internal ControllerMetrics(MetricScope scope, PoolRegistry pools, VolumeService volumes, NodeDirectory nodes, ControllerStartup startup, TimeProvider time)
+    {
+        _meter = scope.CreateMeter(MeterName);
+        _operations = new OperationMeter(_meter, "sharedlvm_volume_operation", "Volume operations through the API (queueing and lvm included)");
+
+        _meter.CreateObservableGauge("sharedlvm_pool_volumes", () => ByPoolAndState(pools, volumes, _ => 1L), "{volume}", "Volumes by pool and state.");
+        _meter.CreateObservableGauge("sharedlvm_pool_volume_bytes", () => ByPoolAndState(pools, volumes, v => (long)v.SizeBytes), "By",
+            "Provisioned bytes of volumes, by pool and state.");
+        PoolGauge(pools, "sharedlvm_pool_size_bytes", "By", "Size of the pool's VG.", c => (long)c.SizeBytes);
+        PoolGauge(pools, "sharedlvm_pool_free_bytes", "By", "Unallocated bytes in the pool's VG.", c => (long)c.FreeBytes);
+        PoolGauge(pools, "sharedlvm_pool_metadata_size_bytes", "By",
+            "Usable size of the VG metadata area (half the area: LVM keeps two copies). Fixed at pvcreate.", c => (long)c.MetadataUsableBytes);
+        PoolGauge(pools, "sharedlvm_pool_metadata_free_bytes", "By",
+            "Free bytes in the VG metadata area; new volumes are refused before it runs out.", c => (long)c.MetadataFreeBytes);
+        PoolGauge(pools, "sharedlvm_pool_lvs", "{lv}", "LVs in the pool's VG (volumes and snapshots).", c => c.LvCount);
+        PoolGauge(pools, "sharedlvm_pool_vg_seqno", "1", "The VG metadata sequence number the controller last wrote or read.", c => (long)c.Seqno);
+        _meter.CreateObservableGauge("sharedlvm_pool_write_queue_depth", () => pools.All.Select(p => new Measurement<int>(p.QueueDepth, Tag("pool", p.Name))),
+            "{operation}", "Metadata writes waiting on the pool's single writer.");
+        _meter.CreateObservableCounter("sharedlvm_pool_foreign_writes", () => pools.All.Select(p => new Measurement<long>(p.ForeignWrites, Tag("pool", p.Name))),
+            "{event}", "Times the VG seqno changed without the controller writing: another host wrote the metadata (invariant 1 broken).");
+
+        _meter.CreateObservableGauge("sharedlvm_nodes", () => Enum.GetValues<NodeLiveness>()
+                .Select(state => new Measurement<int>(nodes.All.Count(n => n.State == state), Tag("state", state.ToString().ToLowerInvariant()))),
+            "{node}", "Registered nodes by state (ready, unreachable, fenced, draining).");
+        _meter.CreateObservableGauge("sharedlvm_node_heartbeat_age_seconds", () => nodes.All
+                .Where(n => n.LastHeartbeat is not null)
+                .Select(n => new Measurement<double>((time.GetUtcNow() - n.LastHeartbeat!.Value).TotalSeconds, Tag("node", n.Name))),
+            "s", "Seconds since the node's last heartbeat (absent until its first one after a controller start).");
+        _meter.CreateObservableGauge("sharedlvm_node_attachments", () => AttachmentsByNode(pools, nodes), "{volume}",
+            "Volumes tagged for each node (attached or attaching), including unreachable and fenced nodes.");
+        _meter.CreateObservableGauge("sharedlvm_node_up", () => nodes.All.Select(n => new Measurement<int>(n.State == NodeLiveness.Ready ? 1 : 0, Tag("node", n.Name))),
+            "1", "1 when the node is READY (heartbeating), else 0.");
+        _meter.CreateObservableCounter("sharedlvm_double_activations", () => nodes.DoubleActivations, "{event}",
+            "Times an LV of a single-attach volume was reported active on two nodes at once.");
+        _meter.CreateObservableGauge("sharedlvm_controller_epoch", () => (long)startup.Epoch, "1", "This controller's epoch; agents refuse commands from older ones.");
+    }
+
+    /// <summary>Times one API operation and counts it by the status it ended with.</summary>
+    public Task<T> Measure<T>(string operation, Func<Task<T>> call) => _operations.Measure(operation, call);
+
+    public void Dispose() => _meter.Dispose();
+
+    private void PoolGauge(PoolRegistry pools, string name, string unit, string description, Func<PoolCapacity, long> value) =>
+        _meter.CreateObservableGauge(name, () => pools.All.Select(p => new Measurement<long>(value(p.Catalog.Capacity), Tag("pool", p.Name))), unit, description);
+
+    private static IEnumerable<Measurement<long>> ByPoolAndState(PoolRegistry pools, VolumeService volumes, Func<VolumeRecord, long> value)
+    {
+        foreach (var pool in pools.All)
+        {
+            var totals = Enum.GetValues<VolumeLifecycle>().ToDictionary(s => s, _ => 0L);
+            foreach (var volume in pool.Catalog.Snapshot())
+            {
+                totals[volumes.StateOf(volume)] += value(volume);
+            }
+
+            foreach (var (state, total) in totals)
+            {
+                yield return new Measurement<long>(total, Tag("pool", pool.Name), Tag("state", state.ToString().ToLowerInvariant()));
+            }
+        }
+    }
+
+    private static IEnumerable<Measurement<int>> AttachmentsByNode(PoolRegistry pools, NodeDirectory nodes)
+    {
+        var counts = nodes.All.ToDictionary(n => n.Name, _ => 0, StringComparer.Ordinal);
+        foreach (var owner in pools.All.SelectMany(p => p.Catalog.Snapshot()).SelectMany(v => v.Owners))
+        {
+            counts[owner] = counts.GetValueOrDefault(owner) + 1;
+        }
+
+        return counts.Select(c => new Measurement<int>(c.Value, Tag("node", c.Key)));
+    }
+
+    private static KeyValuePair<string, object?> Tag(string key, object? value) => new(key, value);
+}

@@ -1,0 +1,183 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using SharedLvm.Contracts.V1;
+using SharedLvm.Tests.Support;
+
+namespace SharedLvm.Tests.Telemetry;
+
+/// <summary>
+/// /metrics of a real controller (pool on a loop-device VG) and a real agent (fixture node with one
+/// failed path), checked by Debian's promtool and scraped by Debian's real Prometheus server.
+/// </summary>
+public sealed class LiveMetricsTests : IAsyncLifetime
+{
+    public const string SkipVariable = "SHAREDLVM_SKIP_PROMETHEUS";
+    private const string Wwid = "35000c500a0000001";
+    private readonly string _state = Directory.CreateTempSubdirectory("slvm-metrics-").FullName;
+    private readonly int _controllerMetrics = FreePort.Next();
+    private readonly int _agentMetrics = FreePort.Next();
+    private readonly string _pool = "met" + Guid.NewGuid().ToString("N")[..6];
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private LoopDevice? _lu;
+    private InProcessController? _controller;
+    private InProcessAgent? _agent;
+
+    public async Task InitializeAsync()
+    {
+        _lu = LoopDevice.Create(512L * 1024 * 1024);
+        if (_lu is null || Requirement.SkipRequested(SkipVariable))
+        {
+            return;
+        }
+
+        Requirement.Demand(LoopDevice.Run("sh", "-c", "command -v promtool && command -v prometheus").Code == 0, "prometheus (promtool) is not installed", SkipVariable);
+        _controller = await InProcessController.StartAsync(_state, "--metrics-listen", $"127.0.0.1:{_controllerMetrics}", "--Controller:HeartbeatInterval", "00:00:01");
+        await _controller.Client.CallAsync<Pool>(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 4 * 1024 * 1024 });
+        foreach (var name in (string[])["vm-1", "vm-2", "vm-3"])
+        {
+            await _controller.Client.CallAsync<Volume>(new CreateVolumeRequest { Pool = _pool, Name = name, SizeBytes = 8 * 1024 * 1024 });
+        }
+
+        _agent = await InProcessAgent.StartAsync("node-m", "failed-path",
+            "--metrics-listen", $"127.0.0.1:{_agentMetrics}", "--controller", _controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false");
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        try
+        {
+            if (_agent is not null)
+            {
+                await _agent.DisposeAsync();
+            }
+
+            if (_controller is not null)
+            {
+                await _controller.DisposeAsync();
+            }
+        }
+        finally
+        {
+            _lu?.Lvm("vgremove", "-f", _pool);
+            _lu?.Dispose();
+            Directory.Delete(_state, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Both_daemons_expose_what_can_fail_and_promtool_accepts_it()
+    {
+        if (_controller is null)
+        {
+            return;
+        }
+
+        var controller = await ScrapeAsync(_controllerMetrics);
+        Assert.Contains($"sharedlvm_pool_volumes{{pool=\"{_pool}\",state=\"available\"}} 3\n", controller, StringComparison.Ordinal);
+        Assert.Contains($"sharedlvm_volume_operations_total{{operation=\"create\",result=\"OK\"}} 3\n", controller, StringComparison.Ordinal);
+        Assert.Contains("sharedlvm_grpc_server_calls_total{code=\"OK\",method=\"/sharedlvm.v1.Controller/CreateVolume\"}", controller, StringComparison.Ordinal);
+        Assert.Contains("sharedlvm_command_duration_seconds_bucket{command=\"lvm lvcreate\",outcome=\"ok\",le=", controller, StringComparison.Ordinal);
+        Assert.Matches($"sharedlvm_pool_metadata_free_bytes{{pool=\"{_pool}\"}} [1-9][0-9]+\n", controller);
+        Assert.Contains("sharedlvm_controller_epoch ", controller, StringComparison.Ordinal);
+        PromtoolAccepts(controller);
+
+        await Eventually.TrueAsync(() => ScrapeAsync(_agentMetrics).GetAwaiter().GetResult().Contains("sharedlvm_agent_controller_connected{node=\"node-m\"} 1", StringComparison.Ordinal),
+            "the agent registered");
+        var agent = await ScrapeAsync(_agentMetrics);
+        Assert.Contains($"sharedlvm_lu_paths{{node=\"node-m\",state=\"failed\",wwid=\"{Wwid}\"}} 1\n", agent, StringComparison.Ordinal);
+        Assert.Contains($"sharedlvm_lu_paths{{node=\"node-m\",state=\"active\",wwid=\"{Wwid}\"}} 1\n", agent, StringComparison.Ordinal);
+        Assert.Contains($"sharedlvm_lu_map_present{{node=\"node-m\",wwid=\"{Wwid}\"}} 1\n", agent, StringComparison.Ordinal);
+        Assert.Contains("sharedlvm_health_findings{node=\"node-m\",code=\"path_failed\",layer=\"multipath\",severity=\"degraded\"} 1\n", agent, StringComparison.Ordinal);
+        Assert.DoesNotContain("sharedlvm_pool_volumes", agent, StringComparison.Ordinal);
+        PromtoolAccepts(agent);
+
+        // The catalogue documents every family either daemon exposes.
+        var exposed = (controller + agent).Split('\n').Where(l => l.StartsWith("# TYPE ", StringComparison.Ordinal)).Select(l => l.Split(' ')[2]);
+        Assert.Empty(exposed.Except(OperatorAssetsTests.Catalogue()));
+
+        // The controller counts the node, and the agent's series are not in the controller's output.
+        var after = await ScrapeAsync(_controllerMetrics);
+        Assert.Contains("sharedlvm_nodes{state=\"ready\"} 1\n", after, StringComparison.Ordinal);
+        Assert.DoesNotContain("sharedlvm_lu_paths", after, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_real_prometheus_scrapes_both_and_reads_the_same_numbers()
+    {
+        if (_controller is null)
+        {
+            return;
+        }
+
+        var port = FreePort.Next();
+        var config = Path.Combine(_state, "prometheus.yml");
+        await File.WriteAllTextAsync(config, $$"""
+            global:
+              scrape_interval: 1s
+              evaluation_interval: 1s
+            rule_files: ["{{Repo.PathOf("deploy", "prometheus", "sharedlvm-alerts.yml")}}"]
+            scrape_configs:
+              - job_name: sharedlvm-controller
+                static_configs: [{ targets: ["127.0.0.1:{{_controllerMetrics}}"] }]
+              - job_name: sharedlvm-agent
+                static_configs: [{ targets: ["127.0.0.1:{{_agentMetrics}}"] }]
+            """);
+        var info = new ProcessStartInfo("prometheus") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var argument in (string[])[$"--config.file={config}", $"--storage.tsdb.path={Path.Combine(_state, "tsdb")}", $"--web.listen-address=127.0.0.1:{port}"])
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var prometheus = Process.Start(info)!;
+        var log = prometheus.StandardError.ReadToEndAsync();
+        try
+        {
+            await Eventually.TrueAsync(() => Query(port, $"sum(sharedlvm_pool_volumes{{pool=\"{_pool}\"}})") == 3, "Prometheus read 3 volumes", TimeSpan.FromSeconds(60));
+            await Eventually.TrueAsync(() => Query(port, $"sharedlvm_lu_paths{{job=\"sharedlvm-agent\",node=\"node-m\",wwid=\"{Wwid}\",state=\"failed\"}}") == 1,
+                "Prometheus read the failed path", TimeSpan.FromSeconds(30));
+            Assert.Equal(2, Query(port, "sum(up{job=~\"sharedlvm-.*\"})"));
+            // The alert rules load and the path alert fires on these very series.
+            await Eventually.TrueAsync(() => Query(port, $"count(ALERTS{{alertname=\"SharedLvmPathDown\",wwid=\"{Wwid}\"}})") == 1,
+                "the SharedLvmPathDown alert is pending or firing", TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            prometheus.Kill();
+            await prometheus.WaitForExitAsync();
+        }
+
+        Assert.DoesNotContain("level=error", await log, StringComparison.Ordinal);
+    }
+
+    private Task<string> ScrapeAsync(int port) => _http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"));
+
+    /// <summary>The value of an instant query, or NaN when Prometheus has no sample yet.</summary>
+    private double Query(int port, string query)
+    {
+        try
+        {
+            var json = _http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/api/v1/query?query={Uri.EscapeDataString(query)}")).GetAwaiter().GetResult();
+            using var document = JsonDocument.Parse(json);
+            var result = document.RootElement.GetProperty("data").GetProperty("result");
+            return result.GetArrayLength() == 0 ? double.NaN
+                : double.Parse(result[0].GetProperty("value")[1].GetString()!, CultureInfo.InvariantCulture);
+        }
+        catch (HttpRequestException)
+        {
+            return double.NaN;
+        }
+    }
+
+    private static void PromtoolAccepts(string exposition)
+    {
+        var info = new ProcessStartInfo("promtool", "check metrics") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        using var promtool = Process.Start(info)!;
+        promtool.StandardInput.Write(exposition);
+        promtool.StandardInput.Close();
+        var output = promtool.StandardOutput.ReadToEnd() + promtool.StandardError.ReadToEnd();
+        promtool.WaitForExit();
+        Assert.True(promtool.ExitCode == 0 && output.Trim().Length == 0, "promtool check metrics: " + output);
+    }
+}
