@@ -26,6 +26,9 @@ public sealed class AgentLvm : IVolumeActivator
     /// <summary>Every multipath map has this udev alias; nothing else does.</summary>
     public const string MultipathDevicePattern = "^/dev/disk/by-id/dm-uuid-mpath-";
 
+    /// <summary>The controller tags an LV with this plus the node name before telling the node to activate it.</summary>
+    public const string OwnerTagPrefix = "sharedlvm_owner_";
+
     private readonly DmDevices _devices;
 
     public AgentLvm(IProcessRunner runner, AgentOptions options)
@@ -44,7 +47,7 @@ public sealed class AgentLvm : IVolumeActivator
         ActivationEnabled = true,
         MetadataReadOnly = true,
         DevicePatterns = [MultipathDevicePattern, .. options.ExtraLvmDevicePatterns],
-        VolumeList = ["@sharedlvm_owner_" + options.NodeName],
+        VolumeList = ["@" + OwnerTagPrefix + options.NodeName],
     };
 
     /// <summary>
@@ -54,19 +57,34 @@ public sealed class AgentLvm : IVolumeActivator
     /// </summary>
     public async Task<ActiveDevice> ActivateAsync(string vgName, string lvName, CancellationToken cancellationToken)
     {
-        try
+        await _cli.LvChangeAsync(["-ay", vgName + "/" + lvName], cancellationToken).ConfigureAwait(false);
+        if (_devices.Find(vgName, lvName) is null)
         {
-            await _cli.LvChangeAsync(["-ay", vgName + "/" + lvName], cancellationToken).ConfigureAwait(false);
-        }
-        catch (LvmException e) when (e.StandardError.Contains("activation filter", StringComparison.OrdinalIgnoreCase)
-                                      || e.StandardError.Contains("volume_list", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new AgentException(AgentErrorKind.FailedPrecondition, $"LVM refused to activate {vgName}/{lvName}: it is not tagged for this node ({LvmException.Summarize(e.StandardError)}).");
+            // Measured in the SAN lab (lvm 2.03.16): an LV that volume_list filters out is skipped
+            // silently, exit code 0, nothing on stderr without -v. The dm device is created inside
+            // lvchange, so its absence right after a "successful" -ay means LVM refused.
+            throw await RefusalAsync(vgName, lvName, cancellationToken).ConfigureAwait(false);
         }
 
         await _cli.LvChangeAsync(["--refresh", vgName + "/" + lvName], cancellationToken).ConfigureAwait(false);
         return await WaitForDeviceAsync(vgName, lvName, cancellationToken).ConfigureAwait(false)
-            ?? throw new AgentException(AgentErrorKind.Unavailable, $"{vgName}/{lvName} was activated but its device did not appear.");
+            ?? throw new AgentException(AgentErrorKind.Unavailable, $"{vgName}/{lvName} was activated but its device node did not appear.");
+    }
+
+    /// <summary>Why LVM did not activate an LV: the owner tag it lacks, read back from the VG.</summary>
+    private async Task<AgentException> RefusalAsync(string vgName, string lvName, CancellationToken cancellationToken)
+    {
+        var lv = (await _cli.FullReportAsync(vgName, cancellationToken).ConfigureAwait(false)).LogicalVolumes.FirstOrDefault(l => l.Name == lvName);
+        if (lv is null)
+        {
+            return new AgentException(AgentErrorKind.NotFound, $"{vgName}/{lvName} does not exist in the VG as this node sees it.");
+        }
+
+        var owners = lv.Tags.Where(t => t.StartsWith(OwnerTagPrefix, StringComparison.Ordinal)).Select(t => t[OwnerTagPrefix.Length..]).ToArray();
+        return Config.VolumeList!.Any(v => lv.Tags.Contains(v.TrimStart('@'), StringComparer.Ordinal))
+            ? new AgentException(AgentErrorKind.Unavailable, $"lvm reported {vgName}/{lvName} active, but no device-mapper device exists.")
+            : new AgentException(AgentErrorKind.FailedPrecondition,
+                $"LVM refused to activate {vgName}/{lvName}: it is not tagged for this node (activation/volume_list); owner tags: {(owners.Length == 0 ? "none" : string.Join(", ", owners))}.");
     }
 
     public async Task RefreshAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
