@@ -44,7 +44,7 @@ internal static class SlvmCommands
 
         var name = new Argument<string>("name") { Description = "Pool name (also the VG name)." };
         var device = new Option<string?>("--device") { Description = "Device path of the LU on the controller host (tests, lab)." };
-        var wwid = new Option<string?>("--wwid") { Description = "LU WWID; the device is /dev/mapper/<wwid>." };
+        var wwid = new Option<string?>("--wwid") { Description = "LU WWID: nodes find it as the multipath map mpath-<wwid>; the controller writes through /dev/mapper/<wwid> unless --device is given too." };
         var adopt = new Option<bool>("--adopt") { Description = "Take over an existing VG instead of initialising a blank LU." };
         var metadata = new Option<string?>("--metadata-size") { Description = "PV metadata area (default 128M, ~10,000+ volumes; can't grow later)." };
         var extent = new Option<string?>("--extent-size") { Description = "VG extent size (default 4M)." };

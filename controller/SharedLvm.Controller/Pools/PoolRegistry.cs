@@ -182,15 +182,19 @@ public sealed partial class PoolRegistry : IAsyncDisposable
     {
         var hasWwid = !string.IsNullOrEmpty(command.Wwid);
         var hasPath = !string.IsNullOrEmpty(command.DevicePath);
-        if (hasWwid == hasPath)
+        if (!hasWwid && !hasPath)
         {
-            throw ControllerException.Invalid("Exactly one of wwid and device_path must be set.");
+            throw ControllerException.Invalid("Set wwid (the LU's WWID), device_path, or both.");
         }
 
-        string device;
         if (hasWwid)
         {
             Validation.Wwid("wwid", command.Wwid);
+        }
+
+        string device;
+        if (!hasPath)
+        {
             // Devices by WWID, never by sdX: the multipath map is named after the WWID
             // (user_friendly_names no), identical on every host.
             device = "/dev/mapper/" + command.Wwid;

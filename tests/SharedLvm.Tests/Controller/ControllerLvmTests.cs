@@ -77,7 +77,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Theory]
     [InlineData("bad name", "/dev/loop0", "", PoolCreateMode.Initialize, GrpcStatusCode.InvalidArgument)]
     [InlineData("p1", "", "", PoolCreateMode.Initialize, GrpcStatusCode.InvalidArgument)]
-    [InlineData("p1", "/dev/loop0", "3500", PoolCreateMode.Initialize, GrpcStatusCode.InvalidArgument)]
+    [InlineData("p1", "/dev/loop0", "3500-not-hex", PoolCreateMode.Initialize, GrpcStatusCode.InvalidArgument)]
     [InlineData("p1", "", "not-hex", PoolCreateMode.Initialize, GrpcStatusCode.InvalidArgument)]
     [InlineData("p1", "/etc/passwd", "", PoolCreateMode.Initialize, GrpcStatusCode.InvalidArgument)]
     [InlineData("p1", "/dev/nonexistent-lu", "", PoolCreateMode.Initialize, GrpcStatusCode.FailedPrecondition)]
