@@ -32,6 +32,13 @@ public sealed class AgentOptions
     /// <summary>Devices lvm may scan besides multipath maps (tests: a loop device). Normally empty.</summary>
     public List<string> ExtraLvmDevicePatterns { get; set; } = [];
 
+    /// <summary>
+    /// How long a refresh (a live health call, an activation's visibility check) waits for the LVM
+    /// view before answering with the last one and an lvm_unresponsive finding. Below the
+    /// controller's 15 s for a live health call.
+    /// </summary>
+    public TimeSpan LvmInspectWait { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Read the LVM view and host hygiene on every resync (off in fixture-only tests).</summary>
     public bool InspectLvm { get; set; } = true;
 

@@ -29,6 +29,11 @@ public sealed partial class SanWatcher : BackgroundService
     private readonly ILogger<SanWatcher> _logger;
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly TaskCompletionSource _firstScan = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly object _lvmGate = new();
+    private Task<LvmInspection>? _lvmInFlight;
+    private DateTimeOffset _lvmStarted;
+    private LvmView? _lastLvm;
     private SanSnapshot? _current;
 
     public SanWatcher(SanDiscovery discovery, AgentLvm lvm, AgentOptions options, ILogger<SanWatcher> logger)
@@ -48,20 +53,8 @@ public sealed partial class SanWatcher : BackgroundService
     {
         var view = await _discovery.ScanAsync(cancellationToken).ConfigureAwait(false);
         var findings = HealthEvaluator.Evaluate(view, _options.ExpectedWwids).ToList();
-        LvmView? lvm = null;
-        if (_options.InspectLvm)
-        {
-            try
-            {
-                lvm = await _lvm.InspectAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is LvmException or ProcessTimeoutException or ProcessStartException or FormatException)
-            {
-                findings.Add(new Finding(IoLayer.Lvm, Severity.Failed, "lvm", "lvm_unavailable",
-                    $"lvm could not report the shared VGs: {e.Message}", "Check that lvm2 is installed and that no lvm command hangs on a dead path."));
-            }
-        }
-
+        var (lvm, lvmFindings) = await InspectLvmAsync(cancellationToken).ConfigureAwait(false);
+        findings.AddRange(lvmFindings);
         findings.AddRange(Hygiene.Inspect(view, lvm));
         findings.AddRange(ReconcileFindings());
         var snapshot = new SanSnapshot(view, lvm, findings);
@@ -74,6 +67,80 @@ public sealed partial class SanWatcher : BackgroundService
 
         _firstScan.TrySetResult();
         return snapshot;
+    }
+
+    /// <summary>
+    /// The LVM view, never holding a refresh hostage. Measured in the SAN lab: with every path of an
+    /// LU down and queue_if_no_path, lvm blocks reading the PV label (D state, unkillable) and a
+    /// live health call timed out exactly when an operator needed it. So lvm runs in the background,
+    /// one inspection at a time (a stuck one is not joined by another every resync), and a refresh
+    /// waits for it at most <see cref="AgentOptions.LvmInspectWait"/>; past that it reports the last
+    /// good view and says the LVM layer is not answering.
+    /// </summary>
+    private async Task<(LvmView? View, IReadOnlyList<Finding> Findings)> InspectLvmAsync(CancellationToken cancellationToken)
+    {
+        if (!_options.InspectLvm)
+        {
+            return (null, []);
+        }
+
+        Task<LvmInspection> inspection;
+        lock (_lvmGate)
+        {
+            if (_lvmInFlight is null || _lvmInFlight.IsCompleted)
+            {
+                _lvmStarted = DateTimeOffset.UtcNow;
+                _lvmInFlight = Task.Run(() => InspectOnceAsync(_lifetime.Token), CancellationToken.None);
+            }
+
+            inspection = _lvmInFlight;
+        }
+
+        var finished = await Task.WhenAny(inspection, Task.Delay(_options.LvmInspectWait, cancellationToken)).ConfigureAwait(false);
+        if (finished == inspection)
+        {
+            var result = await inspection.ConfigureAwait(false);
+            return (result.View ?? _lastLvm, result.Findings);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var waited = DateTimeOffset.UtcNow - _lvmStarted;
+        return (_lastLvm, [new Finding(IoLayer.Lvm, Severity.Failed, "lvm", "lvm_unresponsive",
+            $"lvm has not answered for {waited.TotalSeconds:0} s: I/O to a shared LU is probably blocked (all paths down with queue_if_no_path?).",
+            "Look at the multipath layer first; lvm commands on this node, activations included, wait for the LU until a path returns.")]);
+    }
+
+    private async Task<LvmInspection> InspectOnceAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var view = await _lvm.InspectAsync(cancellationToken).ConfigureAwait(false);
+            _lastLvm = view;
+            return new LvmInspection(view, []);
+        }
+        catch (Exception e) when (e is LvmException or ProcessTimeoutException or ProcessStartException or FormatException)
+        {
+            return new LvmInspection(null, [new Finding(IoLayer.Lvm, Severity.Failed, "lvm", "lvm_unavailable",
+                $"lvm could not report the shared VGs: {e.Message}", "Check that lvm2 is installed and that no lvm command hangs on a dead path.")]);
+        }
+        catch (OperationCanceledException)
+        {
+            return new LvmInspection(null, []);
+        }
+    }
+
+    private sealed record LvmInspection(LvmView? View, IReadOnlyList<Finding> Findings);
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _lifetime.CancelAsync().ConfigureAwait(false);
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public override void Dispose()
+    {
+        _lifetime.Dispose();
+        base.Dispose();
     }
 
     /// <summary>Set by the host: the reconciler's alarms, reported with the node's health.</summary>

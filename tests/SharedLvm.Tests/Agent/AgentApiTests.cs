@@ -26,6 +26,33 @@ public sealed class AgentApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Health_answers_while_lvm_hangs_on_a_blocked_lu_and_no_second_lvm_piles_up()
+    {
+        // lvm that never answers, like one blocked in the kernel on a queueing map with no path.
+        var directory = Directory.CreateTempSubdirectory("slvm-hung-lvm-").FullName;
+        var lvm = Path.Combine(directory, "lvm");
+        var calls = Path.Combine(directory, "calls");
+        await File.WriteAllTextAsync(lvm, $"#!/bin/sh\necho \"$1\" >> {calls}\nexec sleep 60\n");
+        File.SetUnixFileMode(lvm, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        try
+        {
+            await using var agent = await InProcessAgent.StartAsync("node-h", "two-paths",
+                "--controller", "http://127.0.0.1:1", "--Agent:LvmBinary", lvm, "--Agent:LvmInspectWait", "00:00:01");
+
+            // Within the deadline the controller gives a live health call, and naming the layer.
+            var within = new CallOptions { Timeout = TimeSpan.FromSeconds(10) };
+            var health = await agent.Client.CallAsync<GetHealthResponse>(new GetHealthRequest(), within);
+            Assert.Contains(health.Findings, f => f is { Layer: Layer.Lvm, State: HealthState.Failed, Code: "lvm_unresponsive" });
+            await agent.Client.CallAsync<GetHealthResponse>(new GetHealthRequest(), within);
+            Assert.Single(await File.ReadAllLinesAsync(calls));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Inventory_lists_hbas_paths_and_maps()
     {
         var inventory = await _api.CallAsync<Inventory>(new GetInventoryRequest());
