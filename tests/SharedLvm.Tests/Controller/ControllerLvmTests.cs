@@ -96,6 +96,34 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_pool_keeps_the_wwid_nodes_look_for_beside_the_path_the_controller_writes_through()
+    {
+        using var lu = LoopDevice.Create(256L * 1024 * 1024);
+        if (lu is null)
+        {
+            return;
+        }
+
+        var name = "ww" + Guid.NewGuid().ToString("N")[..6];
+        try
+        {
+            // The SAN lab's shape: the LU's WWID for the agents, a direct-I/O loop device for the controller.
+            var pool = await Api.CallAsync<Pool>(new CreatePoolRequest
+            {
+                Name = name, Wwid = "35000c500a0000099", DevicePath = lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 4 * MiB,
+            });
+            Assert.Equal("35000c500a0000099", pool.Wwid);
+            Assert.Equal(lu.Device, pool.DevicePath);
+            Assert.Contains(name, lu.Lvm("vgs", "--noheadings", "-o", "vg_name").Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await Api.CallAsync<ForgetPoolResponse>(new ForgetPoolRequest { Name = name });
+            lu.Lvm("vgremove", "-f", name);
+        }
+    }
+
+    [Fact]
     public async Task A_device_holding_another_vg_is_not_initialised_and_adopt_needs_a_vg()
     {
         if (_lu is null)
