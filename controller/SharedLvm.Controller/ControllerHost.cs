@@ -103,7 +103,7 @@ public static class ControllerHost
         builder.Services.AddSingleton(sp => new ControllerApi(
             sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(), sp.GetRequiredService<EventBus>(),
             sp.GetRequiredService<ControllerOptions>(), sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<AttachmentService>(),
-            sp.GetRequiredService<ControllerMetrics>()));
+            sp.GetRequiredService<ControllerMetrics>(), sp.GetRequiredService<AgentClients>()));
         builder.Services.AddSingleton(sp => new NodeRegistryApi(sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<ControllerStartup>()));
         builder.Services.AddSingleton<ControllerStartup>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerStartup>());

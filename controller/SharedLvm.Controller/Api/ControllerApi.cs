@@ -16,6 +16,9 @@ public sealed class ControllerApi
 {
     private const int DefaultPageSize = 100;
     private const int MaxPageSize = 1000;
+
+    /// <summary>A live health call must answer while an LU is blocked; the agent itself waits at most 5 s for lvm.</summary>
+    private static readonly TimeSpan LiveHealthTimeout = TimeSpan.FromSeconds(15);
     private readonly PoolRegistry _pools;
     private readonly VolumeService _volumes;
     private readonly EventBus _events;
@@ -23,9 +26,11 @@ public sealed class ControllerApi
     private readonly NodeDirectory _nodes;
     private readonly AttachmentService _attachments;
     private readonly ControllerMetrics _metrics;
+    private readonly AgentClients _agents;
 
-    internal ControllerApi(PoolRegistry pools, VolumeService volumes, EventBus events, ControllerOptions options, NodeDirectory nodes, AttachmentService attachments, ControllerMetrics metrics)
+    internal ControllerApi(PoolRegistry pools, VolumeService volumes, EventBus events, ControllerOptions options, NodeDirectory nodes, AttachmentService attachments, ControllerMetrics metrics, AgentClients agents)
     {
+        _agents = agents;
         _metrics = metrics;
         _attachments = attachments;
         _pools = pools;
@@ -203,9 +208,7 @@ public sealed class ControllerApi
         var health = new NodeHealth { Node = node.Name, Overall = node.Health };
         if (request.Live)
         {
-            using var channel = GrpcChannel.ForAddress("http://" + node.Address);
-            var agent = new GrpcServiceClient(channel, AgentReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.ServiceDescriptor>("Agent"));
-            var live = await agent.CallAsync<GetHealthResponse>(new GetHealthRequest(), new CallOptions { Timeout = TimeSpan.FromSeconds(15), CancellationToken = context.CancellationToken });
+            var live = await _agents.For(node.Address).CallAsync<GetHealthResponse>(new GetHealthRequest(), new CallOptions { Timeout = LiveHealthTimeout, CancellationToken = context.CancellationToken });
             health.Overall = live.Overall;
             health.Findings.AddRange(live.Findings);
             health.ReportedAt = live.CollectedAt;
