@@ -21,16 +21,18 @@ public sealed partial class AgentApi
     private const uint DefaultRescanWaitSeconds = 30;
     private const uint MaxRescanWaitSeconds = 600;
     private readonly SanWatcher _watcher;
+    private readonly SanDiscovery _discovery;
     private readonly ScsiRescanner _rescanner;
     private readonly AgentOptions _options;
     private readonly IVolumeActivator _activator;
     private readonly EpochStore _epochs;
     private readonly AgentMetrics _metrics;
 
-    public AgentApi(SanWatcher watcher, ScsiRescanner rescanner, AgentOptions options, IVolumeActivator activator, EpochStore epochs, AgentMetrics metrics)
+    public AgentApi(SanWatcher watcher, SanDiscovery discovery, ScsiRescanner rescanner, AgentOptions options, IVolumeActivator activator, EpochStore epochs, AgentMetrics metrics)
     {
         _metrics = metrics;
         _watcher = watcher;
+        _discovery = discovery;
         _rescanner = rescanner;
         _options = options;
         _activator = activator;
@@ -44,7 +46,9 @@ public sealed partial class AgentApi
     {
         var (vg, lv) = CheckCommand(request.Header, request.Lv);
         var rescanned = false;
-        if (request.Lv.Lun is { Wwid.Length: > 0 } lun && (await _watcher.RefreshAsync(context.CancellationToken)).View.MapFor(lun.Wwid) is null)
+        // The SAN view only (sysfs, multipathd), not the watcher's full refresh: its lvm inspection
+        // doubled the attach time under TCG in the lab, and activation runs lvm anyway.
+        if (request.Lv.Lun is { Wwid.Length: > 0 } lun && !(await _discovery.ScanAsync(context.CancellationToken)).IsUsable(lun.Wwid))
         {
             // The LU was mapped to this node after its last scan (LUN masking changes raise no event).
             var outcome = await _rescanner.RescanAsync([], [], [lun.Wwid], false, TimeSpan.FromSeconds(DefaultRescanWaitSeconds), context.CancellationToken);

@@ -39,6 +39,13 @@ public sealed class AgentOptions
     /// </summary>
     public TimeSpan LvmInspectWait { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// How long one lvm inspection may run before the LVM layer is reported unresponsive. Well above
+    /// a slow answer: in the lab (TCG) a report took over 5 s while six SCSI hosts were rescanned,
+    /// and a finding that flaps on a busy node trains operators to ignore it.
+    /// </summary>
+    public TimeSpan LvmUnresponsiveAfter { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Read the LVM view and host hygiene on every resync (off in fixture-only tests).</summary>
     public bool InspectLvm { get; set; } = true;
 

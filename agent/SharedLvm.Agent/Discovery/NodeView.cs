@@ -36,8 +36,16 @@ public sealed record MultipathMapInfo(
     ulong SizeBytes,
     IReadOnlyList<MultipathPathInfo> Paths,
     bool Queueing,
-    bool Suspended)
+    bool Suspended,
+    bool DeviceNodePresent)
 {
+    /// <summary>
+    /// What lvm needs to see the PV on it: the map resumed and its /dev/mapper node made by udev.
+    /// Found in the SAN lab: right after a rescan the map is in sysfs a moment before udev creates
+    /// the node, and an lvchange run in that moment fails "Volume group not found".
+    /// </summary>
+    public bool Usable => !Suspended && DeviceNodePresent;
+
     public int ActivePaths => Paths.Count(p => p.Status == PathStatus.Active);
 
     public int FailedPaths => Paths.Count(p => p.Status == PathStatus.Failed);
@@ -61,4 +69,6 @@ public sealed record NodeView(
 {
     public MultipathMapInfo? MapFor(string wwid) =>
         Maps.FirstOrDefault(m => string.Equals(m.Wwid, wwid, StringComparison.OrdinalIgnoreCase));
+
+    public bool IsUsable(string wwid) => MapFor(wwid) is { Usable: true };
 }

@@ -95,7 +95,8 @@ public sealed class SanDiscovery
                     var mp = view?.Paths.FirstOrDefault(p => p.Device == slave);
                     return new MultipathPathInfo(slave, disk?.Hctl ?? string.Empty, PathState(disk, mp), mp?.DmState ?? string.Empty, mp?.CheckerState ?? string.Empty);
                 }).ToArray();
-                maps.Add(new MultipathMapInfo(wwid, name, dm, size, paths, view?.IsQueueing ?? false, suspended));
+                var node = File.Exists(_sysfs.PathOf("dev/mapper/" + name));
+                maps.Add(new MultipathMapInfo(wwid, name, dm, size, paths, view?.IsQueueing ?? false, suspended, node));
             }
             else if (uuid is not null && uuid.StartsWith("LVM-", StringComparison.Ordinal))
             {

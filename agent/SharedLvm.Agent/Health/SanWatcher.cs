@@ -75,7 +75,8 @@ public sealed partial class SanWatcher : BackgroundService
     /// live health call timed out exactly when an operator needed it. So lvm runs in the background,
     /// one inspection at a time (a stuck one is not joined by another every resync), and a refresh
     /// waits for it at most <see cref="AgentOptions.LvmInspectWait"/>; past that it reports the last
-    /// good view and says the LVM layer is not answering.
+    /// good view, and once the inspection has run for <see cref="AgentOptions.LvmUnresponsiveAfter"/>
+    /// says the LVM layer is not answering.
     /// </summary>
     private async Task<(LvmView? View, IReadOnlyList<Finding> Findings)> InspectLvmAsync(CancellationToken cancellationToken)
     {
@@ -105,6 +106,11 @@ public sealed partial class SanWatcher : BackgroundService
 
         cancellationToken.ThrowIfCancellationRequested();
         var waited = DateTimeOffset.UtcNow - _lvmStarted;
+        if (waited < _options.LvmUnresponsiveAfter)
+        {
+            return (_lastLvm, []);
+        }
+
         return (_lastLvm, [new Finding(IoLayer.Lvm, Severity.Failed, "lvm", "lvm_unresponsive",
             $"lvm has not answered for {waited.TotalSeconds:0} s: I/O to a shared LU is probably blocked (all paths down with queue_if_no_path?).",
             "Look at the multipath layer first; lvm commands on this node, activations included, wait for the LU until a path returns.")]);

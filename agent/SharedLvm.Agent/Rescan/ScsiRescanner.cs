@@ -107,13 +107,14 @@ public sealed partial class ScsiRescanner
                 }
             })).ConfigureAwait(false);
 
-            // Udev and multipathd build the maps asynchronously after the scan: wait, bounded.
+            // Udev and multipathd build the maps asynchronously after the scan: wait, bounded, until
+            // each expected map is usable (resumed, its /dev/mapper node made).
             var deadline = Stopwatch.GetTimestamp() + (long)(wait.TotalSeconds * Stopwatch.Frequency);
             NodeView after;
             while (true)
             {
                 after = await _discovery.ScanAsync(cancellationToken).ConfigureAwait(false);
-                if (expectWwids.All(w => after.MapFor(w) is not null) || Stopwatch.GetTimestamp() >= deadline)
+                if (expectWwids.All(after.IsUsable) || Stopwatch.GetTimestamp() >= deadline)
                 {
                     break;
                 }
@@ -122,7 +123,7 @@ public sealed partial class ScsiRescanner
             }
 
             var appeared = after.Maps.Select(m => m.Wwid).Where(w => !before.Contains(w)).Order(StringComparer.Ordinal).ToArray();
-            var missing = expectWwids.Where(w => after.MapFor(w) is null).ToArray();
+            var missing = expectWwids.Where(w => !after.IsUsable(w)).ToArray();
             var result = new RescanOutcome(outcomes, appeared, missing, Stopwatch.GetElapsedTime(started));
             Completed?.Invoke(result);
             return result;

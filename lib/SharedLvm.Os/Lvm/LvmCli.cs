@@ -12,7 +12,7 @@ public sealed class LvmCli
 {
     private const string VgFields = "vg_name,vg_uuid,vg_size,vg_free,vg_extent_size,vg_free_count,vg_seqno,lv_count,vg_mda_size,vg_mda_free,vg_tags,vg_autoactivation";
     private const string PvFields = "pv_name,pv_uuid,vg_name,pv_size,dev_size";
-    private const string LvFields = "vg_name,lv_name,lv_uuid,lv_size,lv_tags,lv_attr,origin,lv_time,lv_major,lv_minor,lv_autoactivation";
+    private const string LvFields = "vg_name,lv_name,lv_uuid,lv_size,lv_tags,lv_attr,origin,lv_time,lv_kernel_major,lv_kernel_minor,lv_autoactivation";
 
     private static readonly IReadOnlyDictionary<string, string> Environment = new Dictionary<string, string>
     {

@@ -105,8 +105,8 @@ public static class LvmReportParser
         raw.LvAttr,
         raw.Origin ?? string.Empty,
         DateTimeOffset.TryParseExact(raw.LvTime, "yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture, DateTimeStyles.None, out var time) ? time : null,
-        DeviceNumber(raw.LvMajor),
-        DeviceNumber(raw.LvMinor),
+        DeviceNumber(raw.LvKernelMajor),
+        DeviceNumber(raw.LvKernelMinor),
         raw.LvAutoactivation == "enabled");
 
     /// <summary>Inactive LVs (and all LVs with activation disabled) report major/minor as -1.</summary>
@@ -175,8 +175,8 @@ internal sealed class RawLv
     [JsonPropertyName("lv_attr")] public string LvAttr { get; set; } = string.Empty;
     [JsonPropertyName("origin")] public string? Origin { get; set; }
     [JsonPropertyName("lv_time")] public string? LvTime { get; set; }
-    [JsonPropertyName("lv_major")] public string? LvMajor { get; set; }
-    [JsonPropertyName("lv_minor")] public string? LvMinor { get; set; }
+    [JsonPropertyName("lv_kernel_major")] public string? LvKernelMajor { get; set; }
+    [JsonPropertyName("lv_kernel_minor")] public string? LvKernelMinor { get; set; }
     [JsonPropertyName("lv_autoactivation")] public string? LvAutoactivation { get; set; }
 }
 

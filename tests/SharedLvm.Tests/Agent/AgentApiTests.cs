@@ -37,7 +37,7 @@ public sealed class AgentApiTests : IAsyncLifetime
         try
         {
             await using var agent = await InProcessAgent.StartAsync("node-h", "two-paths",
-                "--controller", "http://127.0.0.1:1", "--Agent:LvmBinary", lvm, "--Agent:LvmInspectWait", "00:00:01");
+                "--controller", "http://127.0.0.1:1", "--Agent:LvmBinary", lvm, "--Agent:LvmInspectWait", "00:00:01", "--Agent:LvmUnresponsiveAfter", "00:00:01");
 
             // Within the deadline the controller gives a live health call, and naming the layer.
             var within = new CallOptions { Timeout = TimeSpan.FromSeconds(10) };

@@ -57,7 +57,7 @@ public sealed class AgentLvmTests
     {
         var lv = new SharedLvm.Agent.Discovery.ActiveLv("pool1-slvm--aaaa", "dm-1", 254, 1, 4 * 1024 * 1024, Suspended: false);
         var map = new MultipathMapInfo("35000c500a0000001", "mpatha", "dm-0", 1 << 30,
-            [new MultipathPathInfo("sdc", "0:0:0:0", PathStatus.Active, "active", "ready"), new MultipathPathInfo("sdd", "1:0:0:0", PathStatus.Active, "active", "ready")], Queueing: true, Suspended: false);
+            [new MultipathPathInfo("sdc", "0:0:0:0", PathStatus.Active, "active", "ready"), new MultipathPathInfo("sdd", "1:0:0:0", PathStatus.Active, "active", "ready")], Queueing: true, Suspended: false, DeviceNodePresent: true);
         var view = new NodeView([], [], [], [map], [lv], MultipathdAnswered: true, DateTimeOffset.UtcNow);
         var vg = new VolumeGroup("pool1", "u", 1 << 30, 0, 4 << 20, 0, 3, 1, 1 << 20, 1 << 19, [], AutoActivation: true);
         var metadataLv = new LogicalVolume("pool1", "slvm-aaaa", "u", 8 * 1024 * 1024, ["sharedlvm"], "-wi-a-----", string.Empty, null, 254, 1, AutoActivation: true);

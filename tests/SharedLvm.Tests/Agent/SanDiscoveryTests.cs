@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging.Abstractions;
 using SharedLvm.Agent;
 using SharedLvm.Agent.Discovery;
@@ -86,6 +87,31 @@ public sealed class SanDiscoveryTests : IDisposable
         Assert.Contains("is queued", finding.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Trees_captured_in_the_san_lab_resolve_each_lu_to_its_map_by_wwid()
+    {
+        // scripts/lab capture-fixtures: node-a with LU 1 and a hot-added LU 2 (one LV active on it),
+        // node-b with LU 1 and its second path set offline. Real kernel 6.1 sysfs and multipathd.
+        const string Lu2 = "35000c500a0000002";
+        var a = await CapturedView("lab-node-a");
+        Assert.Equal([Lu, Lu2], a.Maps.Select(m => m.Wwid).Order(StringComparer.Ordinal));
+        Assert.All(a.Maps, m => Assert.Equal((2, 0, true, true), (m.ActivePaths, m.FailedPaths, m.Queueing, m.Usable)));
+        Assert.Equal("/dev/mapper/" + Lu, a.MapFor(Lu)!.DevicePath);
+        var lv = Assert.Single(a.ActiveLvs);
+        Assert.Equal(("lab2-slvm--lvldpx2vh6egi4znq4li2psqoq", 253, 2, 16UL << 20), (lv.DmName, lv.Major, lv.Minor, lv.SizeBytes));
+        Assert.Empty(HealthEvaluator.Evaluate(a, [Lu, Lu2]));
+
+        var b = await CapturedView("lab-node-b-path-down");
+        var map = Assert.Single(b.Maps);
+        Assert.Equal((Lu, 1, 1), (map.Wwid, map.ActivePaths, map.FailedPaths));
+        // The same LU, other sd names: node-b probes a local disk first.
+        Assert.NotEqual(a.MapFor(Lu)!.Paths.Select(p => p.Device), map.Paths.Select(p => p.Device));
+        var findings = HealthEvaluator.Evaluate(b, [Lu, Lu2]);
+        Assert.Contains(findings, f => f is { Layer: IoLayer.Scsi, Code: "scsi_device_not_running", Severity: Severity.Failed } && f.Message.Contains("sdc", StringComparison.Ordinal));
+        Assert.Contains(findings, f => f is { Layer: IoLayer.Multipath, Code: "path_failed", Subject: Lu });
+        Assert.Contains(findings, f => f is { Code: "lu_not_visible", Subject: Lu2 });
+    }
+
     [Theory]
     [InlineData("naa.5000c500a0000001", "35000c500a0000001")]
     [InlineData("naa.600A0B80002A5C4E", "3600a0b80002a5c4e")]
@@ -160,14 +186,27 @@ public sealed class SanDiscoveryTests : IDisposable
                 Directory.CreateDirectory(Path.GetDirectoryName(path)!);
                 File.WriteAllText(path, text);
             }
+
+            // udev makes /dev/mapper/<wwid> a moment after the map is in sysfs; lvm needs the node.
+            await Task.Delay(400);
+            Directory.CreateDirectory(Path.Combine(root, "dev/mapper"));
+            File.WriteAllText(Path.Combine(root, "dev/mapper", Lu), string.Empty);
         });
+        var started = Stopwatch.StartNew();
         var outcome = await Rescanner(root).RescanAsync([new ScanTarget(2, 0, 3, 5)], [], [Lu], false, TimeSpan.FromSeconds(10), CancellationToken.None);
         await appear;
+        Assert.True(started.ElapsedMilliseconds >= 800, $"the rescan returned after {started.ElapsedMilliseconds} ms, before the device node existed");
         Assert.Equal([Lu], outcome.Appeared);
         Assert.Empty(outcome.Missing);
 
         var none = await Rescanner(root).RescanAsync([], [0], ["36000000000000000000000000000dead"], false, TimeSpan.FromMilliseconds(300), CancellationToken.None);
         Assert.Equal(["36000000000000000000000000000dead"], none.Missing);
+    }
+
+    private static Task<NodeView> CapturedView(string fixture)
+    {
+        var multipathd = MultipathdJson.Parse(File.ReadAllText(Path.Combine(FixtureRoot(fixture), "commands", "multipathd-show-maps.json")));
+        return new SanDiscovery(new SysfsTree(FixtureRoot(fixture)), new FixedMultipathd(multipathd), TimeProvider.System).ScanAsync(CancellationToken.None);
     }
 
     private static string FixtureRoot(string name) => Path.Combine(AppContext.BaseDirectory, "Fixtures", "sysfs", name);

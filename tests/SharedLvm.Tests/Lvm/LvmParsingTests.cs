@@ -35,6 +35,20 @@ public class LvmParsingTests
     }
 
     [Fact]
+    public void A_fullreport_captured_on_a_lab_node_shows_the_active_lv_and_its_owner_tag()
+    {
+        // scripts/lab capture-fixtures on node-a: lvm 2.03.16 on a guest kernel with device-mapper,
+        // so unlike this machine's reports the active LV has a real major:minor.
+        var json = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "sysfs", "lab-node-a", "commands", "fullreport.json"));
+        var reports = LvmReportParser.ParseFullReport(json);
+        Assert.Equal(["lab", "lab2"], reports.Select(r => r.VolumeGroup.Name).Order(StringComparer.Ordinal));
+        var active = Assert.Single(reports.SelectMany(r => r.LogicalVolumes), lv => lv.IsActive);
+        Assert.Equal(("lab2", 253, 2), (active.VgName, active.Major, active.Minor));
+        Assert.Contains("sharedlvm_owner_node-a", active.Tags);
+        Assert.All(reports, r => Assert.False(r.VolumeGroup.AutoActivation));
+    }
+
+    [Fact]
     public void A_report_without_byte_units_is_a_format_error_not_a_wrong_number()
     {
         var json = Fixture("fullreport-vg-with-snapshot.json").Replace("\"vg_size\":\"2009071616\"", "\"vg_size\":\"1.87g\"", StringComparison.Ordinal);
