@@ -22,17 +22,19 @@ public sealed partial class AgentApi
     private const uint MaxRescanWaitSeconds = 600;
     private readonly SanWatcher _watcher;
     private readonly SanDiscovery _discovery;
+    private readonly IDmSetup _dmsetup;
     private readonly ScsiRescanner _rescanner;
     private readonly AgentOptions _options;
     private readonly IVolumeActivator _activator;
     private readonly EpochStore _epochs;
     private readonly AgentMetrics _metrics;
 
-    public AgentApi(SanWatcher watcher, SanDiscovery discovery, ScsiRescanner rescanner, AgentOptions options, IVolumeActivator activator, EpochStore epochs, AgentMetrics metrics)
+    public AgentApi(SanWatcher watcher, SanDiscovery discovery, IDmSetup dmsetup, ScsiRescanner rescanner, AgentOptions options, IVolumeActivator activator, EpochStore epochs, AgentMetrics metrics)
     {
         _metrics = metrics;
         _watcher = watcher;
         _discovery = discovery;
+        _dmsetup = dmsetup;
         _rescanner = rescanner;
         _options = options;
         _activator = activator;
@@ -153,6 +155,7 @@ public sealed partial class AgentApi
             inventory.VolumeGroups.AddRange(lvm.VolumeGroups.Select(r => r.VolumeGroup.Name));
         }
 
+        var dm = view.ActiveLvs.Count > 0 ? await _dmsetup.ReadAsync(context.CancellationToken) : new Dictionary<string, DmDeviceState>();
         inventory.ActiveLvs.AddRange(view.ActiveLvs.Select(l =>
         {
             var names = Controller.DmName.ToVgLv(l.DmName)?.Split('/');
@@ -165,6 +168,8 @@ public sealed partial class AgentApi
                 Device = new DevicePath { DmName = l.DmName, Major = (uint)Math.Max(0, l.Major), Minor = (uint)Math.Max(0, l.Minor), SizeBytes = l.SizeBytes },
                 TableStale = metadata is not null && metadata.SizeBytes != l.SizeBytes,
                 Suspended = l.Suspended,
+                DmTable = dm.GetValueOrDefault(l.DmName)?.Table ?? string.Empty,
+                OpenCount = (uint)(dm.GetValueOrDefault(l.DmName)?.OpenCount ?? 0),
             };
             activation.Tags.AddRange(metadata?.Tags ?? []);
             return activation;

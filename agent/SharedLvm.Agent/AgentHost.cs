@@ -72,6 +72,7 @@ public static class AgentHost
         builder.Services.AddSingleton(new SysfsTree(options.SysfsRoot));
         builder.Services.AddSingleton<IMultipathd>(sp => new MultipathdCli(sp.GetRequiredService<IProcessRunner>(), options.MultipathdTimeout));
         builder.Services.AddSingleton<SanDiscovery>();
+        builder.Services.AddSingleton<IDmSetup>(sp => new DmSetupCli(sp.GetRequiredService<IProcessRunner>(), options.MultipathdTimeout));
         builder.Services.AddSingleton(new RescanOptions());
         builder.Services.AddSingleton<ScsiRescanner>();
         builder.Services.AddSingleton<AgentLvm>();

@@ -58,6 +58,6 @@ public sealed class AgentOptions
     /// <summary>Full resync of the SAN view even without events (netlink can drop events in storms).</summary>
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Timeout of every multipathd query: a wedged multipathd must not wedge the agent.</summary>
+    /// <summary>Timeout of every multipathd (and dmsetup) query: a wedged multipathd must not wedge the agent.</summary>
     public TimeSpan MultipathdTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }
