@@ -1,0 +1,171 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using SharedLvm.Agent;
+using SharedLvm.Contracts.V1;
+using SharedLvm.Controller.Api;
+using SharedLvm.Grpc;
+
+namespace SharedLvm.Lab.Tests;
+
+/// <summary>
+/// The lab, up once for the whole suite: two nodes booted by scripts/lab, the controller on this
+/// host, a pool on the shared LU. Tests talk to the controller's API and the agents over gRPC, and
+/// read the truth from the guests (dmsetup, lvs, multipath) through the QEMU guest agent.
+/// </summary>
+public sealed partial class Lab : IAsyncLifetime
+{
+    public const string SkipVariable = "SHAREDLVM_SKIP_LAB";
+    public const string Pool = "lab";
+    public const string Wwid = "35000c500a0000001";
+    public const string HotAddedWwid = "35000c500a0000002";
+    private GrpcChannel? _controller;
+    private readonly Dictionary<string, GrpcChannel> _agents = [];
+
+    public static string Root { get; } = FindRoot();
+
+    public bool Skipped { get; private set; }
+
+    public GrpcServiceClient Api { get; private set; } = null!;
+
+    public HashSet<string> NodesDown { get; } = [];
+
+    public async Task InitializeAsync()
+    {
+        if (string.Equals(Environment.GetEnvironmentVariable(SkipVariable), "1", StringComparison.Ordinal))
+        {
+            Skipped = true;
+            return;
+        }
+
+        Assert.True(Environment.UserName == "root", $"The SAN lab needs root (loop devices, QEMU). Set {SkipVariable}=1 to skip deliberately.");
+        var up = Script(TimeSpan.FromMinutes(20), "up", "2");
+        Assert.True(up.Code == 0, "scripts/lab up failed:\n" + up.Output);
+        _controller = GrpcChannel.ForAddress("http://127.0.0.1:7400");
+        Api = new GrpcServiceClient(_controller, ControllerApi.Descriptor);
+        File.Delete(Path.Combine(Root, ".cache", "lab", "figures.txt"));
+        await Api.CallAsync<Pool>(new CreatePoolRequest { Name = Pool, Wwid = Wwid, DevicePath = RunFile("lu1.loop"), Mode = PoolCreateMode.Initialize });
+    }
+
+    public Task DisposeAsync()
+    {
+        _controller?.Dispose();
+        foreach (var channel in _agents.Values)
+        {
+            channel.Dispose();
+        }
+
+        if (!Skipped && !string.Equals(Environment.GetEnvironmentVariable("SHAREDLVM_LAB_KEEP"), "1", StringComparison.Ordinal))
+        {
+            Script(TimeSpan.FromMinutes(2), "down");
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The agent on a node, as the controller reaches it (hostfwd 127.0.0.1:15000 + index).</summary>
+    public GrpcServiceClient Agent(string node)
+    {
+        if (!_agents.TryGetValue(node, out var channel))
+        {
+            channel = _agents[node] = GrpcChannel.ForAddress($"http://127.0.0.1:{15000 + (node[^1] - 'a')}");
+        }
+
+        return new GrpcServiceClient(channel, AgentApi.Descriptor);
+    }
+
+    /// <summary>A shell script in a guest; fails the test if it exits non-zero unless asked not to.</summary>
+    public string Guest(string node, string script, bool check = true, int timeoutSeconds = 120)
+    {
+        var (code, output) = Script(TimeSpan.FromSeconds(timeoutSeconds + 10), "exec", node, "sh", "-c", script);
+        if (check)
+        {
+            Assert.True(code == 0, $"{node}: `{script}` exited {code}:\n{output}");
+        }
+
+        return output;
+    }
+
+    public (int Code, string Output) Fault(params string[] arguments) => Script(TimeSpan.FromMinutes(5), ["fault", .. arguments]);
+
+    /// <summary>A figure for the lab benchmark: printed by scripts/test after the suite, never asserted.</summary>
+    public static void Figure(string line) =>
+        File.AppendAllText(Path.Combine(Root, ".cache", "lab", "figures.txt"), line + Environment.NewLine);
+
+    public static string RunFile(string name) => File.ReadAllText(Path.Combine(Root, ".cache", "lab", "run", name)).Trim();
+
+    /// <summary>dm devices of LVs in the lab pool active on a node (dm names "lab-slvm--...").</summary>
+    public IReadOnlySet<string> ActiveLvs(string node) =>
+        Guest(node, "dmsetup ls --target linear 2>/dev/null | cut -f1 || true")
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(n => n.StartsWith(Pool + "-", StringComparison.Ordinal))
+            .ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>Invariant 2, read from the kernels: no LV of the pool is active on two nodes.</summary>
+    public void AssertNoLvActiveOnTwoNodes()
+    {
+        var seen = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var node in (string[])["node-a", "node-b"])
+        {
+            if (NodesDown.Contains(node))
+            {
+                continue;
+            }
+
+            foreach (var lv in ActiveLvs(node))
+            {
+                Assert.False(seen.TryGetValue(lv, out var other), $"{lv} is active on {other} and {node}");
+                seen[lv] = node;
+            }
+        }
+    }
+
+    public static string DmName(Volume volume) => Pool + "-" + volume.LvName.Replace("-", "--", StringComparison.Ordinal);
+
+    public static string DevicePath(Volume volume) => $"/dev/{Pool}/{volume.LvName}";
+
+    /// <summary>The controller's epoch, from its /metrics (a test forging an agent command must not move the agent's epoch).</summary>
+    public static ulong ControllerEpoch()
+    {
+        using var http = new HttpClient();
+        var text = http.GetStringAsync(new Uri("http://127.0.0.1:7410/metrics")).GetAwaiter().GetResult();
+        return ulong.Parse(EpochLine().Match(text).Groups[1].Value, CultureInfo.InvariantCulture);
+    }
+
+    [GeneratedRegex(@"^sharedlvm_controller_epoch (\d+)$", RegexOptions.Multiline | RegexOptions.CultureInvariant)]
+    private static partial Regex EpochLine();
+
+    public static (int Code, string Output) Script(TimeSpan timeout, params string[] arguments)
+    {
+        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
+        info.ArgumentList.Add(Path.Combine(Root, "scripts", "lab"));
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(timeout))
+        {
+            process.Kill(entireProcessTree: true);
+            return (124, $"scripts/lab {string.Join(' ', arguments)}: no exit after {timeout}");
+        }
+
+        return (process.ExitCode, stdout.Result + stderr.Result);
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "SharedLvm.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("SharedLvm.sln not found above " + AppContext.BaseDirectory);
+    }
+}

@@ -1,0 +1,409 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using SharedLvm.Contracts.V1;
+using SharedLvm.Grpc;
+using Xunit.Abstractions;
+
+namespace SharedLvm.Lab.Tests;
+
+/// <summary>
+/// The issue's end-to-end scenarios on real kernels. Every step's truth is read from the guests
+/// (dmsetup, lvs, multipath, blockdev), and after every step no LV may be active on two nodes.
+/// </summary>
+[TestCaseOrderer("SharedLvm.Lab.Tests.ScenarioOrder", "SharedLvm.Lab.Tests")]
+public sealed class Scenarios : IClassFixture<Lab>
+{
+    private const ulong MiB = 1024 * 1024;
+    private readonly Lab _lab;
+    private readonly ITestOutputHelper _output;
+
+    public Scenarios(Lab lab, ITestOutputHelper output)
+    {
+        _lab = lab;
+        _output = output;
+    }
+
+    private GrpcServiceClient Api => _lab.Api;
+
+    [Fact]
+    public async Task S1_attach_write_second_node_refused_detach_reattach_elsewhere_data_intact()
+    {
+        if (_lab.Skipped)
+        {
+            return;
+        }
+
+        var volume = await CreateAsync("s1-data", 64);
+        var attached = await AttachAsync(volume, "node-a");
+        Assert.Equal(Lab.DevicePath(volume), attached.Device.Path);
+        Assert.Equal(64 * MiB, attached.Device.SizeBytes);
+        Assert.Contains(Lab.DmName(volume), _lab.ActiveLvs("node-a"));
+        // The agent's inventory: the LV, its owner tag, and its dm table on the LU's multipath map.
+        var inventory = await _lab.Agent("node-a").CallAsync<Inventory>(new GetInventoryRequest());
+        var active = Assert.Single(inventory.ActiveLvs, l => l.LvName == volume.LvName);
+        var map = inventory.MultipathMaps.Single(m => m.Wwid == Lab.Wwid);
+        Assert.Contains("sharedlvm_owner_node-a", active.Tags);
+        Assert.Contains($"linear {_lab.Guest("node-a", $"cat /sys/block/{map.DmDevice}/dev").Trim()} ", active.DmTable, StringComparison.Ordinal);
+        var written = _lab.Guest("node-a", $"head -c 8388608 /dev/urandom > /tmp/s1 && dd if=/tmp/s1 of={Lab.DevicePath(volume)} bs=1M oflag=direct status=none && sha256sum < /tmp/s1").Split(' ')[0];
+        _lab.AssertNoLvActiveOnTwoNodes();
+
+        var refused = await Assert.ThrowsAsync<RpcException>(() => AttachAsync(volume, "node-b"));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("node-a", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
+
+        await DetachAsync(volume, "node-a");
+        Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-a"));
+        Assert.DoesNotContain("sharedlvm_owner_", _lab.Guest("node-a", $"lvs --noheadings -o lv_tags {Lab.Pool}/{volume.LvName}"), StringComparison.Ordinal);
+
+        await AttachAsync(volume, "node-b");
+        var read = _lab.Guest("node-b", $"dd if={Lab.DevicePath(volume)} bs=1M count=8 iflag=direct status=none | sha256sum").Split(' ')[0];
+        Assert.Equal(written, read);
+        _lab.AssertNoLvActiveOnTwoNodes();
+        await DetachAsync(volume, "node-b");
+    }
+
+    [Fact]
+    public async Task S1b_figures_attach_through_the_api_next_to_raw_lvchange_in_the_same_guest()
+    {
+        if (_lab.Skipped)
+        {
+            return;
+        }
+
+        const int Rounds = 5;
+        var volume = await CreateAsync("s1b-bench", 16);
+        var lv = $"{Lab.Pool}/{volume.LvName}";
+        // Raw: what a node does by hand, timed inside the guest (the LV is attached nowhere; the
+        // guest's own lvm.conf has no volume_list, which is exactly why SharedLvm passes one).
+        var raw = _lab.Guest("node-b", $"for i in $(seq {Rounds}); do t0=$(date +%s%N); lvchange -ay {lv} && lvchange --refresh {lv}; " +
+                $"t1=$(date +%s%N); lvchange -an {lv}; t2=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )) $(( (t2 - t1) / 1000000 )); done")
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ').Select(f => double.Parse(f, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
+        var attach = new List<double>();
+        var detach = new List<double>();
+        for (var i = 0; i < Rounds; i++)
+        {
+            var timer = Stopwatch.StartNew();
+            await AttachAsync(volume, "node-b");
+            attach.Add(timer.Elapsed.TotalMilliseconds);
+            timer.Restart();
+            await DetachAsync(volume, "node-b");
+            detach.Add(timer.Elapsed.TotalMilliseconds);
+        }
+
+        static double P50(IEnumerable<double> values) => values.Order().ElementAt(Rounds / 2);
+        var (rawUp, rawDown) = (P50(raw.Select(r => r[0])), P50(raw.Select(r => r[1])));
+        Lab.Figure($"attach p50: API {P50(attach):F0} ms vs raw lvchange -ay + --refresh in the guest {rawUp:F0} ms: {P50(attach) / rawUp:F2}x ({Rounds} rounds, node-b, TCG)");
+        Lab.Figure($"detach p50: API {P50(detach):F0} ms vs raw lvchange -an in the guest {rawDown:F0} ms: {P50(detach) / rawDown:F2}x");
+        Assert.All(attach.Concat(detach), t => Assert.True(t > 0));
+    }
+
+    [Fact]
+    public async Task S2_lvm_itself_refuses_an_activation_for_an_lv_tagged_for_another_node()
+    {
+        if (_lab.Skipped)
+        {
+            return;
+        }
+
+        var volume = await CreateAsync("s2-owned-by-a", 16);
+        await AttachAsync(volume, "node-a");
+
+        // Straight to node-b's agent, past the controller's own check: a current epoch, node-b's
+        // name. The LV's tag says node-a, so LVM's volume_list on node-b refuses it.
+        var direct = await Assert.ThrowsAsync<RpcException>(() => _lab.Agent("node-b").CallAsync<ActivateVolumeResponse>(new ActivateVolumeRequest
+        {
+            Header = new CommandHeader { Epoch = new Epoch { Value = Lab.ControllerEpoch() }, NodeName = "node-b", RequestId = Guid.NewGuid().ToString("N") },
+            Lv = new LvRef { VgName = Lab.Pool, LvName = volume.LvName, VolumeId = volume.Id, Lun = new LunAddress { Wwid = Lab.Wwid } },
+        }, new CallOptions { Timeout = TimeSpan.FromSeconds(60) }));
+        Assert.Equal(StatusCode.FailedPrecondition, direct.StatusCode);
+        Assert.Contains("not tagged for this node", direct.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("node-a", direct.Status.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
+
+        // And plain lvm on node-b with the agent's volume_list: exit 0, nothing activated.
+        _lab.Guest("node-b", $"lvchange -ay --config 'activation{{volume_list=[\"@sharedlvm_owner_node-b\"]}}' {Lab.Pool}/{volume.LvName}");
+        Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
+        _lab.AssertNoLvActiveOnTwoNodes();
+        await DetachAsync(volume, "node-a");
+    }
+
+    [Fact]
+    public async Task S3_the_lu_has_different_sd_names_on_each_node_and_one_map_by_wwid()
+    {
+        if (_lab.Skipped)
+        {
+            return;
+        }
+
+        string Slaves(string node) => _lab.Guest(node, $"ls /sys/block/$(basename $(readlink -f /dev/mapper/{Lab.Wwid}))/slaves | sort | tr '\\n' ' '").Trim();
+        var a = Slaves("node-a");
+        var b = Slaves("node-b");
+        _output.WriteLine($"LU {Lab.Wwid}: node-a paths {a}; node-b paths {b}");
+        Assert.NotEqual(a, b);
+        foreach (var node in (string[])["node-a", "node-b"])
+        {
+            var inventory = await _lab.Agent(node).CallAsync<Inventory>(new GetInventoryRequest());
+            var map = Assert.Single(inventory.MultipathMaps, m => m.Wwid == Lab.Wwid);
+            Assert.Equal(Lab.Wwid, map.Name);
+            Assert.Equal(2, map.Paths.Count);
+            Assert.Equal("mpath-" + Lab.Wwid, _lab.Guest(node, $"cat /sys/block/{map.DmDevice}/dm/uuid").Trim());
+        }
+    }
+
+    [Fact]
+    public async Task S4_path_failure_under_io_loses_no_io_and_health_names_the_path()
+    {
+        if (_lab.Skipped)
+        {
+            return;
+        }
+
+        var volume = await CreateAsync("s4-io", 64);
+        await AttachAsync(volume, "node-a");
+        var device = Lab.DevicePath(volume);
+        // A writer until told to stop, each 64 KiB block direct to the device; any failed write is
+        // recorded, and the longest single write (the stall an application would see), timed with
+        // /proc/uptime through the shell's read builtin (a `date` per write slowed TCG guests).
+        _lab.Guest("node-a", "rm -f /tmp/io.*; nohup sh -c 'now() { read up _ < /proc/uptime; echo $(( ${up%.*} * 100 + 1${up#*.} - 100 )); }; " +
+            "i=0; max=0; while [ ! -e /tmp/io.stop ]; do t0=$(now); " +
+            $"dd if=/dev/urandom of={device} bs=64k count=1 seek=$((i % 1000)) oflag=direct status=none || echo $i >> /tmp/io.err; " +
+            "d=$(( ($(now) - t0) * 10 )); if [ $d -gt $max ]; then max=$d; echo $max > /tmp/io.stall; fi; i=$((i+1)); echo $i > /tmp/io.count; done; " +
+            "touch /tmp/io.done' >/dev/null 2>&1 &");
+
+        var down = Stopwatch.StartNew();
+        Assert.Equal(0, _lab.Fault("path-down", "node-a", "0").Code);
+        await UntilAsync(() => HasFinding("node-a", "path_failed"), "node-a's health shows the failed path", 60);
+        var onePathSeen = down.Elapsed;
+        Assert.Equal(0, _lab.Fault("path-up", "node-a", "0").Code);
+        await UntilAsync(() => !HasFinding("node-a", "path_failed"), "the path is back in node-a's health", 90);
+
+        // Both paths down for a few seconds: I/O queues (no_path_retry 16), nothing fails.
+        Assert.Equal(0, _lab.Fault("path-down", "node-a", "0").Code);
+        down.Restart();
+        Assert.Equal(0, _lab.Fault("path-down", "node-a", "1").Code);
+        await UntilAsync(() => HasFinding("node-a", "all_paths_down"), "node-a's health shows all paths down", 60);
+        var allPathsSeen = down.Elapsed;
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        Assert.Equal(0, _lab.Fault("path-up", "node-a", "0").Code);
+        Assert.Equal(0, _lab.Fault("path-up", "node-a", "1").Code);
+        await UntilAsync(() => !HasFinding("node-a", "path_failed") && !HasFinding("node-a", "all_paths_down"), "both paths are back", 90);
+        _lab.Guest("node-a", "touch /tmp/io.stop");
+        await UntilAsync(() => _lab.Guest("node-a", "test -e /tmp/io.done && echo done || true").Contains("done", StringComparison.Ordinal), "the writer finished", 120);
+        Assert.Equal(string.Empty, _lab.Guest("node-a", "cat /tmp/io.err 2>/dev/null || true").Trim());
+        var (stall, writes) = (_lab.Guest("node-a", "cat /tmp/io.stall").Trim(), _lab.Guest("node-a", "cat /tmp/io.count").Trim());
+        Lab.Figure($"path failure: health showed one path down after {onePathSeen.TotalSeconds:F1} s, all paths down after {allPathsSeen.TotalSeconds:F1} s; " +
+            $"longest write stall {stall} ms over {writes} direct 64 KiB writes (both paths down ~5 s), 0 I/O errors");
+        await DetachAsync(volume, "node-a");
+    }
+
+    [Fact]
+    public async Task S5_a_hot_added_lu_is_usable_on_a_node_only_after_the_agents_targeted_rescan()
+    {
+        if (_lab.Skipped)
+        {
+            return;
+        }
+
+        // LUN masking changed on the array: the LU appears behind controllers with hotplug off, so
+        // no event announces it; only a SCSI scan finds it.
+        foreach (var node in (string[])["node-a", "node-b"])
+        {
+            var added = _lab.Fault("hot-add-lu", node);
+            Assert.True(added.Code == 0, added.Output);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        foreach (var node in (string[])["node-a", "node-b"])
+        {
+            Assert.Contains("absent", _lab.Guest(node, $"test -e /dev/mapper/{Lab.HotAddedWwid} && echo present || echo absent"), StringComparison.Ordinal);
+        }
+
+        await Api.CallAsync<Pool>(new CreatePoolRequest { Name = "lab2", Wwid = Lab.HotAddedWwid, DevicePath = Lab.RunFile("lu2.loop"), Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB }, Long);
+
+        // node-b: an explicit targeted rescan, which reports what it scanned and what appeared.
+        var timer = Stopwatch.StartNew();
+        var rescan = await _lab.Agent("node-b").CallAsync<RescanResponse>(new RescanRequest
+        {
+            Header = new CommandHeader { NodeName = "node-b" },
+            Expect = { new LunAddress { Wwid = Lab.HotAddedWwid } },
+            WaitSeconds = 60,
+        }, Long);
+        Assert.Contains(Lab.HotAddedWwid, rescan.Appeared);
+        Assert.Empty(rescan.Missing);
+        Assert.NotEmpty(rescan.Hosts);
+        Assert.All(rescan.Hosts, h => Assert.Equal(string.Empty, h.Error));
+        _output.WriteLine(string.Join("; ", rescan.Hosts.Select(h => $"host{h.Host} '{h.Scan}' {h.DurationMs} ms")));
+        Lab.Figure($"new LU: rescan request to a usable 2-path map on node-b {timer.ElapsedMilliseconds} ms (agent: {rescan.DurationMs} ms over {rescan.Hosts.Count} hosts)");
+        Assert.Equal(2, (await _lab.Agent("node-b").CallAsync<Inventory>(new GetInventoryRequest())).MultipathMaps.Single(m => m.Wwid == Lab.HotAddedWwid).Paths.Count);
+
+        // node-a: no explicit rescan; attaching a volume of the new pool makes its agent rescan first.
+        var volume = await Api.CallAsync<Volume>(new CreateVolumeRequest { Pool = "lab2", Name = "s5-new-lu", SizeBytes = 16 * MiB }, Long);
+        timer.Restart();
+        var attachment = await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }, Long);
+        Lab.Figure($"new LU: attach on node-a including its own targeted rescan {timer.ElapsedMilliseconds} ms");
+        Assert.Equal($"/dev/lab2/{volume.LvName}", attachment.Device.Path);
+        Assert.Contains("present", _lab.Guest("node-a", $"test -e /dev/mapper/{Lab.HotAddedWwid} && echo present || echo absent"), StringComparison.Ordinal);
+        await Api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }, Long);
+    }
+
+    [Fact]
+    public async Task S6_extend_while_attached_the_node_sees_the_new_size_after_the_owners_refresh()
+    {
+        if (_lab.Skipped)
+        {
+            return;
+        }
+
+        var volume = await CreateAsync("s6-grow", 32);
+        await AttachAsync(volume, "node-b");
+        var extended = await Api.CallAsync<Volume>(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 96 * MiB }, Long);
+        Assert.Equal(96 * MiB, extended.SizeBytes);
+        Assert.Equal((96 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture), _lab.Guest("node-b", $"blockdev --getsize64 {Lab.DevicePath(volume)}").Trim());
+        await DetachAsync(volume, "node-b");
+    }
+
+    [Fact]
+    public async Task S7_agent_restart_and_node_reboot_nothing_comes_back_unless_the_controller_says_so()
+    {
+        if (_lab.Skipped)
+        {
+            return;
+        }
+
+        var volume = await CreateAsync("s7-survivor", 16);
+        await AttachAsync(volume, "node-b");
+
+        var restarted = DateTimeOffset.UtcNow;
+        Assert.Equal(0, _lab.Fault("agent-restart", "node-b").Code);
+        await UntilReadyAsync("node-b", restarted);
+        Assert.Contains(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
+
+        var rebooted = DateTimeOffset.UtcNow;
+        Assert.Equal(0, _lab.Fault("reboot", "node-b").Code);
+        Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
+        // READY alone is not enough: the controller may not have missed a heartbeat yet. Wait for
+        // one the rebooted agent sent.
+        await UntilReadyAsync("node-b", rebooted);
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
+
+        // The volume is still node-b's; the controller's retried attach brings it back.
+        await AttachAsync(volume, "node-b");
+        Assert.Contains(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
+        _lab.AssertNoLvActiveOnTwoNodes();
+        await DetachAsync(volume, "node-b");
+    }
+
+    [Fact]
+    public async Task S8_a_controller_killed_between_tag_and_activation_converges_on_retry()
+    {
+        if (_lab.Skipped)
+        {
+            return;
+        }
+
+        var volume = await CreateAsync("s8-crash", 16);
+        // The controller dies (SIGKILL) right after the owner tag committed, before the agent was told.
+        Assert.Equal(0, _lab.Fault("controller-restart", "p=1;points=attach.after_lvm").Code);
+        await UntilReadyAsync("node-a");
+        await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }, Long));
+        Assert.Equal(0, _lab.Fault("controller-restart").Code);
+        await UntilReadyAsync("node-a");
+        await UntilReadyAsync("node-b");
+
+        var after = await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id });
+        Assert.Equal(VolumeState.Attaching, after.State);
+        Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-a"));
+        _lab.AssertNoLvActiveOnTwoNodes();
+
+        await AttachAsync(volume, "node-a");
+        Assert.Contains(Lab.DmName(volume), _lab.ActiveLvs("node-a"));
+        var tags = _lab.Guest("node-a", $"lvs --noheadings -o lv_tags {Lab.Pool}/{volume.LvName}");
+        Assert.Single(tags.Trim().Split(','), t => t.StartsWith("sharedlvm_owner_", StringComparison.Ordinal));
+        // Nothing orphaned: every LV of the pool is a volume the controller knows.
+        var lvs = _lab.Guest("node-a", $"lvs --noheadings -o lv_name {Lab.Pool}").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var known = (await Api.CallAsync<ListVolumesResponse>(new ListVolumesRequest { Pool = Lab.Pool, PageSize = 1000 })).Volumes.Select(v => v.LvName);
+        Assert.Empty(lvs.Except(known));
+        await DetachAsync(volume, "node-a");
+    }
+
+    [Fact]
+    public async Task S9_an_unreachable_node_keeps_its_volume_until_fenced()
+    {
+        if (_lab.Skipped)
+        {
+            return;
+        }
+
+        var volume = await CreateAsync("s9-pinned", 16);
+        await AttachAsync(volume, "node-a");
+        var written = _lab.Guest("node-a", $"head -c 1048576 /dev/urandom | tee /tmp/s9 | dd of={Lab.DevicePath(volume)} bs=1M oflag=direct status=none && sha256sum < /tmp/s9").Split(' ')[0];
+
+        Assert.Equal(0, _lab.Fault("power-off", "node-a").Code);
+        _lab.NodesDown.Add("node-a");
+        await UntilAsync(() => NodeState("node-a") == Contracts.V1.NodeState.Unreachable, "node-a is UNREACHABLE", 60);
+        var refused = await Assert.ThrowsAsync<RpcException>(() => AttachAsync(volume, "node-b"));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        var detach = await Assert.ThrowsAsync<RpcException>(() => DetachAsync(volume, "node-a"));
+        Assert.NotEqual(StatusCode.OK, detach.StatusCode);
+
+        await Api.CallAsync<Node>(new FenceNodeRequest { Name = "node-a", Reason = "lab: powered off" });
+        await DetachAsync(volume, "node-a");
+        await AttachAsync(volume, "node-b");
+        var read = _lab.Guest("node-b", $"dd if={Lab.DevicePath(volume)} bs=1M count=1 iflag=direct status=none | sha256sum").Split(' ')[0];
+        Assert.Equal(written, read);
+        await DetachAsync(volume, "node-b");
+    }
+
+    private static CallOptions Long => new() { Timeout = TimeSpan.FromMinutes(3) };
+
+    private Task<Volume> CreateAsync(string name, ulong mib) =>
+        Api.CallAsync<Volume>(new CreateVolumeRequest { Pool = Lab.Pool, Name = name, SizeBytes = mib * MiB }, Long);
+
+    private async Task<Attachment> AttachAsync(Volume volume, string node)
+    {
+        var timer = Stopwatch.StartNew();
+        var attachment = await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = node }, Long);
+        _output.WriteLine($"attach {volume.Name} -> {node}: {timer.ElapsedMilliseconds} ms");
+        _lab.AssertNoLvActiveOnTwoNodes();
+        return attachment;
+    }
+
+    private async Task DetachAsync(Volume volume, string node)
+    {
+        var timer = Stopwatch.StartNew();
+        await Api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = node }, Long);
+        _output.WriteLine($"detach {volume.Name} <- {node}: {timer.ElapsedMilliseconds} ms");
+        _lab.AssertNoLvActiveOnTwoNodes();
+    }
+
+    private bool HasFinding(string node, string code) =>
+        Api.CallAsync<NodeHealth>(new GetNodeHealthRequest { Name = node, Live = true }, Long).GetAwaiter().GetResult().Findings.Any(f => f.Code == code);
+
+    private NodeState NodeState(string node) => Api.CallAsync<Node>(new GetNodeRequest { Name = node }).GetAwaiter().GetResult().State;
+
+    /// <summary>READY, and (when given) with a heartbeat sent after <paramref name="since"/>.</summary>
+    private Task UntilReadyAsync(string node, DateTimeOffset? since = null) => UntilAsync(() =>
+    {
+        try
+        {
+            var state = Api.CallAsync<Node>(new GetNodeRequest { Name = node }).GetAwaiter().GetResult();
+            return state.State == Contracts.V1.NodeState.Ready && (since is null || state.LastHeartbeat?.ToDateTimeOffset() > since);
+        }
+        catch (RpcException)
+        {
+            return false;
+        }
+    }, node + " is READY", 240);
+
+    private static async Task UntilAsync(Func<bool> condition, string what, int seconds)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"Timed out after {seconds} s waiting until {what}.");
+            await Task.Delay(1000);
+        }
+    }
+}
