@@ -24,6 +24,10 @@ public sealed partial class Lab : IAsyncLifetime
 
     public static string Root { get; } = FindRoot();
 
+    public static bool SkipRequested =>
+        string.Equals(Environment.GetEnvironmentVariable(SkipVariable), "1", StringComparison.Ordinal);
+
+    /// <summary>True when the suite skipped the lab: the fixture is still built, but boots nothing.</summary>
     public bool Skipped { get; private set; }
 
     public GrpcServiceClient Api { get; private set; } = null!;
@@ -32,7 +36,7 @@ public sealed partial class Lab : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        if (string.Equals(Environment.GetEnvironmentVariable(SkipVariable), "1", StringComparison.Ordinal))
+        if (SkipRequested)
         {
             Skipped = true;
             return;

@@ -25,14 +25,9 @@ public sealed class Scenarios : IClassFixture<Lab>
 
     private GrpcServiceClient Api => _lab.Api;
 
-    [Fact]
+    [LabFact]
     public async Task S1_attach_write_second_node_refused_detach_reattach_elsewhere_data_intact()
     {
-        if (_lab.Skipped)
-        {
-            return;
-        }
-
         var volume = await CreateAsync("s1-data", 64);
         var attached = await AttachAsync(volume, "node-a");
         Assert.Equal(Lab.DevicePath(volume), attached.Device.Path);
@@ -63,14 +58,9 @@ public sealed class Scenarios : IClassFixture<Lab>
         await DetachAsync(volume, "node-b");
     }
 
-    [Fact]
+    [LabFact]
     public async Task S1b_figures_attach_through_the_api_next_to_raw_lvchange_in_the_same_guest()
     {
-        if (_lab.Skipped)
-        {
-            return;
-        }
-
         const int Rounds = 5;
         var volume = await CreateAsync("s1b-bench", 16);
         var lv = $"{Lab.Pool}/{volume.LvName}";
@@ -98,14 +88,9 @@ public sealed class Scenarios : IClassFixture<Lab>
         Assert.All(attach.Concat(detach), t => Assert.True(t > 0));
     }
 
-    [Fact]
+    [LabFact]
     public async Task S2_lvm_itself_refuses_an_activation_for_an_lv_tagged_for_another_node()
     {
-        if (_lab.Skipped)
-        {
-            return;
-        }
-
         var volume = await CreateAsync("s2-owned-by-a", 16);
         await AttachAsync(volume, "node-a");
 
@@ -128,14 +113,9 @@ public sealed class Scenarios : IClassFixture<Lab>
         await DetachAsync(volume, "node-a");
     }
 
-    [Fact]
+    [LabFact]
     public async Task S3_the_lu_has_different_sd_names_on_each_node_and_one_map_by_wwid()
     {
-        if (_lab.Skipped)
-        {
-            return;
-        }
-
         string Slaves(string node) => _lab.Guest(node, $"ls /sys/block/$(basename $(readlink -f /dev/mapper/{Lab.Wwid}))/slaves | sort | tr '\\n' ' '").Trim();
         var a = Slaves("node-a");
         var b = Slaves("node-b");
@@ -151,14 +131,9 @@ public sealed class Scenarios : IClassFixture<Lab>
         }
     }
 
-    [Fact]
+    [LabFact]
     public async Task S4_path_failure_under_io_loses_no_io_and_health_names_the_path()
     {
-        if (_lab.Skipped)
-        {
-            return;
-        }
-
         var volume = await CreateAsync("s4-io", 64);
         await AttachAsync(volume, "node-a");
         var device = Lab.DevicePath(volume);
@@ -197,14 +172,9 @@ public sealed class Scenarios : IClassFixture<Lab>
         await DetachAsync(volume, "node-a");
     }
 
-    [Fact]
+    [LabFact]
     public async Task S5_a_hot_added_lu_is_usable_on_a_node_only_after_the_agents_targeted_rescan()
     {
-        if (_lab.Skipped)
-        {
-            return;
-        }
-
         // LUN masking changed on the array: the LU appears behind controllers with hotplug off, so
         // no event announces it; only a SCSI scan finds it.
         foreach (var node in (string[])["node-a", "node-b"])
@@ -247,14 +217,9 @@ public sealed class Scenarios : IClassFixture<Lab>
         await Api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }, Long);
     }
 
-    [Fact]
+    [LabFact]
     public async Task S6_extend_while_attached_the_node_sees_the_new_size_after_the_owners_refresh()
     {
-        if (_lab.Skipped)
-        {
-            return;
-        }
-
         var volume = await CreateAsync("s6-grow", 32);
         await AttachAsync(volume, "node-b");
         var extended = await Api.CallAsync<Volume>(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 96 * MiB }, Long);
@@ -263,14 +228,9 @@ public sealed class Scenarios : IClassFixture<Lab>
         await DetachAsync(volume, "node-b");
     }
 
-    [Fact]
+    [LabFact]
     public async Task S7_agent_restart_and_node_reboot_nothing_comes_back_unless_the_controller_says_so()
     {
-        if (_lab.Skipped)
-        {
-            return;
-        }
-
         var volume = await CreateAsync("s7-survivor", 16);
         await AttachAsync(volume, "node-b");
 
@@ -295,14 +255,9 @@ public sealed class Scenarios : IClassFixture<Lab>
         await DetachAsync(volume, "node-b");
     }
 
-    [Fact]
+    [LabFact]
     public async Task S8_a_controller_killed_between_tag_and_activation_converges_on_retry()
     {
-        if (_lab.Skipped)
-        {
-            return;
-        }
-
         var volume = await CreateAsync("s8-crash", 16);
         // The controller dies (SIGKILL) right after the owner tag committed, before the agent was told.
         Assert.Equal(0, _lab.Fault("controller-restart", "p=1;points=attach.after_lvm").Code);
@@ -328,14 +283,9 @@ public sealed class Scenarios : IClassFixture<Lab>
         await DetachAsync(volume, "node-a");
     }
 
-    [Fact]
+    [LabFact]
     public async Task S9_an_unreachable_node_keeps_its_volume_until_fenced()
     {
-        if (_lab.Skipped)
-        {
-            return;
-        }
-
         var volume = await CreateAsync("s9-pinned", 16);
         await AttachAsync(volume, "node-a");
         var written = _lab.Guest("node-a", $"head -c 1048576 /dev/urandom | tee /tmp/s9 | dd of={Lab.DevicePath(volume)} bs=1M oflag=direct status=none && sha256sum < /tmp/s9").Split(' ')[0];
