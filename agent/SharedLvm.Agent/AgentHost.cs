@@ -7,8 +7,10 @@ using SharedLvm.Agent.Discovery;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Lvm;
 using SharedLvm.Agent.Rescan;
+using SharedLvm.Agent.Security;
 using SharedLvm.Agent.Telemetry;
 using SharedLvm.Grpc;
+using SharedLvm.Grpc.Security;
 using SharedLvm.Os.Processes;
 using SharedLvm.Os.Systemd;
 using SharedLvm.Telemetry;
@@ -29,7 +31,11 @@ public static class AgentHost
         Options (also in /etc/sharedlvm/agent.json under "Agent", or SHAREDLVM_AGENT__<NAME>):
           --listen HOST:PORT     agent gRPC address                   [127.0.0.1:7401]
           --node NAME            this node's name                     [the hostname]
-          --controller URL       controller API                        [http://127.0.0.1:7400]
+          --controller ADDRESS   controller API, host:port or URL      [127.0.0.1:7400]
+          --tls-ca FILE          cluster CA certificate     [/etc/sharedlvm/pki/ca.crt]
+          --tls-cert FILE        this node's certificate   [/etc/sharedlvm/pki/node.crt]
+          --tls-key FILE         its key (mode 0600)       [/etc/sharedlvm/pki/node.key]
+          --insecure             plaintext, no authentication: development only
           --state-dir DIR        highest controller epoch seen         [/var/lib/sharedlvm-agent]
           --advertise HOST:PORT  address the controller calls back      [the --listen address]
           --metrics-listen HOST:PORT  Prometheus /metrics; "" = off    [127.0.0.1:7411]
@@ -37,6 +43,8 @@ public static class AgentHost
           --sysfs-root DIR       sysfs/udev tree to read (tests)       [/]
           -h, --help             this text
 
+        Over mutual TLS (the default) the agent obeys only the controller's certificate, registers
+        only as the node its own certificate names, and audits commands to STATE_DIR/audit.log.
         Runs under systemd as Type=notify (READY/STATUS/WATCHDOG/STOPPING); logs to stderr.
         """;
 
@@ -50,10 +58,15 @@ public static class AgentHost
         ["--advertise"] = "Agent:AdvertiseAddress",
         ["--metrics-listen"] = "Agent:MetricsListen",
         ["--otlp-endpoint"] = "Agent:OtlpEndpoint",
+        ["--insecure"] = "Agent:Insecure",
+        ["--tls-ca"] = "Agent:TlsCa",
+        ["--tls-cert"] = "Agent:TlsCertificate",
+        ["--tls-key"] = "Agent:TlsKey",
     };
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
+        args = GrpcDaemon.ExpandFlags(args, "--insecure");
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddJsonFile(ConfigFile, optional: true);
@@ -62,7 +75,21 @@ public static class AgentHost
         var options = new AgentOptions();
         builder.Configuration.GetSection("Agent").Bind(options);
 
-        GrpcDaemon.Configure(builder, options.Listen);
+        var security = TransportSecurity.Load(options.Insecure, new TlsFiles(options.TlsCa, options.TlsCertificate, options.TlsKey));
+        if (security.Tls?.Identity is { } own && (own.Role != PeerRoles.Node || own.Name != options.NodeName))
+        {
+            throw new TlsConfigurationException(
+                $"certificate {options.TlsCertificate} is {own.Name} ({own.Role}), but this agent is node {options.NodeName}: the controller would refuse every report (scripts/pki node {options.NodeName})");
+        }
+
+        if (security.Tls is not null && options.Controller.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"--controller {options.Controller} is plaintext but TLS is on: give host:port or https:// (or --insecure, for development only)");
+        }
+
+        GrpcDaemon.Configure(builder, options.Listen, security);
+        Directory.CreateDirectory(options.StateDirectory);
+        GrpcDaemon.AddCallGate(builder, AgentAccess.Policy(), options.AuditLogPath);
         MetricsEndpoint.Configure(builder, options.MetricsListen, new MetricScope(new KeyValuePair<string, string>("node", options.NodeName)), AgentMetrics.MeterName);
         Tracing.Configure(builder, "sharedlvm-agent", options.OtlpEndpoint);
 
@@ -103,6 +130,7 @@ public static class AgentHost
         MetricsEndpoint.Map(app);
         app.MapGrpcService<AgentApi>(AgentApi.Descriptor);
         GrpcDaemon.MapCommonEndpoints(app);
+        GrpcDaemon.AnnounceSecurity(app, "sharedlvm-agent", options.Listen, "activate and deactivate this node's LVs");
         return app;
     }
 }

@@ -3,8 +3,20 @@ namespace SharedLvm.Agent;
 /// <summary>Settings, from /etc/sharedlvm/agent.json, SHAREDLVM_AGENT__* variables and the command line.</summary>
 public sealed class AgentOptions
 {
-    /// <summary>host:port of the agent gRPC API. Loopback until mutual TLS exists (see issue 8).</summary>
+    /// <summary>host:port of the agent gRPC API (mutual TLS unless Insecure; only the controller's certificate is obeyed).</summary>
     public string Listen { get; set; } = "127.0.0.1:7401";
+
+    /// <summary>Plaintext, nobody authenticated: development only, and logged loudly.</summary>
+    public bool Insecure { get; set; }
+
+    /// <summary>The cluster CA (scripts/pki ca).</summary>
+    public string TlsCa { get; set; } = "/etc/sharedlvm/pki/ca.crt";
+
+    /// <summary>This node's certificate (scripts/pki node NAME): its CN must be NodeName.</summary>
+    public string TlsCertificate { get; set; } = "/etc/sharedlvm/pki/node.crt";
+
+    /// <summary>Its key; start-up refuses a key others can read.</summary>
+    public string TlsKey { get; set; } = "/etc/sharedlvm/pki/node.key";
 
     /// <summary>host:port of the Prometheus /metrics listener (HTTP/1.1); empty turns it off. Loopback by default.</summary>
     public string MetricsListen { get; set; } = "127.0.0.1:7411";
@@ -15,14 +27,17 @@ public sealed class AgentOptions
     /// <summary>This node's name as the controller knows it; defaults to the hostname.</summary>
     public string NodeName { get; set; } = Environment.MachineName.ToLowerInvariant();
 
-    /// <summary>The controller's API address.</summary>
-    public string Controller { get; set; } = "http://127.0.0.1:7400";
+    /// <summary>The controller's API: host:port (https, or http with Insecure) or a URL.</summary>
+    public string Controller { get; set; } = "127.0.0.1:7400";
 
     /// <summary>host:port the controller reaches this agent at, when it differs from Listen (NAT, 0.0.0.0).</summary>
     public string? AdvertiseAddress { get; set; }
 
     /// <summary>Where the agent keeps the highest controller epoch it has seen.</summary>
     public string StateDirectory { get; set; } = "/var/lib/sharedlvm-agent";
+
+    /// <summary>Commands the controller sent, and refused callers: one JSON line each.</summary>
+    public string AuditLogPath => Path.Combine(StateDirectory, "audit.log");
 
     public string LvmBinary { get; set; } = "lvm";
 

@@ -16,3 +16,9 @@ catch (ArgumentException e)
     await Console.Error.WriteLineAsync("sharedlvm-agent: " + e.Message + " (see --help)");
     return 64;
 }
+catch (SharedLvm.Grpc.Security.TlsConfigurationException e)
+{
+    // EX_CONFIG: systemd shows it, and Restart= won't help until the files are fixed.
+    await Console.Error.WriteLineAsync("sharedlvm-agent: " + e.Message);
+    return 78;
+}

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
+using SharedLvm.Grpc.Security;
 
 namespace SharedLvm.Cli;
 
@@ -13,13 +14,27 @@ namespace SharedLvm.Cli;
 internal static class SlvmCommands
 {
     public const int UsageError = 64;
-    public const string DefaultController = "http://127.0.0.1:7400";
+    public const string DefaultController = "127.0.0.1:7400";
 
     private static readonly Option<string?> ControllerOption = new("--controller")
     {
-        Description = "Controller address (http://host:port). Else $SLVM_CONTROLLER, ~/.config/sharedlvm/slvm.json or /etc/sharedlvm/slvm.json {\"controller\": ...}, else " + DefaultController + ".",
+        Description = "Controller address: host:port (https when a CA is given, else http) or a URL. Else $SLVM_CONTROLLER, ~/.config/sharedlvm/slvm.json or /etc/sharedlvm/slvm.json {\"controller\": ...}, else " + DefaultController + ".",
         Recursive = true,
     };
+
+    private static readonly Option<string?> CaOption = new("--ca")
+    {
+        Description = "Cluster CA certificate: turns on TLS and verifies the controller. Else $SLVM_CA or \"ca\" in slvm.json.",
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> CertOption = new("--cert")
+    {
+        Description = "Client certificate from scripts/pki client NAME ROLE. Else $SLVM_CERT or \"cert\". Without one, $SLVM_TOKEN (a bearer token; never on the command line, where ps shows it).",
+        Recursive = true,
+    };
+
+    private static readonly Option<string?> KeyOption = new("--key") { Description = "The client certificate's key. Else $SLVM_KEY or \"key\".", Recursive = true };
 
     private static readonly Option<bool> JsonOption = new("--json") { Description = "Print JSON (proto3 mapping) for scripts.", Recursive = true };
 
@@ -31,6 +46,9 @@ internal static class SlvmCommands
         root.Options.Add(ControllerOption);
         root.Options.Add(JsonOption);
         root.Options.Add(TimeoutOption);
+        root.Options.Add(CaOption);
+        root.Options.Add(CertOption);
+        root.Options.Add(KeyOption);
         root.Subcommands.Add(PoolCommands(stdout, stderr));
         root.Subcommands.Add(VolumeCommands(stdout, stderr));
         root.Subcommands.Add(NodeCommands(stdout, stderr));
@@ -326,19 +344,34 @@ internal static class SlvmCommands
         Func<GrpcServiceClient, Output, CallOptions, Task> action)
     {
         string address;
+        TransportSecurity security;
         try
         {
-            address = ResolveController(parse.GetValue(ControllerOption));
+            var ca = Setting(parse.GetValue(CaOption), "SLVM_CA", "ca");
+            address = ResolveController(parse.GetValue(ControllerOption), tls: ca is not null);
+            var cert = Setting(parse.GetValue(CertOption), "SLVM_CERT", "cert");
+            var key = Setting(parse.GetValue(KeyOption), "SLVM_KEY", "key");
+            security = ca is null
+                ? TransportSecurity.Plaintext
+                : new TransportSecurity(cert is null ? ClusterTls.TrustOnly(ca) : ClusterTls.Load(new TlsFiles(ca, cert, key ?? Path.ChangeExtension(cert, ".key"))));
         }
-        catch (FormatException e)
+        catch (Exception e) when (e is FormatException or TlsConfigurationException or ArgumentException)
         {
             await stderr.WriteLineAsync("slvm: " + e.Message);
             return UsageError;
         }
 
-        using var channel = GrpcChannel.ForAddress(address);
+        using var _ = security;
+        using var channel = security.Dial(address, PeerRoles.Controller, refused: why => stderr.WriteLine("slvm: the controller's certificate is refused: " + why));
         var api = new GrpcServiceClient(channel, ControllerReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.ServiceDescriptor>("Controller"));
-        var options = new CallOptions { Timeout = TimeSpan.FromSeconds(parse.GetValue(TimeoutOption)), CancellationToken = cancellationToken };
+        var options = new CallOptions
+        {
+            Timeout = TimeSpan.FromSeconds(parse.GetValue(TimeoutOption)),
+            CancellationToken = cancellationToken,
+            Headers = Environment.GetEnvironmentVariable("SLVM_TOKEN") is { Length: > 0 } token
+                ? new Dictionary<string, string>(StringComparer.Ordinal) { ["authorization"] = "Bearer " + token }
+                : null,
+        };
         try
         {
             await action(api, new Output(stdout, parse.GetValue(JsonOption)), options);
@@ -346,7 +379,7 @@ internal static class SlvmCommands
         }
         catch (RpcException e)
         {
-            await stderr.WriteLineAsync($"slvm: {ToUpperSnake(e.StatusCode.ToString())}: {e.Status.Detail}");
+            await stderr.WriteLineAsync($"slvm: {GrpcProtocol.StatusName(e.StatusCode)}: {e.Status.Detail}");
             return (int)e.StatusCode;
         }
         catch (FormatException e)
@@ -356,18 +389,22 @@ internal static class SlvmCommands
         }
     }
 
-    internal static string ResolveController(string? flag)
+    internal static string ResolveController(string? flag, bool tls = false)
     {
-        var address = flag ?? Environment.GetEnvironmentVariable("SLVM_CONTROLLER") ?? FromConfigFiles() ?? DefaultController;
+        var address = flag ?? Environment.GetEnvironmentVariable("SLVM_CONTROLLER") ?? FromConfigFiles("controller") ?? DefaultController;
         if (!address.Contains("://", StringComparison.Ordinal))
         {
-            address = "http://" + address;
+            address = (tls ? "https://" : "http://") + address;
         }
 
         return Uri.TryCreate(address, UriKind.Absolute, out _) ? address : throw new FormatException($"controller address '{address}' is not a URL.");
     }
 
-    private static string? FromConfigFiles()
+    /// <summary>A setting from its flag, else its environment variable, else slvm.json.</summary>
+    private static string? Setting(string? flag, string variable, string key) =>
+        flag ?? (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value ? value : null) ?? FromConfigFiles(key);
+
+    private static string? FromConfigFiles(string key)
     {
         var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
         foreach (var path in new[] { Path.Combine(home, ".config", "sharedlvm", "slvm.json"), "/etc/sharedlvm/slvm.json" })
@@ -375,9 +412,9 @@ internal static class SlvmCommands
             if (File.Exists(path))
             {
                 using var document = JsonDocument.Parse(File.ReadAllText(path));
-                if (document.RootElement.TryGetProperty("controller", out var value) && value.GetString() is { Length: > 0 } controller)
+                if (document.RootElement.TryGetProperty(key, out var value) && value.GetString() is { Length: > 0 } setting)
                 {
-                    return controller;
+                    return setting;
                 }
             }
         }
@@ -412,7 +449,4 @@ internal static class SlvmCommands
     ]);
 
     private static string State(string enumName) => enumName.ToLowerInvariant();
-
-    private static string ToUpperSnake(string pascal) =>
-        string.Concat(pascal.Select((c, i) => i > 0 && char.IsUpper(c) ? "_" + c : c.ToString())).ToUpperInvariant();
 }

@@ -12,7 +12,9 @@ using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
 using SharedLvm.Controller.Telemetry;
 using SharedLvm.Controller.Volumes;
+using SharedLvm.Controller.Security;
 using SharedLvm.Grpc;
+using SharedLvm.Grpc.Security;
 using SharedLvm.Os.Processes;
 using SharedLvm.Telemetry;
 
@@ -30,7 +32,12 @@ public static class ControllerHost
 
         Options (also settable in /etc/sharedlvm/controller.json under "Controller", or as
         SHAREDLVM_CONTROLLER__<NAME> environment variables):
-          --listen HOST:PORT        gRPC (HTTP/2) address                    [127.0.0.1:7400]
+          --listen HOST:PORT        gRPC (HTTP/2 over mutual TLS) address    [127.0.0.1:7400]
+          --tls-ca FILE             cluster CA certificate        [/etc/sharedlvm/pki/ca.crt]
+          --tls-cert FILE           controller certificate [/etc/sharedlvm/pki/controller.crt]
+          --tls-key FILE            its key (mode 0600)    [/etc/sharedlvm/pki/controller.key]
+          --tokens FILE             API bearer tokens, reread on change [/etc/sharedlvm/pki/tokens]
+          --insecure                plaintext, no authentication: development only
           --state-dir DIR           journal, epoch, lvm backups               [/var/lib/sharedlvm]
           --lvm PATH                lvm binary                                [lvm]
           --lvm-timeout SECONDS     kill any lvm command after this           [120]
@@ -40,6 +47,9 @@ public static class ControllerHost
           --config FILE             another JSON settings file
           -h, --help                this text
 
+        scripts/pki makes the CA and certificates: API clients carry a role in their certificate
+        (reader, operator, admin) or use a bearer token; agents present their node's certificate.
+        Mutating and refused calls are audited to STATE_DIR/audit.log.
         Logs go to stderr in systemd/journald format. The API serves grpc.health.v1.Health.
         Without fencing, never move a volume off an unreachable node: see ARCHITECTURE.md.
         """;
@@ -54,10 +64,16 @@ public static class ControllerHost
         ["--metrics-listen"] = "Controller:MetricsListen",
         ["--otlp-endpoint"] = "Controller:OtlpEndpoint",
         ["--config"] = "ConfigFile",
+        ["--insecure"] = "Controller:Insecure",
+        ["--tls-ca"] = "Controller:TlsCa",
+        ["--tls-cert"] = "Controller:TlsCertificate",
+        ["--tls-key"] = "Controller:TlsKey",
+        ["--tokens"] = "Controller:TokensFile",
     };
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
+        args = GrpcDaemon.ExpandFlags(args, "--insecure");
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddJsonFile(ConfigFile, optional: true);
@@ -77,11 +93,13 @@ public static class ControllerHost
             options.LvmTimeout = TimeSpan.FromSeconds(seconds);
         }
 
-        GrpcDaemon.Configure(builder, options.Listen);
+        var security = TransportSecurity.Load(options.Insecure, new TlsFiles(options.TlsCa, options.TlsCertificate, options.TlsKey));
+        GrpcDaemon.Configure(builder, options.Listen, security, options.MaxConcurrentStreams);
+        Directory.CreateDirectory(options.StateDirectory);
+        GrpcDaemon.AddCallGate(builder, ApiAccess.Policy(), options.AuditLogPath, options.TokensFile, options.Mutations);
         MetricsEndpoint.Configure(builder, options.MetricsListen, new MetricScope(), ControllerMetrics.MeterName);
         Tracing.Configure(builder, "sharedlvm-controller", options.OtlpEndpoint);
 
-        Directory.CreateDirectory(options.StateDirectory);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IProcessRunner, ProcessRunner>();
@@ -116,6 +134,7 @@ public static class ControllerHost
         app.MapGrpcService<ControllerApi>(ControllerApi.Descriptor);
         app.MapGrpcService<NodeRegistryApi>(NodeRegistryApi.Descriptor);
         GrpcDaemon.MapCommonEndpoints(app);
+        GrpcDaemon.AnnounceSecurity(app, "sharedlvm-controller", options.Listen, "create, delete and move every volume");
         return app;
     }
 }

@@ -3,8 +3,29 @@ namespace SharedLvm.Controller;
 /// <summary>Settings, from /etc/sharedlvm/controller.json, SHAREDLVM_CONTROLLER__* variables and the command line.</summary>
 public sealed class ControllerOptions
 {
-    /// <summary>host:port of the gRPC API (HTTP/2). Bind loopback unless TLS is configured.</summary>
+    /// <summary>host:port of the gRPC API (HTTP/2, mutual TLS unless Insecure).</summary>
     public string Listen { get; set; } = "127.0.0.1:7400";
+
+    /// <summary>Plaintext, nobody authenticated, everything allowed: local development only, and logged loudly.</summary>
+    public bool Insecure { get; set; }
+
+    /// <summary>The cluster CA every peer's certificate must chain to (scripts/pki ca).</summary>
+    public string TlsCa { get; set; } = "/etc/sharedlvm/pki/ca.crt";
+
+    /// <summary>The controller's certificate (scripts/pki controller): role "controller", which agents obey.</summary>
+    public string TlsCertificate { get; set; } = "/etc/sharedlvm/pki/controller.crt";
+
+    /// <summary>Its key; start-up refuses a key others can read.</summary>
+    public string TlsKey { get; set; } = "/etc/sharedlvm/pki/controller.key";
+
+    /// <summary>API bearer tokens, "NAME ROLE sha256:HEX" per line (scripts/pki token); reread when it changes.</summary>
+    public string TokensFile { get; set; } = "/etc/sharedlvm/pki/tokens";
+
+    /// <summary>Mutating calls per caller: sustained rate and burst (RESOURCE_EXHAUSTED beyond).</summary>
+    public SharedLvm.Grpc.Security.MutationLimits Mutations { get; set; } = new();
+
+    /// <summary>Concurrent calls (HTTP/2 streams) one connection may hold open.</summary>
+    public int MaxConcurrentStreams { get; set; } = 100;
 
     /// <summary>host:port of the Prometheus /metrics listener (HTTP/1.1); empty turns it off. Loopback by default.</summary>
     public string MetricsListen { get; set; } = "127.0.0.1:7410";
@@ -40,6 +61,9 @@ public sealed class ControllerOptions
 
     /// <summary>Warn when the metadata area's free fraction drops below this (VDSM: 20 %).</summary>
     public double MetadataWarnFreeFraction { get; set; } = 0.20;
+
+    /// <summary>Who did what: every mutating call and every refused call, one JSON line each.</summary>
+    public string AuditLogPath => Path.Combine(StateDirectory, "audit.log");
 
     public string DatabasePath => Path.Combine(StateDirectory, "controller.db");
 

@@ -22,6 +22,11 @@ public static class GrpcProtocol
     /// <summary>4 MiB, the default of every mainstream gRPC implementation.</summary>
     public const int DefaultMaxMessageSize = 4 * 1024 * 1024;
 
+    /// <summary>The canonical name of a status code, as every gRPC implementation prints it: DEADLINE_EXCEEDED.</summary>
+    public static string StatusName(StatusCode code) => code == StatusCode.OK
+        ? "OK"
+        : string.Concat(code.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? "_" + c : c.ToString())).ToUpperInvariant();
+
     /// <summary>True for application/grpc and its subtypes (application/grpc+proto).</summary>
     public static bool IsGrpcContentType(string? contentType)
     {

@@ -27,6 +27,18 @@ public static class GrpcServerMetrics
     }
 
     /// <summary>The canonical upper-snake name ("NOT_FOUND") that gRPC tooling uses.</summary>
-    public static string CodeName(StatusCode code) =>
-        string.Concat(code.ToString().Select((c, i) => i > 0 && char.IsUpper(c) && code != StatusCode.OK ? "_" + c : c.ToString())).ToUpperInvariant();
+    public static string CodeName(StatusCode code) => GrpcProtocol.StatusName(code);
+
+    /// <summary>
+    /// Expiry of each certificate this process serves with: an expired node certificate silently
+    /// becomes an agent that can't register, so the alert must fire weeks before.
+    /// </summary>
+    public static void ObserveCertificate(string subject, DateTimeOffset notAfter) => Certificates[subject] = notAfter;
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> Certificates = new(StringComparer.Ordinal);
+
+    private static readonly ObservableGauge<long> CertificateExpiry = Meter.CreateObservableGauge(
+        "sharedlvm_tls_certificate_expiry_timestamp_seconds",
+        () => Certificates.Select(c => new Measurement<long>(c.Value.ToUnixTimeSeconds(), new KeyValuePair<string, object?>("subject", c.Key))),
+        "s", "When this daemon's own TLS certificate expires (Unix time).");
 }

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using SharedLvm.Grpc.Security;
 
 namespace SharedLvm.Grpc;
 
@@ -25,6 +26,9 @@ public sealed class ServerCallContext
 
     /// <summary>Fires when the client cancels, the connection drops or the deadline passes.</summary>
     public CancellationToken CancellationToken { get; }
+
+    /// <summary>Who is calling, once the server's <see cref="IServerCallGate"/> authenticated the call.</summary>
+    public PeerIdentity? Identity { get; set; }
 
     public string Peer => HttpContext.Connection.RemoteIpAddress is { } ip
         ? $"{ip}:{HttpContext.Connection.RemotePort}"

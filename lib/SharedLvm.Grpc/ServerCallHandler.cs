@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using SharedLvm.Grpc.Security;
 
 namespace SharedLvm.Grpc;
 
@@ -43,17 +45,24 @@ internal sealed class ServerCallHandler
         http.Response.ContentType = GrpcProtocol.ContentType;
         http.Response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.SupportedEncodings;
 
+        var gate = http.RequestServices.GetService<IServerCallGate>();
+        IMessage? request = null;
         Status status;
         try
         {
             var encoding = http.Request.Headers[GrpcProtocol.EncodingHeader].ToString();
-            var request = await MessageFraming.ReadMessageAsync(
+            request = await MessageFraming.ReadMessageAsync(
                     http.Request.BodyReader, _method.RequestParser, _options.MaxReceiveMessageSize, encoding, callCts.Token)
                 ?? throw new RpcException(StatusCode.Internal, "Request stream ended without a message.");
             if (await MessageFraming.ReadMessageAsync(
                     http.Request.BodyReader, _method.RequestParser, _options.MaxReceiveMessageSize, encoding, callCts.Token) is not null)
             {
                 throw new RpcException(StatusCode.Internal, "Additional data after the request message.");
+            }
+
+            if (gate is not null)
+            {
+                await gate.AdmitAsync(context, request);
             }
 
             if (_method.Type == MethodType.Unary)
@@ -93,10 +102,11 @@ internal sealed class ServerCallHandler
             status = new Status(StatusCode.Internal, "Exception was thrown by handler.");
         }
 
+        gate?.Completed(context, request, status);
         WriteStatus(http, status, context.ResponseTrailers);
         var elapsed = Stopwatch.GetElapsedTime(started);
         GrpcServerMetrics.Record(_method.Path, status.Code, elapsed.TotalSeconds);
-        GrpcServerLog.CallFinished(_logger, _method.Path, context.Peer, status.Code, elapsed.TotalMilliseconds);
+        GrpcServerLog.CallFinished(_logger, _method.Path, context.Identity is { } who ? $"{who.Name}@{context.Peer}" : context.Peer, status.Code, elapsed.TotalMilliseconds);
     }
 
     /// <summary>HTTP-level checks before anything gRPC: wrong protocol or content type.</summary>

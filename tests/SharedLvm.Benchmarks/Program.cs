@@ -217,7 +217,7 @@ internal sealed class Controller : IAsyncDisposable
     public static async Task<Controller> StartAsync(string state)
     {
         var app = ControllerHost.Build(
-            ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--state-dir", state, "--Controller:ForeignWriteCheckInterval", "01:00:00"],
+            ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--state-dir", state, "--insecure", "--Controller:ForeignWriteCheckInterval", "01:00:00"],
             b => b.Logging.SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

@@ -5,6 +5,7 @@ using SharedLvm.Agent;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller.Api;
 using SharedLvm.Grpc;
+using SharedLvm.Grpc.Security;
 
 namespace SharedLvm.Lab.Tests;
 
@@ -21,6 +22,7 @@ public sealed partial class Lab : IAsyncLifetime
     public const string HotAddedWwid = "35000c500a0000002";
     private GrpcChannel? _controller;
     private readonly Dictionary<string, GrpcChannel> _agents = [];
+    private readonly Dictionary<string, TransportSecurity> _security = [];
 
     public static string Root { get; } = FindRoot();
 
@@ -45,7 +47,8 @@ public sealed partial class Lab : IAsyncLifetime
         Assert.True(Environment.UserName == "root", $"The SAN lab needs root (loop devices, QEMU). Set {SkipVariable}=1 to skip deliberately.");
         var up = Script(TimeSpan.FromMinutes(20), "up", "2");
         Assert.True(up.Code == 0, "scripts/lab up failed:\n" + up.Output);
-        _controller = GrpcChannel.ForAddress("http://127.0.0.1:7400");
+        // As an operator would: the lab's admin client certificate; the server must be the controller.
+        _controller = Dial("lab-admin").Dial("127.0.0.1:7400", PeerRoles.Controller);
         Api = new GrpcServiceClient(_controller, ControllerApi.Descriptor);
         File.Delete(Path.Combine(Root, ".cache", "lab", "figures.txt"));
         await Api.CallAsync<Pool>(new CreatePoolRequest { Name = Pool, Wwid = Wwid, DevicePath = RunFile("lu1.loop"), Mode = PoolCreateMode.Initialize });
@@ -57,6 +60,11 @@ public sealed partial class Lab : IAsyncLifetime
         foreach (var channel in _agents.Values)
         {
             channel.Dispose();
+        }
+
+        foreach (var security in _security.Values)
+        {
+            security.Dispose();
         }
 
         if (!Skipped && !string.Equals(Environment.GetEnvironmentVariable("SHAREDLVM_LAB_KEEP"), "1", StringComparison.Ordinal))
@@ -72,10 +80,24 @@ public sealed partial class Lab : IAsyncLifetime
     {
         if (!_agents.TryGetValue(node, out var channel))
         {
-            channel = _agents[node] = GrpcChannel.ForAddress($"http://127.0.0.1:{15000 + (node[^1] - 'a')}");
+            // Agents obey only the controller's certificate, and must answer as the node asked for.
+            channel = _agents[node] = Dial("controller").Dial($"127.0.0.1:{15000 + (node[^1] - 'a')}", PeerRoles.Node, node);
         }
 
         return new GrpcServiceClient(channel, AgentApi.Descriptor);
+    }
+
+    /// <summary>TLS as <paramref name="identity"/>, from the lab's PKI (scripts/lab makes it with scripts/pki).</summary>
+    private TransportSecurity Dial(string identity)
+    {
+        if (!_security.TryGetValue(identity, out var security))
+        {
+            var pki = Path.Combine(Root, ".cache", "lab", "pki");
+            security = _security[identity] = new TransportSecurity(ClusterTls.Load(new TlsFiles(
+                Path.Combine(pki, "ca.crt"), Path.Combine(pki, identity + ".crt"), Path.Combine(pki, identity + ".key"))));
+        }
+
+        return security;
     }
 
     /// <summary>A shell script in a guest; fails the test if it exits non-zero unless asked not to.</summary>

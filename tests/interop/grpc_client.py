@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """A real gRPC client (Debian python3-grpcio, gRPC C-core) driving a SharedLvm server.
 
-Usage: grpc_client.py HOST:PORT SCENARIO. Prints one JSON object with what it observed; the
-C# test asserts on it. No generated stubs: messages are well-known wrapper types.
+Usage: grpc_client.py HOST:PORT SCENARIO [CA [CERT KEY]]. Prints one JSON object with what it
+observed; the C# test asserts on it. No generated stubs: messages are well-known wrapper types.
+With CA the channel is TLS (ssl_channel_credentials), verifying the server as "controller"; with
+CERT and KEY it also presents a client certificate.
 """
 import json
 import sys
@@ -12,10 +14,20 @@ import grpc
 from google.protobuf import wrappers_pb2 as w
 
 target, scenario = sys.argv[1], sys.argv[2]
-channel = grpc.insecure_channel(
-    target,
-    options=[("grpc.max_receive_message_length", 8 * 1024 * 1024),
-             ("grpc.max_send_message_length", 8 * 1024 * 1024)])
+options = [("grpc.max_receive_message_length", 8 * 1024 * 1024),
+           ("grpc.max_send_message_length", 8 * 1024 * 1024)]
+if len(sys.argv) > 3:
+    def read(path):
+        with open(path, "rb") as f:
+            return f.read()
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(sys.argv[3]),
+        private_key=read(sys.argv[5]) if len(sys.argv) > 5 else None,
+        certificate_chain=read(sys.argv[4]) if len(sys.argv) > 5 else None)
+    # The controller's certificate names the controller, not 127.0.0.1.
+    channel = grpc.secure_channel(target, credentials, options=options + [("grpc.ssl_target_name_override", "controller")])
+else:
+    channel = grpc.insecure_channel(target, options=options)
 
 
 def method(path, req, resp, stream=False):
@@ -69,6 +81,10 @@ try:
         # grpc.health.v1 HealthCheckRequest{service=""} encodes to no bytes; SERVING=1 is b"\x08\x01".
         check = channel.unary_unary("/grpc.health.v1.Health/Check")
         out = {"raw": check(b"", timeout=10).hex()}
+    elif scenario == "list_pools":
+        # sharedlvm.v1.Controller/ListPools with an empty ListPoolsRequest; the reply stays raw.
+        reply, call = channel.unary_unary("/sharedlvm.v1.Controller/ListPools").with_call(b"", timeout=20)
+        out = {"code": call.code().name, "bytes": len(reply)}
     else:
         raise SystemExit("unknown scenario " + scenario)
 except grpc.RpcError as e:

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using SharedLvm.Agent.Health;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
+using SharedLvm.Grpc.Security;
 
 namespace SharedLvm.Agent.Controller;
 
@@ -23,9 +24,11 @@ public sealed partial class ControllerLink : BackgroundService
     private readonly IServer _server;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<ControllerLink> _logger;
+    private readonly TransportSecurity _security;
 
-    public ControllerLink(AgentOptions options, SanWatcher watcher, EpochStore epochs, Reconciler reconciler, IServer server, IHostApplicationLifetime lifetime, ILogger<ControllerLink> logger)
+    public ControllerLink(AgentOptions options, SanWatcher watcher, EpochStore epochs, Reconciler reconciler, IServer server, IHostApplicationLifetime lifetime, TransportSecurity security, ILogger<ControllerLink> logger)
     {
+        _security = security;
         _reconciler = reconciler;
         _options = options;
         _watcher = watcher;
@@ -42,7 +45,7 @@ public sealed partial class ControllerLink : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var channel = GrpcChannel.ForAddress(_options.Controller);
+        using var channel = _security.Dial(_options.Controller, PeerRoles.Controller, refused: why => LogControllerRefused(_logger, _options.Controller, why));
         var registry = new GrpcServiceClient(channel, ControllerReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.ServiceDescriptor>("NodeRegistry"));
         await _watcher.WaitForFirstScanAsync(stoppingToken).ConfigureAwait(false);
         var address = _options.AdvertiseAddress ?? await BoundAddressAsync(stoppingToken).ConfigureAwait(false);
@@ -146,6 +149,9 @@ public sealed partial class ControllerLink : BackgroundService
             throw new RpcException(StatusCode.FailedPrecondition, $"Controller epoch {epoch.Value} is older than {_epochs.Highest}: a deposed controller.");
         }
     }
+
+    [LoggerMessage(4204, LogLevel.Error, "Controller {Controller} refused over TLS: {Reason}")]
+    private static partial void LogControllerRefused(ILogger logger, string controller, string reason);
 
     [LoggerMessage(4201, LogLevel.Information, "Node {Node} registered with controller {Controller} at epoch {Epoch}; it owns {Owned} volumes")]
     private static partial void LogRegistered(ILogger logger, string node, string controller, ulong epoch, int owned);

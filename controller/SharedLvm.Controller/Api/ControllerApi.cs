@@ -208,7 +208,7 @@ public sealed class ControllerApi
         var health = new NodeHealth { Node = node.Name, Overall = node.Health };
         if (request.Live)
         {
-            var live = await _agents.For(node.Address).CallAsync<GetHealthResponse>(new GetHealthRequest(), new CallOptions { Timeout = LiveHealthTimeout, CancellationToken = context.CancellationToken });
+            var live = await _agents.For(node.Name, node.Address).CallAsync<GetHealthResponse>(new GetHealthRequest(), new CallOptions { Timeout = LiveHealthTimeout, CancellationToken = context.CancellationToken });
             health.Overall = live.Overall;
             health.Findings.AddRange(live.Findings);
             health.ReportedAt = live.CollectedAt;

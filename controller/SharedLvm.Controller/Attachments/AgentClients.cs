@@ -1,20 +1,37 @@
 using System.Collections.Concurrent;
 using SharedLvm.Contracts.V1;
+using Microsoft.Extensions.Logging;
 using SharedLvm.Grpc;
+using SharedLvm.Grpc.Security;
 
 namespace SharedLvm.Controller.Attachments;
 
-/// <summary>One channel per agent address, reused across calls.</summary>
-public sealed class AgentClients : IDisposable
+/// <summary>
+/// One channel per agent, reused across calls. Over TLS the agent must present the certificate of
+/// the node it registered as: an address that now answers with another node's certificate (a
+/// reused IP, a misrouted NAT) is refused instead of being told to activate someone else's LV.
+/// </summary>
+public sealed partial class AgentClients : IDisposable
 {
-    private readonly ConcurrentDictionary<string, (GrpcChannel Channel, GrpcServiceClient Client)> _clients = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Node, string Address), (GrpcChannel Channel, GrpcServiceClient Client)> _clients = new();
+    private readonly TransportSecurity _security;
+    private readonly ILogger<AgentClients> _logger;
 
-    public GrpcServiceClient For(string address) =>
-        _clients.GetOrAdd(address, a =>
+    public AgentClients(TransportSecurity security, ILogger<AgentClients> logger)
+    {
+        _security = security;
+        _logger = logger;
+    }
+
+    public GrpcServiceClient For(string node, string address) =>
+        _clients.GetOrAdd((node, address), key =>
         {
-            var channel = GrpcChannel.ForAddress("http://" + a);
+            var channel = _security.Dial(key.Address, PeerRoles.Node, key.Node, why => LogAgentRefused(_logger, key.Node, key.Address, why));
             return (channel, new GrpcServiceClient(channel, AgentReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.ServiceDescriptor>("Agent")));
         }).Client;
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "agent of node {Node} at {Address} refused over TLS: {Reason}")]
+    private static partial void LogAgentRefused(ILogger logger, string node, string address, string reason);
 
     public void Dispose()
     {

@@ -198,7 +198,7 @@ public sealed partial class AttachmentService
     {
         try
         {
-            return await _agents.For(node.Address).CallAsync<T>(request, new CallOptions { Timeout = _agentTimeout, CancellationToken = cancellationToken }).ConfigureAwait(false);
+            return await _agents.For(node.Name, node.Address).CallAsync<T>(request, new CallOptions { Timeout = _agentTimeout, CancellationToken = cancellationToken }).ConfigureAwait(false);
         }
         catch (RpcException e)
         {

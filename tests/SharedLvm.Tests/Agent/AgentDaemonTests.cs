@@ -23,7 +23,7 @@ public sealed class AgentDaemonTests : IAsyncLifetime
     {
         _notifySocket = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
         _notifySocket.Bind(new UnixDomainSocketEndPoint(NotifyPath));
-        _agent = AgentHost.Build(["--listen", "127.0.0.1:0", "--metrics-listen", "", "--node", "node-a", "--state-dir", _socketDirectory, "--controller", "http://127.0.0.1:1"], builder =>
+        _agent = AgentHost.Build(["--listen", "127.0.0.1:0", "--metrics-listen", "", "--node", "node-a", "--state-dir", _socketDirectory, "--controller", "http://127.0.0.1:1", "--insecure"], builder =>
         {
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Services.AddSingleton<ISystemdNotifier>(new SystemdNotifier(NotifyPath));

@@ -72,15 +72,22 @@ public sealed class SlvmTests : IAsyncLifetime
     public void Controller_address_comes_from_flag_then_environment()
     {
         Assert.Equal("http://10.1.2.3:7400", SlvmCommands.ResolveController("10.1.2.3:7400"));
+        Assert.Equal("https://10.1.2.3:7400", SlvmCommands.ResolveController("10.1.2.3:7400", tls: true));
         Assert.Throws<FormatException>(() => SlvmCommands.ResolveController("http://exa mple:1"));
     }
 
     private async Task<(int Code, string Stdout, string Stderr)> Slvm(params string[] args)
     {
+        string[] full = args.Contains("--controller") ? args : ["--controller", _controller.Address.ToString(), .. args];
+        return await Run(full);
+    }
+
+    /// <summary>slvm in-process with exactly these arguments: exit code, stdout, stderr.</summary>
+    internal static async Task<(int Code, string Stdout, string Stderr)> Run(params string[] full)
+    {
         using var stdout = new StringWriter();
         using var stderr = new StringWriter();
         var root = SlvmCommands.Build(stdout, stderr);
-        string[] full = args.Contains("--controller") ? args : ["--controller", _controller.Address.ToString(), .. args];
         var parse = root.Parse(full);
         var code = parse.Errors.Count > 0 ? SlvmCommands.UsageError : await parse.InvokeAsync();
         return (code, stdout.ToString(), stderr.ToString());

@@ -143,9 +143,9 @@ public sealed class InteropTests : IAsyncLifetime
 
     private Task<string> RunPythonClientAsync(string scenario) => RunPythonClientAsync(_server.Address.Port, scenario);
 
-    internal static async Task<string> RunPythonClientAsync(int port, string scenario)
+    internal static async Task<string> RunPythonClientAsync(int port, string scenario, params string[] tlsFiles)
     {
-        using var process = StartPython(Repo.PathOf("tests", "interop", "grpc_client.py"), $"127.0.0.1:{port}", scenario);
+        using var process = StartPython([Repo.PathOf("tests", "interop", "grpc_client.py"), $"127.0.0.1:{port}", scenario, .. tlsFiles]);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));

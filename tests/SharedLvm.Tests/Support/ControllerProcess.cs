@@ -27,7 +27,7 @@ internal sealed class ControllerProcess : IAsyncDisposable
     {
         var port = FreePort.Next();
         var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = false };
-        foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "sharedlvm-controller.dll"), "--listen", $"127.0.0.1:{port}", "--metrics-listen", "", "--state-dir", stateDirectory, .. extraArgs])
+        foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "sharedlvm-controller.dll"), "--listen", $"127.0.0.1:{port}", "--metrics-listen", "", "--state-dir", stateDirectory, "--insecure", .. extraArgs])
         {
             info.ArgumentList.Add(argument);
         }

@@ -38,7 +38,7 @@ internal sealed class InProcessAgent : IAsyncDisposable
         var state = Directory.CreateTempSubdirectory("slvm-agent-").FullName;
         var root = Path.Combine(AppContext.BaseDirectory, "Fixtures", "sysfs", fixture);
         var app = AgentHost.Build(
-            ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--node", node, "--sysfs-root", root, "--state-dir", state, .. extraArgs],
+            ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--node", node, "--sysfs-root", root, "--state-dir", state, .. (extraArgs.Any(a => a.StartsWith("--tls", StringComparison.Ordinal)) ? [] : (string[])["--insecure"]), .. extraArgs],
             b =>
             {
                 b.Logging.SetMinimumLevel(LogLevel.Error);

@@ -32,7 +32,7 @@ internal sealed class InProcessController : IAsyncDisposable
     public static async Task<InProcessController> StartAsync(string stateDirectory, params string[] extraArgs)
     {
         var app = ControllerHost.Build(
-            ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--state-dir", stateDirectory, .. extraArgs],
+            ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--state-dir", stateDirectory, .. (extraArgs.Any(a => a.StartsWith("--tls", StringComparison.Ordinal)) ? [] : (string[])["--insecure"]), .. extraArgs],
             builder => builder.Logging.SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
