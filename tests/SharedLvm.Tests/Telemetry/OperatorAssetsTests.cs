@@ -30,7 +30,7 @@ public sealed partial class OperatorAssetsTests
             return;
         }
 
-        Assert.Equal((0, "SUCCESS: 13 rules found"), Promtool("check", "rules", Alerts));
+        Assert.Equal((0, "SUCCESS: 15 rules found"), Promtool("check", "rules", Alerts));
         Assert.Equal(0, Promtool("test", "rules", Repo.PathOf("deploy", "prometheus", "sharedlvm-alerts.test.yml")).Code);
     }
 
