@@ -30,6 +30,9 @@ public sealed class ServerCallContext
     /// <summary>Who is calling, once the server's <see cref="IServerCallGate"/> authenticated the call.</summary>
     public PeerIdentity? Identity { get; set; }
 
+    /// <summary>For logs: "name@peer" once authenticated, else the peer address.</summary>
+    public string Caller => Identity is { Role.Length: > 0 } who ? $"{who.Name}@{Peer}" : Peer;
+
     public string Peer => HttpContext.Connection.RemoteIpAddress is { } ip
         ? $"{ip}:{HttpContext.Connection.RemotePort}"
         : "unknown";

@@ -84,7 +84,7 @@ internal sealed class ServerCallHandler
             status = e.Status;
             if (e.Status.Code is not StatusCode.Cancelled and not StatusCode.DeadlineExceeded)
             {
-                GrpcServerLog.CallRefused(_logger, _method.Path, context.Peer, e.Status.Code, e.Status.Detail);
+                GrpcServerLog.CallRefused(_logger, _method.Path, context.Caller, e.Status.Code, e.Status.Detail);
             }
         }
         catch (OperationCanceledException) when (deadlineCts?.IsCancellationRequested == true)
@@ -98,7 +98,7 @@ internal sealed class ServerCallHandler
         }
         catch (Exception e)
         {
-            GrpcServerLog.HandlerFailed(_logger, _method.Path, context.Peer, e);
+            GrpcServerLog.HandlerFailed(_logger, _method.Path, context.Caller, e);
             status = new Status(StatusCode.Internal, "Exception was thrown by handler.");
         }
 
@@ -106,7 +106,7 @@ internal sealed class ServerCallHandler
         WriteStatus(http, status, context.ResponseTrailers);
         var elapsed = Stopwatch.GetElapsedTime(started);
         GrpcServerMetrics.Record(_method.Path, status.Code, elapsed.TotalSeconds);
-        GrpcServerLog.CallFinished(_logger, _method.Path, context.Identity is { } who ? $"{who.Name}@{context.Peer}" : context.Peer, status.Code, elapsed.TotalMilliseconds);
+        GrpcServerLog.CallFinished(_logger, _method.Path, context.Caller, status.Code, elapsed.TotalMilliseconds);
     }
 
     /// <summary>HTTP-level checks before anything gRPC: wrong protocol or content type.</summary>

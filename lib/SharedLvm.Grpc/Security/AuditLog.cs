@@ -1,3 +1,4 @@
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using Google.Protobuf;
 using Microsoft.Extensions.Logging;
@@ -32,16 +33,34 @@ public sealed partial class AuditLog : IDisposable
 
     public void Record(PeerIdentity? who, string peer, string method, IMessage? request, Status status)
     {
-        var requestJson = request is null ? string.Empty : RequestFormatter.Format(request);
-        if (requestJson.Length > MaxRequestChars)
+        var requestJson = request is null ? "{}" : RequestFormatter.Format(request);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
-            requestJson = requestJson[..MaxRequestChars] + "...";
+            json.WriteStartObject();
+            json.WriteString("time", _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture));
+            json.WriteString("who", who?.Name ?? "unauthenticated");
+            json.WriteString("role", who?.Role ?? string.Empty);
+            json.WriteString("via", who?.Via ?? "none");
+            json.WriteString("peer", peer);
+            json.WriteString("method", method);
+            json.WritePropertyName("request");
+            if (requestJson.Length <= MaxRequestChars)
+            {
+                // The request as an object, so `jq .request.name` works; protobuf's JSON is valid JSON.
+                json.WriteRawValue(requestJson, skipInputValidation: true);
+            }
+            else
+            {
+                json.WriteStringValue(requestJson[..MaxRequestChars] + "...");
+            }
+
+            json.WriteString("code", GrpcProtocol.StatusName(status.Code));
+            json.WriteString("detail", status.Detail);
+            json.WriteEndObject();
         }
 
-        var line = JsonSerializer.Serialize(new AuditEntry(
-            _time.GetUtcNow().ToString("O", System.Globalization.CultureInfo.InvariantCulture),
-            who?.Name ?? "unauthenticated", who?.Role ?? string.Empty, who?.Via ?? "none", peer, method, requestJson,
-            GrpcProtocol.StatusName(status.Code), status.Detail), AuditJsonContext.Default.AuditEntry);
+        var line = System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
         lock (_gate)
         {
             try
@@ -61,9 +80,3 @@ public sealed partial class AuditLog : IDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "audit: writing {Path} failed for {Method}")]
     private static partial void LogWriteFailed(ILogger logger, string path, string method, Exception e);
 }
-
-internal sealed record AuditEntry(string Time, string Who, string Role, string Via, string Peer, string Method, string Request, string Code, string Detail);
-
-[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
-[System.Text.Json.Serialization.JsonSerializable(typeof(AuditEntry))]
-internal sealed partial class AuditJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
