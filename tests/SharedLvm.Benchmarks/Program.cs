@@ -15,8 +15,9 @@ using SharedLvm.Grpc;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
 
-// Usage: bench-controller [--sizes 0,1000,2000,8000] [--ops 20] [--out FILE]
-var sizes = Arg("--sizes", "0,1000,2000,8000").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+// Usage: bench-controller [--sizes 0,1000,2000,8000|none] [--ops 20] [--out FILE]
+var sizesArg = Arg("--sizes", "0,1000,2000,8000");
+var sizes = sizesArg == "none" ? [] : sizesArg.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
 var ops = int.Parse(Arg("--ops", "20"), CultureInfo.InvariantCulture);
 var outFile = Arg("--out", string.Empty);
 const ulong MiB = 1024 * 1024;
@@ -128,6 +129,8 @@ try
         report.AppendLine(CultureInfo.InvariantCulture,
             $"| {n} | {P(create, 50):0} / {P(create, 99):0} ms | {P(rawCreate, 50):0} / {P(rawCreate, 99):0} ms | {P(create, 50) / P(rawCreate, 50):0.00}x | {P(delete, 50):0} ms | {P(rawRemove, 50):0} ms | {P(delete, 50) / P(rawRemove, 50):0.00}x | {P(extend, 50):0} ms | {P(rawExtend, 50):0} ms | {P(extend, 50) / P(rawExtend, 50):0.00}x | {P(get, 99):0.00} ms | {P(list, 99):0.00} ms | {one:0.0} | {eight:0.0} |");
     }
+
+    await MeasureTlsCost();
 }
 finally
 {
@@ -142,6 +145,59 @@ if (outFile.Length > 0)
 }
 
 return 0;
+
+// The price of mutual TLS and the call gate: the same small call (ListPools) on a plaintext
+// controller and on one with mutual TLS, in the same run; reused connections, and a new connection
+// per call (what a short-lived CLI pays: TCP + TLS handshake with client certificate).
+async Task MeasureTlsCost()
+{
+    var pki = Path.Combine(work, "pki");
+    foreach (var step in new[] { new[] { "ca" }, ["controller"], ["client", "bench", "admin"] })
+    {
+        await Run("bash", ["scripts/pki", "--dir", pki, .. step]);
+    }
+
+    string[] tls = ["--tls-ca", Path.Combine(pki, "ca.crt"), "--tls-cert", Path.Combine(pki, "controller.crt"), "--tls-key", Path.Combine(pki, "controller.key")];
+    var client = new SharedLvm.Grpc.Security.TransportSecurity(SharedLvm.Grpc.Security.ClusterTls.Load(
+        new SharedLvm.Grpc.Security.TlsFiles(Path.Combine(pki, "ca.crt"), Path.Combine(pki, "bench.crt"), Path.Combine(pki, "bench.key"))));
+    var figures = new Dictionary<string, (List<double> Reused, List<double> Fresh)>(StringComparer.Ordinal);
+    foreach (var (mode, extra) in new[] { ("plaintext", Array.Empty<string>()), ("mutual TLS", tls) })
+    {
+        await using var controller = await Controller.StartAsync(Path.Combine(work, "state-" + mode.Replace(' ', '-')), extra);
+        var dial = (Func<GrpcChannel>)(() => extra.Length == 0
+            ? GrpcChannel.ForAddress(controller.Address)
+            : client.Dial(controller.Address.ToString(), SharedLvm.Grpc.Security.PeerRoles.Controller));
+        var reused = new List<double>();
+        var fresh = new List<double>();
+        using (var channel = dial())
+        {
+            var api = new GrpcServiceClient(channel, ControllerApi.Descriptor);
+            await api.CallAsync<ListPoolsResponse>(new ListPoolsRequest());
+            for (var i = 0; i < ops * 25; i++)
+            {
+                await Time(reused, () => api.CallAsync<ListPoolsResponse>(new ListPoolsRequest()));
+            }
+        }
+
+        for (var i = 0; i < ops * 2; i++)
+        {
+            using var channel = dial();
+            await Time(fresh, () => new GrpcServiceClient(channel, ControllerApi.Descriptor).CallAsync<ListPoolsResponse>(new ListPoolsRequest()));
+        }
+
+        figures[mode] = (reused, fresh);
+    }
+
+    var (plainReused, plainFresh) = figures["plaintext"];
+    var (tlsReused, tlsFresh) = figures["mutual TLS"];
+    Console.WriteLine("\n## mutual TLS (ListPools, empty controller)");
+    Console.WriteLine($"reused connection  mTLS p50 {P(tlsReused, 50):0.00} ms  p99 {P(tlsReused, 99):0.00} ms | plaintext p50 {P(plainReused, 50):0.00} ms  p99 {P(plainReused, 99):0.00} ms | ratio {P(tlsReused, 50) / P(plainReused, 50):0.00}x");
+    Console.WriteLine($"new connection     mTLS p50 {P(tlsFresh, 50):0.00} ms  p99 {P(tlsFresh, 99):0.00} ms | plaintext p50 {P(plainFresh, 50):0.00} ms  p99 {P(plainFresh, 99):0.00} ms | ratio {P(tlsFresh, 50) / P(plainFresh, 50):0.00}x");
+    report.AppendLine(CultureInfo.InvariantCulture, $"\n## Mutual TLS\n\n| ListPools p50 | mTLS | plaintext | ratio |\n|---|---|---|---|");
+    report.AppendLine(CultureInfo.InvariantCulture, $"| reused connection | {P(tlsReused, 50):0.00} ms | {P(plainReused, 50):0.00} ms | {P(tlsReused, 50) / P(plainReused, 50):0.00}x |");
+    report.AppendLine(CultureInfo.InvariantCulture, $"| new connection per call | {P(tlsFresh, 50):0.00} ms | {P(plainFresh, 50):0.00} ms | {P(tlsFresh, 50) / P(plainFresh, 50):0.00}x |");
+    client.Dispose();
+}
 
 static string LvTagsFor(string name) => "slvm_raw=" + name;
 
@@ -205,23 +261,27 @@ internal sealed class Controller : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly GrpcChannel _channel;
 
-    private Controller(WebApplication app, GrpcChannel channel)
+    private Controller(WebApplication app, Uri address)
     {
         _app = app;
-        _channel = channel;
-        Api = new GrpcServiceClient(channel, ControllerApi.Descriptor);
+        Address = address;
+        _channel = GrpcChannel.ForAddress(address);
+        Api = new GrpcServiceClient(_channel, ControllerApi.Descriptor);
     }
 
+    public Uri Address { get; }
+
+    /// <summary>Plaintext (for <see cref="Api"/>) unless <paramref name="tls"/> gives TLS files.</summary>
     public GrpcServiceClient Api { get; }
 
-    public static async Task<Controller> StartAsync(string state)
+    public static async Task<Controller> StartAsync(string state, string[]? tls = null)
     {
         var app = ControllerHost.Build(
-            ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--state-dir", state, "--insecure", "--Controller:ForeignWriteCheckInterval", "01:00:00"],
+            ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--state-dir", state, .. tls is { Length: > 0 } ? tls : ["--insecure"], "--Controller:ForeignWriteCheckInterval", "01:00:00"],
             b => b.Logging.SetMinimumLevel(LogLevel.Warning));
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new Controller(app, GrpcChannel.ForAddress(address));
+        return new Controller(app, new Uri(address));
     }
 
     public async ValueTask DisposeAsync()
