@@ -157,9 +157,9 @@ async Task MeasureTlsCost()
         await Run("bash", ["scripts/pki", "--dir", pki, .. step]);
     }
 
-    string[] tls = ["--tls-ca", Path.Combine(pki, "ca.crt"), "--tls-cert", Path.Combine(pki, "controller.crt"), "--tls-key", Path.Combine(pki, "controller.key")];
+    var tls = SharedLvm.Grpc.Security.TlsFiles.InPkiDirectory(pki, "controller").ToServerArgs();
     var client = new SharedLvm.Grpc.Security.TransportSecurity(SharedLvm.Grpc.Security.ClusterTls.Load(
-        new SharedLvm.Grpc.Security.TlsFiles(Path.Combine(pki, "ca.crt"), Path.Combine(pki, "bench.crt"), Path.Combine(pki, "bench.key"))));
+        SharedLvm.Grpc.Security.TlsFiles.InPkiDirectory(pki, "bench")));
     var figures = new Dictionary<string, (List<double> Reused, List<double> Fresh)>(StringComparer.Ordinal);
     foreach (var (mode, extra) in new[] { ("plaintext", Array.Empty<string>()), ("mutual TLS", tls) })
     {

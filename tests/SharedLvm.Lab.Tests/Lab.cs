@@ -92,9 +92,8 @@ public sealed partial class Lab : IAsyncLifetime
     {
         if (!_security.TryGetValue(identity, out var security))
         {
-            var pki = Path.Combine(Root, ".cache", "lab", "pki");
-            security = _security[identity] = new TransportSecurity(ClusterTls.Load(new TlsFiles(
-                Path.Combine(pki, "ca.crt"), Path.Combine(pki, identity + ".crt"), Path.Combine(pki, identity + ".key"))));
+            security = _security[identity] = new TransportSecurity(ClusterTls.Load(
+                TlsFiles.InPkiDirectory(Path.Combine(Root, ".cache", "lab", "pki"), identity)));
         }
 
         return security;

@@ -9,7 +9,15 @@ using Microsoft.AspNetCore.Server.Kestrel.Https;
 namespace SharedLvm.Grpc.Security;
 
 /// <summary>Where a daemon's TLS material lives; scripts/pki writes these.</summary>
-public sealed record TlsFiles(string CaFile, string CertificateFile, string KeyFile);
+public sealed record TlsFiles(string CaFile, string CertificateFile, string KeyFile)
+{
+    /// <summary>The files of <paramref name="name"/> in a directory laid out by scripts/pki: ca.crt, NAME.crt, NAME.key.</summary>
+    public static TlsFiles InPkiDirectory(string directory, string name) =>
+        new(Path.Combine(directory, "ca.crt"), Path.Combine(directory, name + ".crt"), Path.Combine(directory, name + ".key"));
+
+    /// <summary>The daemons' command-line switches for these files.</summary>
+    public string[] ToServerArgs() => ["--tls-ca", CaFile, "--tls-cert", CertificateFile, "--tls-key", KeyFile];
+}
 
 /// <summary>
 /// The cluster's trust: its CA, this daemon's certificate and key. Every peer is verified against

@@ -59,10 +59,9 @@ internal sealed class TestPki : IDisposable
         return stdout.Result.Trim();
     }
 
-    public TlsFiles Files(string name) => new(Ca, Path.Combine(Directory, name + ".crt"), Path.Combine(Directory, name + ".key"));
+    public TlsFiles Files(string name) => TlsFiles.InPkiDirectory(Directory, name);
 
-    public string[] ServerArgs(string name) =>
-        ["--tls-ca", Ca, "--tls-cert", Path.Combine(Directory, name + ".crt"), "--tls-key", Path.Combine(Directory, name + ".key")];
+    public string[] ServerArgs(string name) => Files(name).ToServerArgs();
 
     /// <summary>A channel presenting <paramref name="name"/>'s certificate, verifying the server is a <paramref name="serverRole"/>.</summary>
     public GrpcChannel Channel(Uri address, string name, string serverRole = PeerRoles.Controller, string? serverName = null) =>
@@ -80,7 +79,7 @@ internal sealed class TestPki : IDisposable
             },
         });
 
-    public X509Certificate2 Load(string name) => X509Certificate2.CreateFromPemFile(Path.Combine(Directory, name + ".crt"), Path.Combine(Directory, name + ".key"));
+    public X509Certificate2 Load(string name) => X509Certificate2.CreateFromPemFile(Files(name).CertificateFile, Files(name).KeyFile);
 
     /// <summary>A certificate of this CA for <paramref name="name"/> in <paramref name="role"/> valid in [from, to).</summary>
     public X509Certificate2 Issue(string name, string role, DateTimeOffset from, DateTimeOffset to)
