@@ -82,11 +82,8 @@ public static class AgentHost
                 $"certificate {options.TlsCertificate} is {own.Name} ({own.Role}), but this agent is node {options.NodeName}: the controller would refuse every report (scripts/pki node {options.NodeName})");
         }
 
-        if (security.Tls is not null && options.Controller.StartsWith("http://", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new ArgumentException($"--controller {options.Controller} is plaintext but TLS is on: give host:port or https:// (or --insecure, for development only)");
-        }
-
+        // A plaintext --controller with TLS on fails here, not in the link's first connection attempt.
+        security.Resolve(options.Controller);
         GrpcDaemon.Configure(builder, options.Listen, security);
         Directory.CreateDirectory(options.StateDirectory);
         GrpcDaemon.AddCallGate(builder, AgentAccess.Policy(), options.AuditLogPath);

@@ -21,17 +21,25 @@ public sealed class TransportSecurity : IDisposable
     public static TransportSecurity Load(bool insecure, TlsFiles files) =>
         insecure ? Plaintext : new TransportSecurity(ClusterTls.Load(files));
 
-    /// <summary>A channel to <paramref name="address"/> (host:port, or a URL) whose server must be <paramref name="expectedRole"/>.</summary>
-    public GrpcChannel Dial(string address, string expectedRole, string? expectedName = null, Action<string>? refused = null)
+    /// <summary>
+    /// The URL to dial for <paramref name="address"/> (host:port gets https://, or http:// when
+    /// plaintext). A plaintext URL while TLS is on is an ArgumentException: call this at start-up
+    /// to fail there rather than in the first connection attempt.
+    /// </summary>
+    public Uri Resolve(string address)
     {
         var url = new Uri(address.Contains("://", StringComparison.Ordinal) ? address : (Tls is null ? "http://" : "https://") + address);
         if (Tls is not null && url.Scheme != Uri.UriSchemeHttps)
         {
-            throw new ArgumentException($"'{address}' is plaintext but TLS is on: use https:// (or --insecure, for development only)");
+            throw new ArgumentException($"'{address}' is plaintext but TLS is on: give host:port or https:// (or --insecure, for development only)");
         }
 
-        return GrpcChannel.ForAddress(url, new GrpcChannelOptions { Ssl = Tls?.ClientOptions(expectedRole, expectedName, refused) });
+        return url;
     }
+
+    /// <summary>A channel to <paramref name="address"/> (host:port, or a URL) whose server must be <paramref name="expectedRole"/>.</summary>
+    public GrpcChannel Dial(string address, string expectedRole, string? expectedName = null, Action<string>? refused = null) =>
+        GrpcChannel.ForAddress(Resolve(address), new GrpcChannelOptions { Ssl = Tls?.ClientOptions(expectedRole, expectedName, refused) });
 
     public void Dispose() => Tls?.Dispose();
 }
