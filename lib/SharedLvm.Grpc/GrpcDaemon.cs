@@ -65,8 +65,6 @@ public static class GrpcDaemon
     {
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("SharedLvm.Security");
         var security = app.Services.GetRequiredService<TransportSecurity>();
-        // The gate is built now, not on the first call: a bad tokens file fails start-up.
-        app.Services.GetService<IServerCallGate>();
         if (security.Tls is null)
         {
             SecurityLog.Insecure(logger, daemon, listen, exposure);
@@ -75,7 +73,7 @@ public static class GrpcDaemon
         {
             SecurityLog.Tls(logger, daemon, listen, security.Tls.Identity?.ToString() ?? "?", security.Tls.Authority.Subject);
             var notAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
-            GrpcServerMetrics.ObserveCertificate(certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, false), notAfter);
+            GrpcServerMetrics.ObserveCertificate(security.Tls.Identity?.Name ?? certificate.Subject, notAfter);
             if (notAfter - DateTimeOffset.UtcNow < TimeSpan.FromDays(14))
             {
                 SecurityLog.ExpiresSoon(logger, daemon, notAfter);

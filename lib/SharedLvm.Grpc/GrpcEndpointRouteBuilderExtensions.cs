@@ -31,6 +31,8 @@ public static class GrpcEndpointRouteBuilderExtensions
     {
         var options = endpoints.ServiceProvider.GetRequiredService<IOptions<GrpcServerOptions>>().Value;
         var logger = endpoints.ServiceProvider.GetRequiredService<ILoggerFactory>().CreateLogger("SharedLvm.Grpc.Server");
+        // Resolved once here, not per call; building it now also fails start-up on a bad tokens file.
+        var gate = endpoints.ServiceProvider.GetService<Security.IServerCallGate>();
         var builders = new List<IEndpointConventionBuilder>();
         var missing = new List<string>();
         foreach (var method in GrpcMethod.AllOf(service))
@@ -44,7 +46,7 @@ public static class GrpcEndpointRouteBuilderExtensions
             }
             else
             {
-                handler = new ServerCallHandler(method, invoker, options, logger).HandleCallAsync;
+                handler = new ServerCallHandler(method, invoker, options, logger, gate).HandleCallAsync;
             }
 
             builders.Add(endpoints.Map(method.Path, handler).WithDisplayName("gRPC " + method.Path));

@@ -21,13 +21,10 @@ public static class GrpcServerMetrics
 
     internal static void Record(string method, StatusCode code, double seconds)
     {
-        var codeName = CodeName(code);
+        var codeName = GrpcProtocol.StatusName(code);
         Calls.Add(1, new KeyValuePair<string, object?>("method", method), new KeyValuePair<string, object?>("code", codeName));
         Duration.Record(seconds, new KeyValuePair<string, object?>("method", method));
     }
-
-    /// <summary>The canonical upper-snake name ("NOT_FOUND") that gRPC tooling uses.</summary>
-    public static string CodeName(StatusCode code) => GrpcProtocol.StatusName(code);
 
     /// <summary>
     /// Expiry of each certificate this process serves with: an expired node certificate silently

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Google.Protobuf;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SharedLvm.Grpc.Security;
 
@@ -18,13 +17,15 @@ internal sealed class ServerCallHandler
     private readonly ServiceInvoker _invoker;
     private readonly GrpcServerOptions _options;
     private readonly ILogger _logger;
+    private readonly IServerCallGate? _gate;
 
-    public ServerCallHandler(GrpcMethod method, ServiceInvoker invoker, GrpcServerOptions options, ILogger logger)
+    public ServerCallHandler(GrpcMethod method, ServiceInvoker invoker, GrpcServerOptions options, ILogger logger, IServerCallGate? gate)
     {
         _method = method;
         _invoker = invoker;
         _options = options;
         _logger = logger;
+        _gate = gate;
     }
 
     public async Task HandleCallAsync(HttpContext http)
@@ -45,7 +46,6 @@ internal sealed class ServerCallHandler
         http.Response.ContentType = GrpcProtocol.ContentType;
         http.Response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.SupportedEncodings;
 
-        var gate = http.RequestServices.GetService<IServerCallGate>();
         IMessage? request = null;
         Status status;
         try
@@ -60,9 +60,9 @@ internal sealed class ServerCallHandler
                 throw new RpcException(StatusCode.Internal, "Additional data after the request message.");
             }
 
-            if (gate is not null)
+            if (_gate is not null)
             {
-                await gate.AdmitAsync(context, request);
+                await _gate.AdmitAsync(context, request);
             }
 
             if (_method.Type == MethodType.Unary)
@@ -102,7 +102,7 @@ internal sealed class ServerCallHandler
             status = new Status(StatusCode.Internal, "Exception was thrown by handler.");
         }
 
-        gate?.Completed(context, request, status);
+        _gate?.Completed(context, request, status);
         WriteStatus(http, status, context.ResponseTrailers);
         var elapsed = Stopwatch.GetElapsedTime(started);
         GrpcServerMetrics.Record(_method.Path, status.Code, elapsed.TotalSeconds);

@@ -48,7 +48,7 @@ public sealed class OperationMeter
         finally
         {
             var kind = new KeyValuePair<string, object?>("operation", operation);
-            _count.Add(1, kind, new KeyValuePair<string, object?>("result", GrpcServerMetrics.CodeName(result)));
+            _count.Add(1, kind, new KeyValuePair<string, object?>("result", GrpcProtocol.StatusName(result)));
             _seconds.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, kind);
         }
     }
