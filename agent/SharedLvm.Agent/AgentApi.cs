@@ -158,6 +158,7 @@ public sealed partial class AgentApi
         var dm = view.ActiveLvs.Count > 0 ? await _dmsetup.ReadAsync(context.CancellationToken) : new Dictionary<string, DmDeviceState>();
         inventory.ActiveLvs.AddRange(view.ActiveLvs.Select(l =>
         {
+            var dmState = dm.GetValueOrDefault(l.DmName);
             var names = Controller.DmName.ToVgLv(l.DmName)?.Split('/');
             var metadata = names is [var vg, var lv] ? snapshot.Lvm?.Find(vg, lv) : null;
             var activation = new LvActivation
@@ -168,8 +169,8 @@ public sealed partial class AgentApi
                 Device = new DevicePath { DmName = l.DmName, Major = (uint)Math.Max(0, l.Major), Minor = (uint)Math.Max(0, l.Minor), SizeBytes = l.SizeBytes },
                 TableStale = metadata is not null && metadata.SizeBytes != l.SizeBytes,
                 Suspended = l.Suspended,
-                DmTable = dm.GetValueOrDefault(l.DmName)?.Table ?? string.Empty,
-                OpenCount = (uint)(dm.GetValueOrDefault(l.DmName)?.OpenCount ?? 0),
+                DmTable = dmState?.Table ?? string.Empty,
+                OpenCount = (uint)(dmState?.OpenCount ?? 0),
             };
             activation.Tags.AddRange(metadata?.Tags ?? []);
             return activation;
