@@ -1,18 +1,17 @@
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using SharedLvm.Agent.Controller;
+using SharedLvm.Agent.Activation;
+using SharedLvm.Agent.Api;
+using SharedLvm.Agent.DBus;
 using SharedLvm.Agent.Discovery;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Lvm;
 using SharedLvm.Agent.Rescan;
-using SharedLvm.Agent.Security;
 using SharedLvm.Agent.Telemetry;
-using SharedLvm.Grpc;
+using SharedLvm.Agent.Uplink;
 using SharedLvm.Grpc.Security;
+using SharedLvm.Hosting;
 using SharedLvm.Os.Processes;
-using SharedLvm.Os.Systemd;
 using SharedLvm.Telemetry;
 
 namespace SharedLvm.Agent;
@@ -20,8 +19,6 @@ namespace SharedLvm.Agent;
 /// <summary>Wiring only: configuration, services, endpoints.</summary>
 public static class AgentHost
 {
-    public const string ConfigFile = "/etc/sharedlvm/agent.json";
-
     public const string Usage = """
         sharedlvm-agent: SharedLvm's node agent. Sees the SAN (rescans, WWID -> multipath, health by
         layer) and activates LVs exclusively when the controller says so. Never writes LVM metadata.
@@ -41,40 +38,44 @@ public static class AgentHost
           --metrics-listen HOST:PORT  Prometheus /metrics; "" = off    [127.0.0.1:7411]
           --otlp-endpoint URL    export traces by OTLP/HTTP            [off]
           --sysfs-root DIR       sysfs/udev tree to read (tests)       [/]
+          --dbus ADDRESS         D-Bus of systemd (device units, multipathd) [system]
+          --config FILE          another JSON settings file
           -h, --help             this text
 
         Over mutual TLS (the default) the agent obeys only the controller's certificate, registers
         only as the node its own certificate names, and audits commands to STATE_DIR/audit.log.
-        Runs under systemd as Type=notify (READY/STATUS/WATCHDOG/STOPPING); logs to stderr.
+        Runs under systemd as Type=notify (READY/STATUS/WATCHDOG/STOPPING); logs to stderr
+        (journald format under systemd). Exit codes: 64 bad usage, 78 bad configuration.
+
         """;
 
-    private static readonly Dictionary<string, string> Switches = new(StringComparer.Ordinal)
-    {
-        ["--listen"] = "Agent:Listen",
-        ["--node"] = "Agent:NodeName",
-        ["--controller"] = "Agent:Controller",
-        ["--sysfs-root"] = "Agent:SysfsRoot",
-        ["--state-dir"] = "Agent:StateDirectory",
-        ["--advertise"] = "Agent:AdvertiseAddress",
-        ["--metrics-listen"] = "Agent:MetricsListen",
-        ["--otlp-endpoint"] = "Agent:OtlpEndpoint",
-        ["--insecure"] = "Agent:Insecure",
-        ["--tls-ca"] = "Agent:TlsCa",
-        ["--tls-cert"] = "Agent:TlsCertificate",
-        ["--tls-key"] = "Agent:TlsKey",
-    };
+    public static readonly DaemonSpec Spec = new(
+        "sharedlvm-agent",
+        Usage,
+        "Agent",
+        "/etc/sharedlvm/agent.json",
+        new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["--listen"] = "Agent:Listen",
+            ["--node"] = "Agent:NodeName",
+            ["--controller"] = "Agent:Controller",
+            ["--sysfs-root"] = "Agent:SysfsRoot",
+            ["--dbus"] = "Agent:DBusAddress",
+            ["--state-dir"] = "Agent:StateDirectory",
+            ["--advertise"] = "Agent:AdvertiseAddress",
+            ["--metrics-listen"] = "Agent:MetricsListen",
+            ["--otlp-endpoint"] = "Agent:OtlpEndpoint",
+            ["--insecure"] = "Agent:Insecure",
+            ["--tls-ca"] = "Agent:TlsCa",
+            ["--tls-cert"] = "Agent:TlsCertificate",
+            ["--tls-key"] = "Agent:TlsKey",
+        },
+        ["--insecure"]);
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        args = GrpcDaemon.ExpandFlags(args, "--insecure");
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Configuration.Sources.Clear();
-        builder.Configuration.AddJsonFile(ConfigFile, optional: true);
-        builder.Configuration.AddEnvironmentVariables("SHAREDLVM_AGENT__");
-        builder.Configuration.AddCommandLine(args, Switches);
-        var options = new AgentOptions();
-        builder.Configuration.GetSection("Agent").Bind(options);
-
+        var builder = Daemon.CreateBuilder(Spec, args);
+        var options = Daemon.Bind<AgentOptions>(builder, Spec);
         var security = TransportSecurity.Load(options.Insecure, new TlsFiles(options.TlsCa, options.TlsCertificate, options.TlsKey));
         if (security.Tls?.Identity is { } own && (own.Role != PeerRoles.Node || own.Name != options.NodeName))
         {
@@ -84,50 +85,52 @@ public static class AgentHost
 
         // A plaintext --controller with TLS on fails here, not in the link's first connection attempt.
         security.Resolve(options.Controller);
-        GrpcDaemon.Configure(builder, options.Listen, security);
         Directory.CreateDirectory(options.StateDirectory);
-        GrpcDaemon.AddCallGate(builder, AgentAccess.Policy(), options.AuditLogPath);
+        GrpcServer.Configure<AgentStatusMapper>(builder, new GrpcServerSettings(options.Listen, security, AgentAccess.Policy(), options.AuditLogPath));
         MetricsEndpoint.Configure(builder, options.MetricsListen, new MetricScope(new KeyValuePair<string, string>("node", options.NodeName)), AgentMetrics.MeterName);
-        Tracing.Configure(builder, "sharedlvm-agent", options.OtlpEndpoint);
+        Tracing.Configure(builder, Spec.Name, options.OtlpEndpoint);
 
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IProcessRunner, ProcessRunner>();
-        builder.Services.AddSingleton(new SysfsTree(options.SysfsRoot));
-        builder.Services.AddSingleton<IMultipathd>(sp => new MultipathdCli(sp.GetRequiredService<IProcessRunner>(), options.MultipathdTimeout));
-        builder.Services.AddSingleton<SanDiscovery>();
-        builder.Services.AddSingleton<IDmSetup>(sp => new DmSetupCli(sp.GetRequiredService<IProcessRunner>(), options.MultipathdTimeout));
-        builder.Services.AddSingleton(new RescanOptions());
-        builder.Services.AddSingleton<ScsiRescanner>();
-        builder.Services.AddSingleton<AgentLvm>();
-        builder.Services.AddSingleton<IVolumeActivator>(sp => sp.GetRequiredService<AgentLvm>());
-        builder.Services.AddSingleton<SanWatcher>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<SanWatcher>());
-        builder.Services.AddSingleton(new EpochStore(options.StateDirectory));
-        builder.Services.AddSingleton<Reconciler>();
-        builder.Services.AddSingleton<ControllerLink>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerLink>());
-        builder.Services.AddSingleton<AgentMetrics>();
-        builder.Services.AddSingleton<AgentApi>();
-        builder.Services.AddSingleton<ISystemdNotifier, SystemdNotifier>();
-        builder.Services.AddHostedService(sp => new SystemdLifetimeService(
-            sp.GetRequiredService<ISystemdNotifier>(),
-            sp.GetRequiredService<IHostApplicationLifetime>(),
-            () => sp.GetRequiredService<SanWatcher>().Current is { } now
-                ? $"node {options.NodeName}: {now.View.Maps.Count} multipath maps, health {now.Overall.ToString().ToLowerInvariant()}"
-                : $"node {options.NodeName}: discovering",
-            SystemdNotifier.WatchdogInterval()));
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<IProcessRunner, ProcessRunner>();
+        services.AddSingleton(new SysfsTree(options.SysfsRoot));
+        services.AddSingleton<IMultipathd>(sp => new MultipathdCli(sp.GetRequiredService<IProcessRunner>(), options.MultipathdTimeout));
+        services.AddSingleton<SanDiscovery>();
+        services.AddSingleton<IDmSetup>(sp => new DmSetupCli(sp.GetRequiredService<IProcessRunner>(), options.DmSetupTimeout));
+        services.AddSingleton(new RescanOptions());
+        services.AddSingleton<ScsiRescanner>();
+        services.AddSingleton<AgentLvm>();
+        services.AddSingleton<IVolumeActivator>(sp => sp.GetRequiredService<AgentLvm>());
+        services.AddSingleton<SanWatcher>();
+        services.AddHostedService(sp => sp.GetRequiredService<SanWatcher>());
+        services.AddSingleton<SystemdBus>();
+        services.AddHostedService(sp => sp.GetRequiredService<SystemdBus>());
+        services.AddSingleton(new EpochStore(options.StateDirectory));
+        services.AddSingleton<CommandGuard>();
+        services.AddSingleton<ActivationWorkflow>();
+        services.AddSingleton<Reconciler>();
+        services.AddSingleton<ControllerLink>();
+        services.AddHostedService(sp => sp.GetRequiredService<ControllerLink>());
+        services.AddSingleton<AgentMetrics>();
+        services.AddSingleton<AgentService>();
+        services.AddSingleton<SystemdStatus>(sp => () => sp.GetRequiredService<SanWatcher>().Current is { } now
+            ? $"node {options.NodeName}: {now.View.Maps.Count} multipath maps, health {now.Overall.ToString().ToLowerInvariant()}"
+            : $"node {options.NodeName}: discovering");
+        services.AddHostedService<SystemdWatchdog>();
         configure?.Invoke(builder);
 
         var app = builder.Build();
         var reconciler = app.Services.GetRequiredService<Reconciler>();
-        app.Services.GetRequiredService<SanWatcher>().ReconcileFindings = () => reconciler.Findings;
+        var systemd = app.Services.GetRequiredService<SystemdBus>();
+        app.Services.GetRequiredService<SanWatcher>().ReconcileFindings = () => [.. reconciler.Findings, .. systemd.Findings()];
         // Instruments exist from the start, not from the first command.
         app.Services.GetRequiredService<AgentMetrics>();
+        GrpcServer.UseTimeoutClamp(app);
         MetricsEndpoint.Map(app);
-        app.MapGrpcService<AgentApi>(AgentApi.Descriptor);
-        GrpcDaemon.MapCommonEndpoints(app);
-        GrpcDaemon.AnnounceSecurity(app, "sharedlvm-agent", options.Listen, "activate and deactivate this node's LVs");
+        app.MapGrpcService<AgentService>();
+        GrpcServer.MapCommon(app);
+        GrpcServer.AnnounceSecurity(app, Spec.Name, options.Listen, "activate and deactivate this node's LVs");
         return app;
     }
 }

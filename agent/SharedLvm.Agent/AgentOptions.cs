@@ -73,6 +73,12 @@ public sealed class AgentOptions
     /// <summary>Full resync of the SAN view even without events (netlink can drop events in storms).</summary>
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Timeout of every multipathd (and dmsetup) query: a wedged multipathd must not wedge the agent.</summary>
+    /// <summary>Timeout of every multipathd query: a wedged multipathd must not wedge the agent.</summary>
     public TimeSpan MultipathdTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The D-Bus bus systemd is on: "system" (the system bus), or an address (tests: a private bus).</summary>
+    public string DBusAddress { get; set; } = "system";
+
+    /// <summary>Timeout of every dmsetup query (tables and open counts for the inventory).</summary>
+    public TimeSpan DmSetupTimeout { get; set; } = TimeSpan.FromSeconds(10);
 }

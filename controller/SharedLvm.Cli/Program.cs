@@ -1,4 +1,5 @@
 using SharedLvm.Cli;
+using SharedLvm.Cli.Commands;
 
 var root = SlvmCommands.Build(Console.Out, Console.Error);
 var parse = root.Parse(args);
@@ -10,7 +11,7 @@ if (parse.Errors.Count > 0)
     }
 
     await Console.Error.WriteLineAsync("Run 'slvm --help' (or 'slvm <command> --help') for usage.");
-    return SlvmCommands.UsageError;
+    return Connection.UsageError;
 }
 
 return await parse.InvokeAsync();

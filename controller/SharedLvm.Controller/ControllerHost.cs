@@ -1,8 +1,7 @@
+using Grpc.HealthCheck;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using SharedLvm.Controller.Agents;
 using SharedLvm.Controller.Api;
 using SharedLvm.Controller.Attachments;
 using SharedLvm.Controller.Events;
@@ -12,9 +11,8 @@ using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
 using SharedLvm.Controller.Telemetry;
 using SharedLvm.Controller.Volumes;
-using SharedLvm.Controller.Security;
-using SharedLvm.Grpc;
 using SharedLvm.Grpc.Security;
+using SharedLvm.Hosting;
 using SharedLvm.Os.Processes;
 using SharedLvm.Telemetry;
 
@@ -23,8 +21,6 @@ namespace SharedLvm.Controller;
 /// <summary>Wiring only: configuration, services, endpoints.</summary>
 public static class ControllerHost
 {
-    public const string ConfigFile = "/etc/sharedlvm/controller.json";
-
     public const string Usage = """
         sharedlvm-controller: the single writer of SharedLvm's shared VGs and the home of its gRPC API.
 
@@ -50,91 +46,81 @@ public static class ControllerHost
         scripts/pki makes the CA and certificates: API clients carry a role in their certificate
         (reader, operator, admin) or use a bearer token; agents present their node's certificate.
         Mutating and refused calls are audited to STATE_DIR/audit.log.
-        Logs go to stderr in systemd/journald format. The API serves grpc.health.v1.Health.
+        Logs go to stderr (journald format under systemd). The API serves grpc.health.v1.Health and
+        server reflection (for readers and up). Exit codes: 64 bad usage, 78 bad configuration.
         Without fencing, never move a volume off an unreachable node: see ARCHITECTURE.md.
+
         """;
 
-    private static readonly Dictionary<string, string> Switches = new(StringComparer.Ordinal)
-    {
-        ["--listen"] = "Controller:Listen",
-        ["--state-dir"] = "Controller:StateDirectory",
-        ["--lvm"] = "Controller:LvmBinary",
-        ["--lvm-timeout"] = "Controller:LvmTimeoutSeconds",
-        ["--write-queue"] = "Controller:WriteQueueCapacity",
-        ["--metrics-listen"] = "Controller:MetricsListen",
-        ["--otlp-endpoint"] = "Controller:OtlpEndpoint",
-        ["--config"] = "ConfigFile",
-        ["--insecure"] = "Controller:Insecure",
-        ["--tls-ca"] = "Controller:TlsCa",
-        ["--tls-cert"] = "Controller:TlsCertificate",
-        ["--tls-key"] = "Controller:TlsKey",
-        ["--tokens"] = "Controller:TokensFile",
-    };
+    public static readonly DaemonSpec Spec = new(
+        "sharedlvm-controller",
+        Usage,
+        "Controller",
+        "/etc/sharedlvm/controller.json",
+        new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["--listen"] = "Controller:Listen",
+            ["--state-dir"] = "Controller:StateDirectory",
+            ["--lvm"] = "Controller:LvmBinary",
+            ["--lvm-timeout"] = "Controller:LvmTimeoutSeconds",
+            ["--write-queue"] = "Controller:WriteQueueCapacity",
+            ["--metrics-listen"] = "Controller:MetricsListen",
+            ["--otlp-endpoint"] = "Controller:OtlpEndpoint",
+            ["--insecure"] = "Controller:Insecure",
+            ["--tls-ca"] = "Controller:TlsCa",
+            ["--tls-cert"] = "Controller:TlsCertificate",
+            ["--tls-key"] = "Controller:TlsKey",
+            ["--tokens"] = "Controller:TokensFile",
+        },
+        ["--insecure"]);
 
     public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        args = GrpcDaemon.ExpandFlags(args, "--insecure");
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
-        builder.Configuration.Sources.Clear();
-        builder.Configuration.AddJsonFile(ConfigFile, optional: true);
-        var commandLine = new ConfigurationBuilder().AddCommandLine(args, Switches).Build();
-        if (commandLine["ConfigFile"] is { } extra)
-        {
-            builder.Configuration.AddJsonFile(Path.GetFullPath(extra), optional: false);
-        }
-
-        builder.Configuration.AddEnvironmentVariables("SHAREDLVM_CONTROLLER__");
-        builder.Configuration.AddCommandLine(args, Switches);
-
-        var options = new ControllerOptions();
-        builder.Configuration.GetSection("Controller").Bind(options);
-        if (builder.Configuration.GetValue<double?>("Controller:LvmTimeoutSeconds") is { } seconds)
-        {
-            options.LvmTimeout = TimeSpan.FromSeconds(seconds);
-        }
-
+        var builder = Daemon.CreateBuilder(Spec, args);
+        var options = Daemon.Bind<ControllerOptions>(builder, Spec);
         var security = TransportSecurity.Load(options.Insecure, new TlsFiles(options.TlsCa, options.TlsCertificate, options.TlsKey));
-        GrpcDaemon.Configure(builder, options.Listen, security, options.MaxConcurrentStreams);
         Directory.CreateDirectory(options.StateDirectory);
-        GrpcDaemon.AddCallGate(builder, ApiAccess.Policy(), options.AuditLogPath, options.TokensFile, options.Mutations);
+        GrpcServer.Configure<ControllerStatusMapper>(builder, new GrpcServerSettings(options.Listen, security, ApiAccess.Policy(), options.AuditLogPath)
+        {
+            TokensFile = options.TokensFile,
+            Limits = options.Mutations,
+            MaxStreamsPerConnection = options.MaxConcurrentStreams,
+        });
         MetricsEndpoint.Configure(builder, options.MetricsListen, new MetricScope(), ControllerMetrics.MeterName);
-        Tracing.Configure(builder, "sharedlvm-controller", options.OtlpEndpoint);
+        Tracing.Configure(builder, Spec.Name, options.OtlpEndpoint);
 
-        builder.Services.AddSingleton(options);
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IProcessRunner, ProcessRunner>();
-        builder.Services.AddSingleton(_ => new ControllerStore(options.DatabasePath));
-        builder.Services.AddSingleton(FaultInjector.FromEnvironment());
-        builder.Services.AddSingleton<EventBus>();
-        builder.Services.AddSingleton<PoolRegistry>();
-        builder.Services.AddSingleton<VolumeService>();
-        builder.Services.AddSingleton<NodeDirectory>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<NodeDirectory>());
-        builder.Services.AddSingleton<AgentClients>();
-        builder.Services.AddSingleton(sp => new AttachmentService(
-            sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(), sp.GetRequiredService<NodeDirectory>(),
-            sp.GetRequiredService<ControllerStore>(), sp.GetRequiredService<EventBus>(), sp.GetRequiredService<AgentClients>(),
-            sp.GetRequiredService<ControllerStartup>(), options, sp.GetRequiredService<ILogger<AttachmentService>>()));
-        builder.Services.AddSingleton(sp => new ControllerMetrics(
-            sp.GetRequiredService<MetricScope>(), sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(),
-            sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<ControllerStartup>(), TimeProvider.System));
-        builder.Services.AddSingleton(sp => new ControllerApi(
-            sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<VolumeService>(), sp.GetRequiredService<EventBus>(),
-            sp.GetRequiredService<ControllerOptions>(), sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<AttachmentService>(),
-            sp.GetRequiredService<ControllerMetrics>(), sp.GetRequiredService<AgentClients>()));
-        builder.Services.AddSingleton(sp => new NodeRegistryApi(sp.GetRequiredService<NodeDirectory>(), sp.GetRequiredService<PoolRegistry>(), sp.GetRequiredService<ControllerStartup>()));
-        builder.Services.AddSingleton<ControllerStartup>();
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<ControllerStartup>());
+        var services = builder.Services;
+        services.AddSingleton(options);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<IProcessRunner, ProcessRunner>();
+        services.AddSingleton(_ => new ControllerStore(options.DatabasePath));
+        services.AddSingleton(FaultInjector.FromEnvironment());
+        services.AddSingleton<ControllerEpoch>();
+        services.AddSingleton<EventBus>();
+        services.AddSingleton<PoolRegistry>();
+        services.AddSingleton<VolumeService>();
+        services.AddSingleton<NodeDirectory>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeDirectory>());
+        services.AddSingleton<NodeHealthService>();
+        services.AddSingleton<AgentClients>();
+        services.AddSingleton<AttachmentService>();
+        services.AddSingleton<ControllerMetrics>();
+        services.AddSingleton<ControllerService>();
+        services.AddSingleton<NodeRegistryService>();
+        services.AddHostedService<ControllerStartup>();
+        services.AddSingleton<SystemdStatus>(sp => () => $"epoch {sp.GetRequiredService<ControllerEpoch>().Value}, {sp.GetRequiredService<PoolRegistry>().All.Count} pools");
+        services.AddHostedService<SystemdWatchdog>();
         configure?.Invoke(builder);
 
         var app = builder.Build();
         // Instruments exist from the start, not from the first API call.
         app.Services.GetRequiredService<ControllerMetrics>();
+        GrpcServer.UseTimeoutClamp(app);
         MetricsEndpoint.Map(app);
-        app.MapGrpcService<ControllerApi>(ControllerApi.Descriptor);
-        app.MapGrpcService<NodeRegistryApi>(NodeRegistryApi.Descriptor);
-        GrpcDaemon.MapCommonEndpoints(app);
-        GrpcDaemon.AnnounceSecurity(app, "sharedlvm-controller", options.Listen, "create, delete and move every volume");
+        app.MapGrpcService<ControllerService>();
+        app.MapGrpcService<NodeRegistryService>();
+        GrpcServer.MapCommon(app);
+        GrpcServer.AnnounceSecurity(app, Spec.Name, options.Listen, "create, delete and move every volume");
         return app;
     }
 }

@@ -22,7 +22,7 @@ public sealed class ControllerOptions
     public string TokensFile { get; set; } = "/etc/sharedlvm/pki/tokens";
 
     /// <summary>Mutating calls per caller: sustained rate and burst (RESOURCE_EXHAUSTED beyond).</summary>
-    public SharedLvm.Grpc.Security.MutationLimits Mutations { get; set; } = new();
+    public SharedLvm.Hosting.Security.MutationLimits Mutations { get; set; } = new();
 
     /// <summary>Concurrent calls (HTTP/2 streams) one connection may hold open.</summary>
     public int MaxConcurrentStreams { get; set; } = 100;
@@ -40,6 +40,13 @@ public sealed class ControllerOptions
 
     /// <summary>Every lvm command is killed after this; its outcome is then reconciled from the VG.</summary>
     public TimeSpan LvmTimeout { get; set; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>--lvm-timeout: <see cref="LvmTimeout"/> in seconds.</summary>
+    public double LvmTimeoutSeconds
+    {
+        get => LvmTimeout.TotalSeconds;
+        set => LvmTimeout = TimeSpan.FromSeconds(value);
+    }
 
     /// <summary>Writes queued per pool before new ones get RESOURCE_EXHAUSTED.</summary>
     public int WriteQueueCapacity { get; set; } = 256;

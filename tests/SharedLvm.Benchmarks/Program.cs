@@ -10,8 +10,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 using SharedLvm.Benchmarks;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller;
-using SharedLvm.Controller.Api;
-using SharedLvm.Grpc;
+using Grpc.Core;
+using Grpc.Net.Client;
+using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
 
@@ -45,17 +46,18 @@ try
 
     await using (var setup = await Controller.StartAsync(state))
     {
-        await setup.Api.CallAsync<Pool>(new CreatePoolRequest { Name = "bench", DevicePath = device, Mode = PoolCreateMode.Initialize });
+        await setup.Api.CreatePoolAsync(new CreatePoolRequest { Name = "bench", DevicePath = device, Mode = PoolCreateMode.Initialize });
     }
 
     var config = new LvmConfig { Devices = [device], BackupDirectory = Path.Combine(state, "lvm", "backup"), ArchiveDirectory = Path.Combine(state, "lvm", "archive") };
-    var lvm = new LvmCli(runner, config, TimeSpan.FromMinutes(5));
+    var lvm = new LvmMetadataWriter(runner, config, TimeSpan.FromMinutes(5));
+    var reader = new LvmReader(runner, config, TimeSpan.FromMinutes(5));
     var emptyBackup = Path.Combine(work, "empty.vg");
     File.Copy(Path.Combine(state, "lvm", "backup", "bench"), emptyBackup);
 
     foreach (var n in sizes)
     {
-        var seqno = (await lvm.VgsAsync("bench", CancellationToken.None)).Seqno;
+        var seqno = (await reader.VgsAsync("bench", CancellationToken.None)).Seqno;
         var seeded = Path.Combine(work, $"seed-{n}.vg");
         VgSeeder.Write(emptyBackup, seeded, "bench", n, seqno + 1);
         var seedTime = Stopwatch.StartNew();
@@ -64,13 +66,13 @@ try
 
         await using var controller = await Controller.StartAsync(state);
         var api = controller.Api;
-        var ids = (await api.CallAsync<ListVolumesResponse>(new ListVolumesRequest { Pool = "bench", PageSize = 1000 })).Volumes.Select(v => v.Id).ToArray();
+        var ids = (await api.ListVolumesAsync(new ListVolumesRequest { Pool = "bench", PageSize = 1000 })).Volumes.Select(v => v.Id).ToArray();
 
         var create = new List<double>();
         var created = new List<Volume>();
         for (var i = 0; i < ops; i++)
         {
-            created.Add(await Time(create, () => api.CallAsync<Volume>(new CreateVolumeRequest { Pool = "bench", Name = $"api-{n}-{i}", SizeBytes = 4 * MiB })));
+            created.Add(await TimeCall(create, () => api.CreateVolumeAsync(new CreateVolumeRequest { Pool = "bench", Name = $"api-{n}-{i}", SizeBytes = 4 * MiB })));
         }
 
         var rawCreate = new List<double>();
@@ -94,28 +96,28 @@ try
         var extend = new List<double>();
         foreach (var v in created)
         {
-            await Time(extend, () => api.CallAsync<Volume>(new ExtendVolumeRequest { Id = v.Id, SizeBytes = 8 * MiB }));
+            await TimeCall(extend, () => api.ExtendVolumeAsync(new ExtendVolumeRequest { Id = v.Id, SizeBytes = 8 * MiB }));
         }
 
         var delete = new List<double>();
         foreach (var v in created)
         {
-            await Time(delete, () => api.CallAsync<DeleteVolumeResponse>(new DeleteVolumeRequest { Id = v.Id }));
+            await TimeCall(delete, () => api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = v.Id }));
         }
 
         var get = new List<double>();
         var list = new List<double>();
         var random = new Random(7);
-        var known = ids.Length > 0 ? ids : [(await api.CallAsync<Volume>(new CreateVolumeRequest { Pool = "bench", Name = "probe", SizeBytes = 4 * MiB })).Id];
+        var known = ids.Length > 0 ? ids : [(await api.CreateVolumeAsync(new CreateVolumeRequest { Pool = "bench", Name = "probe", SizeBytes = 4 * MiB })).Id];
         for (var i = 0; i < 2000; i++)
         {
-            await Time(get, () => api.CallAsync<Volume>(new GetVolumeRequest { Id = known[random.Next(known.Length)] }));
+            await TimeCall(get, () => api.GetVolumeAsync(new GetVolumeRequest { Id = known[random.Next(known.Length)] }));
         }
 
         for (var i = 0; i < 300; i++)
         {
             var token = ids.Length > 100 ? ids[random.Next(ids.Length - 100)] : string.Empty;
-            await Time(list, () => api.CallAsync<ListVolumesResponse>(new ListVolumesRequest { Pool = "bench", PageSize = 100, PageToken = token }));
+            await TimeCall(list, () => api.ListVolumesAsync(new ListVolumesRequest { Pool = "bench", PageSize = 100, PageToken = token }));
         }
 
         var one = await Throughput(api, clients: 1, perClient: ops, $"t1-{n}");
@@ -171,18 +173,18 @@ async Task MeasureTlsCost()
         var fresh = new List<double>();
         using (var channel = dial())
         {
-            var api = new GrpcServiceClient(channel, ControllerApi.Descriptor);
-            await api.CallAsync<ListPoolsResponse>(new ListPoolsRequest());
+            var api = new ControllerRpc.ControllerClient(channel);
+            await api.ListPoolsAsync(new ListPoolsRequest());
             for (var i = 0; i < ops * 25; i++)
             {
-                await Time(reused, () => api.CallAsync<ListPoolsResponse>(new ListPoolsRequest()));
+                await TimeCall(reused, () => api.ListPoolsAsync(new ListPoolsRequest()));
             }
         }
 
         for (var i = 0; i < ops * 2; i++)
         {
             using var channel = dial();
-            await Time(fresh, () => new GrpcServiceClient(channel, ControllerApi.Descriptor).CallAsync<ListPoolsResponse>(new ListPoolsRequest()));
+            await TimeCall(fresh, () => new ControllerRpc.ControllerClient(channel).ListPoolsAsync(new ListPoolsRequest()));
         }
 
         figures[mode] = (reused, fresh);
@@ -200,6 +202,8 @@ async Task MeasureTlsCost()
 }
 
 static string LvTagsFor(string name) => "slvm_raw=" + name;
+
+static Task<T> TimeCall<T>(List<double> into, Func<AsyncUnaryCall<T>> call) => Time(into, () => call().ResponseAsync);
 
 static async Task<T> Time<T>(List<double> into, Func<Task<T>> action)
 {
@@ -221,7 +225,7 @@ static double P(List<double> values, int percentile)
     return sorted[Math.Clamp((int)Math.Ceiling(percentile / 100.0 * sorted.Length) - 1, 0, sorted.Length - 1)];
 }
 
-static async Task<double> Throughput(GrpcServiceClient api, int clients, int perClient, string prefix)
+static async Task<double> Throughput(ControllerRpc.ControllerClient api, int clients, int perClient, string prefix)
 {
     var started = Stopwatch.StartNew();
     var done = await Task.WhenAll(Enumerable.Range(0, clients).Select(async c =>
@@ -229,7 +233,7 @@ static async Task<double> Throughput(GrpcServiceClient api, int clients, int per
         var mine = new List<string>();
         for (var i = 0; i < perClient; i++)
         {
-            mine.Add((await api.CallAsync<Volume>(new CreateVolumeRequest { Pool = "bench", Name = $"{prefix}-{c}-{i}", SizeBytes = 4 * 1024 * 1024 })).Id);
+            mine.Add((await api.CreateVolumeAsync(new CreateVolumeRequest { Pool = "bench", Name = $"{prefix}-{c}-{i}", SizeBytes = 4 * 1024 * 1024 })).Id);
         }
 
         return mine;
@@ -237,7 +241,7 @@ static async Task<double> Throughput(GrpcServiceClient api, int clients, int per
     var rate = clients * perClient / started.Elapsed.TotalSeconds;
     foreach (var id in done.SelectMany(x => x))
     {
-        await api.CallAsync<DeleteVolumeResponse>(new DeleteVolumeRequest { Id = id });
+        await api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = id });
     }
 
     return rate;
@@ -266,13 +270,13 @@ internal sealed class Controller : IAsyncDisposable
         _app = app;
         Address = address;
         _channel = GrpcChannel.ForAddress(address);
-        Api = new GrpcServiceClient(_channel, ControllerApi.Descriptor);
+        Api = new ControllerRpc.ControllerClient(_channel);
     }
 
     public Uri Address { get; }
 
     /// <summary>Plaintext (for <see cref="Api"/>) unless <paramref name="tls"/> gives TLS files.</summary>
-    public GrpcServiceClient Api { get; }
+    public ControllerRpc.ControllerClient Api { get; }
 
     public static async Task<Controller> StartAsync(string state, string[]? tls = null)
     {

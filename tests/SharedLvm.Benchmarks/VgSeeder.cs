@@ -22,7 +22,7 @@ internal static class VgSeeder
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         for (var i = 0; i < count; i++)
         {
-            var id = SharedLvm.Controller.Volumes.VolumeId.New();
+            var id = SharedLvm.Contracts.Conventions.VolumeId.New();
             volumes.Append(CultureInfo.InvariantCulture, $$"""
 
                 		slvm-{{id}} {

@@ -3,9 +3,10 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using SharedLvm.Agent;
 using SharedLvm.Contracts.V1;
-using SharedLvm.Controller.Api;
-using SharedLvm.Grpc;
+using Grpc.Net.Client;
 using SharedLvm.Grpc.Security;
+using AgentRpc = SharedLvm.Contracts.V1.Agent;
+using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 
 namespace SharedLvm.Lab.Tests;
 
@@ -32,11 +33,11 @@ public sealed partial class Lab : IAsyncLifetime
     /// <summary>True when the suite skipped the lab: the fixture is still built, but boots nothing.</summary>
     public bool Skipped { get; private set; }
 
-    public GrpcServiceClient Api { get; private set; } = null!;
+    public ControllerRpc.ControllerClient Api { get; private set; } = null!;
 
     public HashSet<string> NodesDown { get; } = [];
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         if (SkipRequested)
         {
@@ -49,12 +50,12 @@ public sealed partial class Lab : IAsyncLifetime
         Assert.True(up.Code == 0, "scripts/lab up failed:\n" + up.Output);
         // As an operator would: the lab's admin client certificate; the server must be the controller.
         _controller = Dial("lab-admin").Dial("127.0.0.1:7400", PeerRoles.Controller);
-        Api = new GrpcServiceClient(_controller, ControllerApi.Descriptor);
+        Api = new ControllerRpc.ControllerClient(_controller);
         File.Delete(Path.Combine(Root, ".cache", "lab", "figures.txt"));
-        await Api.CallAsync<Pool>(new CreatePoolRequest { Name = Pool, Wwid = Wwid, DevicePath = RunFile("lu1.loop"), Mode = PoolCreateMode.Initialize });
+        await Api.CreatePoolAsync(new CreatePoolRequest { Name = Pool, Wwid = Wwid, DevicePath = RunFile("lu1.loop"), Mode = PoolCreateMode.Initialize });
     }
 
-    public Task DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         _controller?.Dispose();
         foreach (var channel in _agents.Values)
@@ -72,11 +73,11 @@ public sealed partial class Lab : IAsyncLifetime
             Script(TimeSpan.FromMinutes(2), "down");
         }
 
-        return Task.CompletedTask;
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>The agent on a node, as the controller reaches it (hostfwd 127.0.0.1:15000 + index).</summary>
-    public GrpcServiceClient Agent(string node)
+    public AgentRpc.AgentClient Agent(string node)
     {
         if (!_agents.TryGetValue(node, out var channel))
         {
@@ -84,7 +85,7 @@ public sealed partial class Lab : IAsyncLifetime
             channel = _agents[node] = Dial("controller").Dial($"127.0.0.1:{15000 + (node[^1] - 'a')}", PeerRoles.Node, node);
         }
 
-        return new GrpcServiceClient(channel, AgentApi.Descriptor);
+        return new AgentRpc.AgentClient(channel);
     }
 
     /// <summary>TLS as <paramref name="identity"/>, from the lab's PKI (scripts/lab makes it with scripts/pki).</summary>

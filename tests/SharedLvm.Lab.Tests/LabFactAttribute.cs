@@ -7,7 +7,10 @@ namespace SharedLvm.Lab.Tests;
 [AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
 public sealed class LabFactAttribute : FactAttribute
 {
-    public LabFactAttribute()
+    public LabFactAttribute(
+        [System.Runtime.CompilerServices.CallerFilePath] string? sourceFilePath = null,
+        [System.Runtime.CompilerServices.CallerLineNumber] int sourceLineNumber = -1)
+        : base(sourceFilePath, sourceLineNumber)
     {
         if (Lab.SkipRequested)
         {

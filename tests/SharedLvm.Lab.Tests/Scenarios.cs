@@ -1,8 +1,8 @@
+using Grpc.Core;
 using System.Diagnostics;
 using Google.Protobuf;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
-using Xunit.Abstractions;
 
 namespace SharedLvm.Lab.Tests;
 
@@ -10,7 +10,7 @@ namespace SharedLvm.Lab.Tests;
 /// The end-to-end scenarios on real kernels. Every step's truth is read from the guests
 /// (dmsetup, lvs, multipath, blockdev), and after every step no LV may be active on two nodes.
 /// </summary>
-[TestCaseOrderer("SharedLvm.Lab.Tests.ScenarioOrder", "SharedLvm.Lab.Tests")]
+[TestCaseOrderer(typeof(ScenarioOrder))]
 public sealed class Scenarios : IClassFixture<Lab>
 {
     private const ulong MiB = 1024 * 1024;
@@ -23,7 +23,7 @@ public sealed class Scenarios : IClassFixture<Lab>
         _output = output;
     }
 
-    private GrpcServiceClient Api => _lab.Api;
+    private SharedLvm.Contracts.V1.Controller.ControllerClient Api => _lab.Api;
 
     [LabFact]
     public async Task S1_attach_write_second_node_refused_detach_reattach_elsewhere_data_intact()
@@ -34,7 +34,7 @@ public sealed class Scenarios : IClassFixture<Lab>
         Assert.Equal(64 * MiB, attached.Device.SizeBytes);
         Assert.Contains(Lab.DmName(volume), _lab.ActiveLvs("node-a"));
         // The agent's inventory: the LV, its owner tag, and its dm table on the LU's multipath map.
-        var inventory = await _lab.Agent("node-a").CallAsync<Inventory>(new GetInventoryRequest());
+        var inventory = await _lab.Agent("node-a").GetInventoryAsync(new GetInventoryRequest());
         var active = Assert.Single(inventory.ActiveLvs, l => l.LvName == volume.LvName);
         var map = inventory.MultipathMaps.Single(m => m.Wwid == Lab.Wwid);
         Assert.Contains("sharedlvm_owner_node-a", active.Tags);
@@ -42,7 +42,7 @@ public sealed class Scenarios : IClassFixture<Lab>
         var written = _lab.Guest("node-a", $"head -c 8388608 /dev/urandom > /tmp/s1 && dd if=/tmp/s1 of={Lab.DevicePath(volume)} bs=1M oflag=direct status=none && sha256sum < /tmp/s1").Split(' ')[0];
         _lab.AssertNoLvActiveOnTwoNodes();
 
-        var refused = await Assert.ThrowsAsync<RpcException>(() => AttachAsync(volume, "node-b"));
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await AttachAsync(volume, "node-b"));
         Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
         Assert.Contains("node-a", refused.Status.Detail, StringComparison.Ordinal);
         Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
@@ -96,11 +96,11 @@ public sealed class Scenarios : IClassFixture<Lab>
 
         // Straight to node-b's agent, past the controller's own check: a current epoch, node-b's
         // name. The LV's tag says node-a, so LVM's volume_list on node-b refuses it.
-        var direct = await Assert.ThrowsAsync<RpcException>(() => _lab.Agent("node-b").CallAsync<ActivateVolumeResponse>(new ActivateVolumeRequest
+        var direct = await Assert.ThrowsAsync<RpcException>(async () => await _lab.Agent("node-b").ActivateVolumeAsync(new ActivateVolumeRequest
         {
             Header = new CommandHeader { Epoch = new Epoch { Value = Lab.ControllerEpoch() }, NodeName = "node-b", RequestId = Guid.NewGuid().ToString("N") },
             Lv = new LvRef { VgName = Lab.Pool, LvName = volume.LvName, VolumeId = volume.Id, Lun = new LunAddress { Wwid = Lab.Wwid } },
-        }, new CallOptions { Timeout = TimeSpan.FromSeconds(60) }));
+        }, deadline: DateTime.UtcNow.AddSeconds(60)));
         Assert.Equal(StatusCode.FailedPrecondition, direct.StatusCode);
         Assert.Contains("not tagged for this node", direct.Status.Detail, StringComparison.Ordinal);
         Assert.Contains("node-a", direct.Status.Detail, StringComparison.Ordinal);
@@ -123,7 +123,7 @@ public sealed class Scenarios : IClassFixture<Lab>
         Assert.NotEqual(a, b);
         foreach (var node in (string[])["node-a", "node-b"])
         {
-            var inventory = await _lab.Agent(node).CallAsync<Inventory>(new GetInventoryRequest());
+            var inventory = await _lab.Agent(node).GetInventoryAsync(new GetInventoryRequest());
             var map = Assert.Single(inventory.MultipathMaps, m => m.Wwid == Lab.Wwid);
             Assert.Equal(Lab.Wwid, map.Name);
             Assert.Equal(2, map.Paths.Count);
@@ -189,11 +189,11 @@ public sealed class Scenarios : IClassFixture<Lab>
             Assert.Contains("absent", _lab.Guest(node, $"test -e /dev/mapper/{Lab.HotAddedWwid} && echo present || echo absent"), StringComparison.Ordinal);
         }
 
-        await Api.CallAsync<Pool>(new CreatePoolRequest { Name = "lab2", Wwid = Lab.HotAddedWwid, DevicePath = Lab.RunFile("lu2.loop"), Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB }, Long);
+        await Api.CreatePoolAsync(new CreatePoolRequest { Name = "lab2", Wwid = Lab.HotAddedWwid, DevicePath = Lab.RunFile("lu2.loop"), Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB }, Long);
 
         // node-b: an explicit targeted rescan, which reports what it scanned and what appeared.
         var timer = Stopwatch.StartNew();
-        var rescan = await _lab.Agent("node-b").CallAsync<RescanResponse>(new RescanRequest
+        var rescan = await _lab.Agent("node-b").RescanAsync(new RescanRequest
         {
             Header = new CommandHeader { NodeName = "node-b" },
             Expect = { new LunAddress { Wwid = Lab.HotAddedWwid } },
@@ -205,16 +205,16 @@ public sealed class Scenarios : IClassFixture<Lab>
         Assert.All(rescan.Hosts, h => Assert.Equal(string.Empty, h.Error));
         _output.WriteLine(string.Join("; ", rescan.Hosts.Select(h => $"host{h.Host} '{h.Scan}' {h.DurationMs} ms")));
         Lab.Figure($"new LU: rescan request to a usable 2-path map on node-b {timer.ElapsedMilliseconds} ms (agent: {rescan.DurationMs} ms over {rescan.Hosts.Count} hosts)");
-        Assert.Equal(2, (await _lab.Agent("node-b").CallAsync<Inventory>(new GetInventoryRequest())).MultipathMaps.Single(m => m.Wwid == Lab.HotAddedWwid).Paths.Count);
+        Assert.Equal(2, (await _lab.Agent("node-b").GetInventoryAsync(new GetInventoryRequest())).MultipathMaps.Single(m => m.Wwid == Lab.HotAddedWwid).Paths.Count);
 
         // node-a: no explicit rescan; attaching a volume of the new pool makes its agent rescan first.
-        var volume = await Api.CallAsync<Volume>(new CreateVolumeRequest { Pool = "lab2", Name = "s5-new-lu", SizeBytes = 16 * MiB }, Long);
+        var volume = await Api.CreateVolumeAsync(new CreateVolumeRequest { Pool = "lab2", Name = "s5-new-lu", SizeBytes = 16 * MiB }, Long);
         timer.Restart();
-        var attachment = await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }, Long);
+        var attachment = await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }, Long);
         Lab.Figure($"new LU: attach on node-a including its own targeted rescan {timer.ElapsedMilliseconds} ms");
         Assert.Equal($"/dev/lab2/{volume.LvName}", attachment.Device.Path);
         Assert.Contains("present", _lab.Guest("node-a", $"test -e /dev/mapper/{Lab.HotAddedWwid} && echo present || echo absent"), StringComparison.Ordinal);
-        await Api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }, Long);
+        await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }, Long);
     }
 
     [LabFact]
@@ -222,7 +222,7 @@ public sealed class Scenarios : IClassFixture<Lab>
     {
         var volume = await CreateAsync("s6-grow", 32);
         await AttachAsync(volume, "node-b");
-        var extended = await Api.CallAsync<Volume>(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 96 * MiB }, Long);
+        var extended = await Api.ExtendVolumeAsync(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 96 * MiB }, Long);
         Assert.Equal(96 * MiB, extended.SizeBytes);
         Assert.Equal((96 * MiB).ToString(System.Globalization.CultureInfo.InvariantCulture), _lab.Guest("node-b", $"blockdev --getsize64 {Lab.DevicePath(volume)}").Trim());
         await DetachAsync(volume, "node-b");
@@ -262,12 +262,12 @@ public sealed class Scenarios : IClassFixture<Lab>
         // The controller dies (SIGKILL) right after the owner tag committed, before the agent was told.
         Assert.Equal(0, _lab.Fault("controller-restart", "p=1;points=attach.after_lvm").Code);
         await UntilReadyAsync("node-a");
-        await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }, Long));
+        await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }, Long));
         Assert.Equal(0, _lab.Fault("controller-restart").Code);
         await UntilReadyAsync("node-a");
         await UntilReadyAsync("node-b");
 
-        var after = await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id });
+        var after = await Api.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id });
         Assert.Equal(VolumeState.Attaching, after.State);
         Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-a"));
         _lab.AssertNoLvActiveOnTwoNodes();
@@ -278,7 +278,7 @@ public sealed class Scenarios : IClassFixture<Lab>
         Assert.Single(tags.Trim().Split(','), t => t.StartsWith("sharedlvm_owner_", StringComparison.Ordinal));
         // Nothing orphaned: every LV of the pool is a volume the controller knows.
         var lvs = _lab.Guest("node-a", $"lvs --noheadings -o lv_name {Lab.Pool}").Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var known = (await Api.CallAsync<ListVolumesResponse>(new ListVolumesRequest { Pool = Lab.Pool, PageSize = 1000 })).Volumes.Select(v => v.LvName);
+        var known = (await Api.ListVolumesAsync(new ListVolumesRequest { Pool = Lab.Pool, PageSize = 1000 })).Volumes.Select(v => v.LvName);
         Assert.Empty(lvs.Except(known));
         await DetachAsync(volume, "node-a");
     }
@@ -293,12 +293,12 @@ public sealed class Scenarios : IClassFixture<Lab>
         Assert.Equal(0, _lab.Fault("power-off", "node-a").Code);
         _lab.NodesDown.Add("node-a");
         await UntilAsync(() => NodeState("node-a") == Contracts.V1.NodeState.Unreachable, "node-a is UNREACHABLE", 60);
-        var refused = await Assert.ThrowsAsync<RpcException>(() => AttachAsync(volume, "node-b"));
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await AttachAsync(volume, "node-b"));
         Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
-        var detach = await Assert.ThrowsAsync<RpcException>(() => DetachAsync(volume, "node-a"));
+        var detach = await Assert.ThrowsAsync<RpcException>(async () => await DetachAsync(volume, "node-a"));
         Assert.NotEqual(StatusCode.OK, detach.StatusCode);
 
-        await Api.CallAsync<Node>(new FenceNodeRequest { Name = "node-a", Reason = "lab: powered off" });
+        await Api.FenceNodeAsync(new FenceNodeRequest { Name = "node-a", Reason = "lab: powered off" });
         await DetachAsync(volume, "node-a");
         await AttachAsync(volume, "node-b");
         var read = _lab.Guest("node-b", $"dd if={Lab.DevicePath(volume)} bs=1M count=1 iflag=direct status=none | sha256sum").Split(' ')[0];
@@ -306,15 +306,15 @@ public sealed class Scenarios : IClassFixture<Lab>
         await DetachAsync(volume, "node-b");
     }
 
-    private static CallOptions Long => new() { Timeout = TimeSpan.FromMinutes(3) };
+    private static CallOptions Long => new(deadline: DateTime.UtcNow.AddMinutes(3));
 
     private Task<Volume> CreateAsync(string name, ulong mib) =>
-        Api.CallAsync<Volume>(new CreateVolumeRequest { Pool = Lab.Pool, Name = name, SizeBytes = mib * MiB }, Long);
+        Api.CreateVolumeAsync(new CreateVolumeRequest { Pool = Lab.Pool, Name = name, SizeBytes = mib * MiB }, Long).ResponseAsync;
 
     private async Task<Attachment> AttachAsync(Volume volume, string node)
     {
         var timer = Stopwatch.StartNew();
-        var attachment = await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = node }, Long);
+        var attachment = await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = node }, Long);
         _output.WriteLine($"attach {volume.Name} -> {node}: {timer.ElapsedMilliseconds} ms");
         _lab.AssertNoLvActiveOnTwoNodes();
         return attachment;
@@ -323,22 +323,22 @@ public sealed class Scenarios : IClassFixture<Lab>
     private async Task DetachAsync(Volume volume, string node)
     {
         var timer = Stopwatch.StartNew();
-        await Api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = node }, Long);
+        await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = node }, Long);
         _output.WriteLine($"detach {volume.Name} <- {node}: {timer.ElapsedMilliseconds} ms");
         _lab.AssertNoLvActiveOnTwoNodes();
     }
 
     private bool HasFinding(string node, string code) =>
-        Api.CallAsync<NodeHealth>(new GetNodeHealthRequest { Name = node, Live = true }, Long).GetAwaiter().GetResult().Findings.Any(f => f.Code == code);
+        Api.GetNodeHealthAsync(new GetNodeHealthRequest { Name = node, Live = true }, Long).GetAwaiter().GetResult().Findings.Any(f => f.Code == code);
 
-    private NodeState NodeState(string node) => Api.CallAsync<Node>(new GetNodeRequest { Name = node }).GetAwaiter().GetResult().State;
+    private NodeState NodeState(string node) => Api.GetNodeAsync(new GetNodeRequest { Name = node }).GetAwaiter().GetResult().State;
 
     /// <summary>READY, and (when given) with a heartbeat sent after <paramref name="since"/>.</summary>
     private Task UntilReadyAsync(string node, DateTimeOffset? since = null) => UntilAsync(() =>
     {
         try
         {
-            var state = Api.CallAsync<Node>(new GetNodeRequest { Name = node }).GetAwaiter().GetResult();
+            var state = Api.GetNodeAsync(new GetNodeRequest { Name = node }).GetAwaiter().GetResult();
             return state.State == Contracts.V1.NodeState.Ready && (since is null || state.LastHeartbeat?.ToDateTimeOffset() > since);
         }
         catch (RpcException)

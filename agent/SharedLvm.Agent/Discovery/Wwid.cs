@@ -39,6 +39,10 @@ public static class Wwid
         return value;
     }
 
+    /// <summary>Plausible WWID text (what a request may name): letters, digits and . _ : -, 1-128 characters.</summary>
+    public static bool IsValidText(string text) =>
+        text.Length is > 0 and <= 128 && text.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or ':' or '-');
+
     /// <summary>A WWID from a dm-multipath uuid ("mpath-&lt;wwid&gt;"), or null for other dm devices.</summary>
     public static string? FromMultipathUuid(string? uuid) =>
         uuid is not null && uuid.StartsWith("mpath-", StringComparison.Ordinal) ? uuid["mpath-".Length..] : null;

@@ -7,12 +7,14 @@ using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
 using SharedLvm.Agent.Udev;
 
+using SharedLvm.Contracts.V1;
+
 namespace SharedLvm.Agent.Health;
 
 /// <summary>The node's latest view of the SAN and its findings.</summary>
 public sealed record SanSnapshot(NodeView View, LvmView? Lvm, IReadOnlyList<Finding> Findings)
 {
-    public Severity Overall => HealthEvaluator.Overall(Findings);
+    public HealthState Overall => HealthEvaluator.Overall(Findings);
 }
 
 /// <summary>
@@ -111,7 +113,7 @@ public sealed partial class SanWatcher : BackgroundService
             return (_lastLvm, []);
         }
 
-        return (_lastLvm, [new Finding(IoLayer.Lvm, Severity.Failed, "lvm", "lvm_unresponsive",
+        return (_lastLvm, [new Finding(Layer.Lvm, HealthState.Failed, "lvm", "lvm_unresponsive",
             $"lvm has not answered for {waited.TotalSeconds:0} s: I/O to a shared LU is probably blocked (all paths down with queue_if_no_path?).",
             "Look at the multipath layer first; lvm commands on this node, activations included, wait for the LU until a path returns.")]);
     }
@@ -126,7 +128,7 @@ public sealed partial class SanWatcher : BackgroundService
         }
         catch (Exception e) when (e is LvmException or ProcessTimeoutException or ProcessStartException or FormatException)
         {
-            return new LvmInspection(null, [new Finding(IoLayer.Lvm, Severity.Failed, "lvm", "lvm_unavailable",
+            return new LvmInspection(null, [new Finding(Layer.Lvm, HealthState.Failed, "lvm", "lvm_unavailable",
                 $"lvm could not report the shared VGs: {e.Message}", "Check that lvm2 is installed and that no lvm command hangs on a dead path.")]);
         }
         catch (OperationCanceledException)
@@ -149,8 +151,14 @@ public sealed partial class SanWatcher : BackgroundService
         base.Dispose();
     }
 
-    /// <summary>Set by the host: the reconciler's alarms, reported with the node's health.</summary>
+    /// <summary>Set by the host: findings other parts of the agent own (the reconciler's alarms, multipathd's unit), reported with the node's health.</summary>
     public Func<IReadOnlyList<Finding>> ReconcileFindings { get; set; } = () => [];
+
+    /// <summary>
+    /// Something saw the SAN change (a device unit came or went on D-Bus): take a new view soon.
+    /// A hint only: the sysfs/netlink inventory stays the source of truth.
+    /// </summary>
+    public void Poke() => _wake.Writer.TryWrite(true);
 
     public Task WaitForFirstScanAsync(CancellationToken cancellationToken) => _firstScan.Task.WaitAsync(cancellationToken);
 
@@ -215,7 +223,7 @@ public sealed partial class SanWatcher : BackgroundService
     }
 
     [LoggerMessage(4001, LogLevel.Warning, "{Layer} {Severity}: {Subject}: {Message}")]
-    private static partial void LogFinding(ILogger logger, IoLayer layer, Severity severity, string subject, string message);
+    private static partial void LogFinding(ILogger logger, Layer layer, HealthState severity, string subject, string message);
 
     [LoggerMessage(4002, LogLevel.Error, "SAN discovery failed; keeping the previous view")]
     private static partial void LogScanFailed(ILogger logger, Exception exception);

@@ -1,3 +1,4 @@
+using SharedLvm.Contracts.Conventions;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
 
@@ -14,31 +15,29 @@ public sealed record LvmView(
 }
 
 /// <summary>
-/// The agent's lvm, read-only by construction (invariant 1). The lvm command line is private and
-/// this class exposes reads (and, with the attach work, activation) only: the agent has no code path
-/// that can write VG metadata. global/metadata_read_only=1 is passed too, but only as a second
-/// layer: measured here, lvm 2.03.16 does NOT refuse lvcreate, lvremove, lvchange --addtag or
-/// vgchange under it (from --config or lvm.conf alike). It scans only multipath maps (never the raw
-/// sdX paths of a LU: duplicate PVs) and activates only LVs tagged for this node (volume_list).
+/// The agent's lvm: reads and the activation verbs, and no type that can write VG metadata
+/// (invariant 1: the agent project does not reference SharedLvm.Os.LvmWrites). The config also
+/// passes global/metadata_read_only=1, but only as a second layer: measured here, lvm 2.03.16 does
+/// NOT refuse lvcreate, lvremove, lvchange --addtag or vgchange under it. It scans only multipath maps
+/// (never the raw sdX paths of a LU: duplicate PVs) and activates only LVs tagged for this node
+/// (volume_list).
 /// </summary>
 public sealed class AgentLvm : IVolumeActivator
 {
     /// <summary>Every multipath map has this udev alias; nothing else does.</summary>
     public const string MultipathDevicePattern = "^/dev/disk/by-id/dm-uuid-mpath-";
 
-    /// <summary>The controller tags an LV with this plus the node name before telling the node to activate it.</summary>
-    public const string OwnerTagPrefix = "sharedlvm_owner_";
-
     private readonly DmDevices _devices;
+    private readonly LvmReader _reader;
+    private readonly LvmActivation _activation;
 
     public AgentLvm(IProcessRunner runner, AgentOptions options)
     {
         _devices = new DmDevices(new Discovery.SysfsTree(options.SysfsRoot));
         Config = AgentLvmConfig(options);
-        _cli = new LvmCli(runner, Config, options.LvmTimeout, options.LvmBinary);
+        _reader = new LvmReader(runner, Config, options.LvmTimeout, options.LvmBinary);
+        _activation = new LvmActivation(runner, Config, options.LvmTimeout, options.LvmBinary);
     }
-
-    private readonly LvmCli _cli;
 
     public LvmConfig Config { get; }
 
@@ -47,7 +46,7 @@ public sealed class AgentLvm : IVolumeActivator
         ActivationEnabled = true,
         MetadataReadOnly = true,
         DevicePatterns = [MultipathDevicePattern, .. options.ExtraLvmDevicePatterns],
-        VolumeList = ["@" + OwnerTagPrefix + options.NodeName],
+        VolumeList = [OwnerTag.VolumeListEntry(options.NodeName)],
     };
 
     /// <summary>
@@ -57,7 +56,7 @@ public sealed class AgentLvm : IVolumeActivator
     /// </summary>
     public async Task<ActiveDevice> ActivateAsync(string vgName, string lvName, CancellationToken cancellationToken)
     {
-        await _cli.LvChangeAsync(["-ay", vgName + "/" + lvName], cancellationToken).ConfigureAwait(false);
+        await _activation.ActivateAsync(vgName, lvName, cancellationToken).ConfigureAwait(false);
         if (_devices.Find(vgName, lvName) is null)
         {
             // Measured in the SAN lab (lvm 2.03.16): an LV that volume_list filters out is skipped
@@ -66,7 +65,7 @@ public sealed class AgentLvm : IVolumeActivator
             throw await RefusalAsync(vgName, lvName, cancellationToken).ConfigureAwait(false);
         }
 
-        await _cli.LvChangeAsync(["--refresh", vgName + "/" + lvName], cancellationToken).ConfigureAwait(false);
+        await _activation.RefreshAsync(vgName, lvName, cancellationToken).ConfigureAwait(false);
         return await WaitForDeviceAsync(vgName, lvName, cancellationToken).ConfigureAwait(false)
             ?? throw new AgentException(AgentErrorKind.Unavailable, $"{vgName}/{lvName} was activated but its device node did not appear.");
     }
@@ -74,24 +73,24 @@ public sealed class AgentLvm : IVolumeActivator
     /// <summary>Why LVM did not activate an LV: the owner tag it lacks, read back from the VG.</summary>
     private async Task<AgentException> RefusalAsync(string vgName, string lvName, CancellationToken cancellationToken)
     {
-        var lv = (await _cli.FullReportAsync(vgName, cancellationToken).ConfigureAwait(false)).LogicalVolumes.FirstOrDefault(l => l.Name == lvName);
+        var lv = (await _reader.FullReportAsync(vgName, cancellationToken).ConfigureAwait(false)).LogicalVolumes.FirstOrDefault(l => l.Name == lvName);
         if (lv is null)
         {
             return new AgentException(AgentErrorKind.NotFound, $"{vgName}/{lvName} does not exist in the VG as this node sees it.");
         }
 
-        var owners = lv.Tags.Where(t => t.StartsWith(OwnerTagPrefix, StringComparison.Ordinal)).Select(t => t[OwnerTagPrefix.Length..]).ToArray();
+        var owners = OwnerTag.Owners(lv.Tags);
         return Config.VolumeList!.Any(v => lv.Tags.Contains(v.TrimStart('@'), StringComparer.Ordinal))
             ? new AgentException(AgentErrorKind.Unavailable, $"lvm reported {vgName}/{lvName} active, but no device-mapper device exists.")
             : new AgentException(AgentErrorKind.FailedPrecondition,
-                $"LVM refused to activate {vgName}/{lvName}: it is not tagged for this node (activation/volume_list); owner tags: {(owners.Length == 0 ? "none" : string.Join(", ", owners))}.");
+                $"LVM refused to activate {vgName}/{lvName}: it is not tagged for this node (activation/volume_list); owner tags: {(owners.Count == 0 ? "none" : string.Join(", ", owners))}.");
     }
 
-    public async Task RefreshAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
-        await _cli.LvChangeAsync(["--refresh", vgName + "/" + lvName], cancellationToken).ConfigureAwait(false);
+    public Task RefreshAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
+        _activation.RefreshAsync(vgName, lvName, cancellationToken);
 
-    public async Task DeactivateAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
-        await _cli.LvChangeAsync(["-an", vgName + "/" + lvName], cancellationToken).ConfigureAwait(false);
+    public Task DeactivateAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
+        _activation.DeactivateAsync(vgName, lvName, cancellationToken);
 
     /// <summary>The active device of an LV, from sysfs, or null when it is not active here.</summary>
     public Task<ActiveDevice?> DeviceAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
@@ -117,9 +116,9 @@ public sealed class AgentLvm : IVolumeActivator
 
     public async Task<LvmView> InspectAsync(CancellationToken cancellationToken)
     {
-        var version = await _cli.VersionAsync(cancellationToken).ConfigureAwait(false);
-        var reports = await _cli.FullReportsAsync(cancellationToken).ConfigureAwait(false);
-        var host = await _cli.HostConfigAsync(
+        var version = await _reader.VersionAsync(cancellationToken).ConfigureAwait(false);
+        var reports = await _reader.FullReportsAsync(cancellationToken).ConfigureAwait(false);
+        var host = await _reader.HostConfigAsync(
             ["devices/global_filter", "devices/filter", "devices/use_devicesfile", "devices/multipath_component_detection", "activation/auto_activation_volume_list"],
             cancellationToken).ConfigureAwait(false);
         return new LvmView(version, reports, host);

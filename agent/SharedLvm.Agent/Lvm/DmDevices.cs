@@ -1,5 +1,6 @@
 using System.Globalization;
 using SharedLvm.Agent.Discovery;
+using SharedLvm.Contracts.Conventions;
 
 namespace SharedLvm.Agent.Lvm;
 
@@ -13,13 +14,9 @@ public sealed class DmDevices
         _sysfs = sysfs;
     }
 
-    /// <summary>LVM's dm name: "vg-lv" with '-' inside the names doubled.</summary>
-    public static string DmNameOf(string vgName, string lvName) =>
-        vgName.Replace("-", "--", StringComparison.Ordinal) + "-" + lvName.Replace("-", "--", StringComparison.Ordinal);
-
     public ActiveDevice? Find(string vgName, string lvName)
     {
-        var wanted = DmNameOf(vgName, lvName);
+        var wanted = DmName.Of(vgName, lvName);
         foreach (var dm in _sysfs.List("sys/block").Where(n => n.StartsWith("dm-", StringComparison.Ordinal)))
         {
             if (_sysfs.Read($"sys/block/{dm}/dm/name") == wanted)

@@ -1,6 +1,6 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using SharedLvm.Agent.Controller;
+using SharedLvm.Agent.Api;
+using SharedLvm.Agent.Uplink;
 using SharedLvm.Agent.Discovery;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Rescan;
@@ -18,9 +18,6 @@ public sealed class AgentMetrics : IDisposable
 {
     public const string MeterName = "SharedLvm.Agent";
 
-    /// <summary>The agent's spans: activate, deactivate, refresh and rescan, children of the controller's.</summary>
-    public static readonly ActivitySource Activities = new(MeterName);
-
     private readonly Meter _meter;
     private readonly Counter<long> _rescans;
     private readonly Histogram<double> _rescanSeconds;
@@ -28,7 +25,7 @@ public sealed class AgentMetrics : IDisposable
     public AgentMetrics(MetricScope scope, SanWatcher watcher, ScsiRescanner rescanner, ControllerLink link, EpochStore epochs, AgentOptions options)
     {
         _meter = scope.CreateMeter(MeterName);
-        Operations = new OperationMeter(_meter, "sharedlvm_agent_volume_operation", "Activations, deactivations and refreshes on this node");
+        Operations = new OperationMeter(_meter, "sharedlvm_agent_volume_operation", "Activations, deactivations and refreshes on this node", AgentStatusMapper.CodeOf);
         _rescans = _meter.CreateCounter<long>("sharedlvm_rescans", "{rescan}",
             "SCSI rescans by result: ok, missing (an expected WWID did not appear), host_error (a scan write failed or timed out).");
         _rescanSeconds = _meter.CreateHistogram("sharedlvm_rescan_duration_seconds", "s", "SCSI rescan duration, scan writes plus the wait for multipath maps.",

@@ -1,70 +1,50 @@
-using Google.Protobuf;
+using Grpc.Core;
 using Microsoft.Extensions.Logging;
+using SharedLvm.Contracts.Conventions;
 using SharedLvm.Contracts.V1;
+using SharedLvm.Controller.Agents;
+using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
 using SharedLvm.Controller.Telemetry;
-using SharedLvm.Controller.Volumes;
-using SharedLvm.Grpc;
+using SharedLvm.Controller.Writes;
+using AgentRpc = SharedLvm.Contracts.V1.Agent;
 
 namespace SharedLvm.Controller.Attachments;
-
-public enum AttachmentPhase
-{
-    Attaching,
-    Attached,
-    Detaching,
-}
-
-public sealed record AttachmentRecord(string VolumeId, string Node, AttachmentPhase Phase, DevicePath? Device, DateTimeOffset Since);
 
 /// <summary>
 /// Exclusive attach, enforced in three places: the controller's durable records (here), the LV's
 /// owner tag checked by LVM's volume_list on the node at activation, and the agents' reports
 /// (double activations raise alarms). Order of an attach: refuse if another node holds it ->
-/// journal -> owner tag (a metadata write) -> the node's agent activates and refreshes -> ATTACHED.
-/// A detach clears the tag only after the agent confirmed the device is gone, or the node is FENCED.
+/// record ATTACHING -> owner tag (a metadata write, through the pool's writer) -> the node's agent
+/// activates and refreshes -> ATTACHED with its device. A detach clears the tag only after the
+/// agent confirmed the device is gone, or the node is FENCED.
 /// </summary>
 public sealed partial class AttachmentService
 {
     private readonly PoolRegistry _pools;
-    private readonly VolumeService _volumes;
     private readonly NodeDirectory _nodes;
     private readonly ControllerStore _store;
     private readonly EventBus _events;
     private readonly AgentClients _agents;
-    private readonly ControllerStartup _startup;
+    private readonly ControllerEpoch _epoch;
+    private readonly TimeProvider _time;
     private readonly ILogger<AttachmentService> _logger;
     private readonly TimeSpan _agentTimeout;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string VolumeId, string Node), AttachmentRow> _rows = new();
 
-    internal AttachmentService(PoolRegistry pools, VolumeService volumes, NodeDirectory nodes, ControllerStore store, EventBus events, AgentClients agents, ControllerStartup startup, ControllerOptions options, ILogger<AttachmentService> logger)
+    public AttachmentService(PoolRegistry pools, NodeDirectory nodes, ControllerStore store, EventBus events, AgentClients agents, ControllerEpoch epoch, ControllerOptions options, TimeProvider time, ILogger<AttachmentService> logger)
     {
         _agentTimeout = options.AgentTimeout;
         _pools = pools;
-        _volumes = volumes;
         _nodes = nodes;
         _store = store;
         _events = events;
         _agents = agents;
-        _startup = startup;
+        _epoch = epoch;
+        _time = time;
         _logger = logger;
-        foreach (var row in store.Attachments())
-        {
-            _rows[(row.VolumeId, row.Node)] = row;
-        }
-    }
-
-    /// <summary>The attachments of a volume: its owner tags, with the progress the controller recorded.</summary>
-    public IReadOnlyList<AttachmentRecord> Of(VolumeRecord volume)
-    {
-        return volume.Owners.Select(node => _rows.TryGetValue((volume.Id, node), out var row)
-                ? new AttachmentRecord(volume.Id, node, Enum.Parse<AttachmentPhase>(row.State), row.Device.Length > 0 ? DevicePath.Parser.ParseJson(row.Device) : null, row.Since)
-                // A tag without a record: a crash between the two. Unknown until the agent confirms.
-                : new AttachmentRecord(volume.Id, node, AttachmentPhase.Attaching, null, DateTimeOffset.UtcNow))
-            .ToArray();
     }
 
     public async Task<AttachmentRecord> AttachAsync(string volumeId, string node, bool multiAttach, CancellationToken cancellationToken)
@@ -72,7 +52,7 @@ public sealed partial class AttachmentService
         using var activity = StartActivity("attach", volumeId, node);
         Validation.Id("volume_id", volumeId);
         Validation.NodeName("node", node);
-        var (pool, volume) = _volumes.Find(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
+        var (pool, _) = _pools.Find(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
         var target = _nodes.Get(node);
         if (target.State != NodeLiveness.Ready)
         {
@@ -80,7 +60,7 @@ public sealed partial class AttachmentService
         }
 
         using var claim = pool.Catalog.Claim("attach", volumeId);
-        volume = pool.Catalog.Get(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
+        var volume = pool.Catalog.Get(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
         if (volume.CopyPending)
         {
             throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {volumeId} is a clone whose data copy has not run; it can't be attached yet.");
@@ -98,20 +78,21 @@ public sealed partial class AttachmentService
             throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {volumeId} is already attached to two nodes ({string.Join(", ", holders)}), the most multi_attach allows.");
         }
 
-        var since = DateTimeOffset.UtcNow;
-        Save(new AttachmentRow(volumeId, node, nameof(AttachmentPhase.Attaching), string.Empty, since));
-        volume = await _volumes.SetOwnerAsync(pool, volume, node, owns: true, cancellationToken).ConfigureAwait(false);
+        var since = pool.Catalog.Attachment(volumeId, node)?.Since ?? _time.GetUtcNow();
+        Record(pool, new AttachmentRecord(volumeId, node, AttachmentPhase.Attaching, null, since));
+        volume = await SetOwnerAsync(pool, volume, node, owns: true, cancellationToken).ConfigureAwait(false);
 
-        var response = await CallAgentAsync<ActivateVolumeResponse>(target, "activate", volume, new ActivateVolumeRequest
+        var response = await CallAgentAsync(target, "activate", volume, (agent, call) => agent.ActivateVolumeAsync(new ActivateVolumeRequest
         {
-            Header = Header(node),
+            Header = _epoch.HeaderFor(node),
             Lv = LvRef(pool, volume),
             Shared = holders.Length > 0,
-        }, cancellationToken).ConfigureAwait(false);
-        Save(new AttachmentRow(volumeId, node, nameof(AttachmentPhase.Attached), JsonFormatter.Default.Format(response.Device), since));
+        }, call), cancellationToken).ConfigureAwait(false);
+        var attached = new AttachmentRecord(volumeId, node, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since);
+        Record(pool, attached);
         LogAttached(_logger, volumeId, volume.Name, node, response.Device.Path, response.Rescanned);
-        _events.Publish(EventKind.AttachmentChanged, volumeId, $"Volume {volume.Name} ({volumeId}) attached to {node} as {response.Device.Path}.");
-        return new AttachmentRecord(volumeId, node, AttachmentPhase.Attached, response.Device, since);
+        _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) attached to {node} as {response.Device.Path}.");
+        return attached;
     }
 
     /// <summary>Detaching from a node the volume is not attached to succeeds.</summary>
@@ -120,22 +101,22 @@ public sealed partial class AttachmentService
         using var activity = StartActivity("detach", volumeId, node);
         Validation.Id("volume_id", volumeId);
         Validation.NodeName("node", node);
-        if (_volumes.Find(volumeId) is not var (pool, _))
+        if (_pools.Find(volumeId) is not var (pool, _))
         {
             return;
         }
 
         using var claim = pool.Catalog.Claim("detach", volumeId);
         var volume = pool.Catalog.Get(volumeId)!;
-        if (!volume.Owners.Contains(node, StringComparer.Ordinal))
+        if (!volume.IsOwnedBy(node))
         {
-            Remove(volumeId, node);
+            Forget(pool, volumeId, node);
             return;
         }
 
-        var existing = _rows.GetValueOrDefault((volumeId, node));
-        Save(new AttachmentRow(volumeId, node, nameof(AttachmentPhase.Detaching), existing?.Device ?? string.Empty, existing?.Since ?? DateTimeOffset.UtcNow));
-        var holder = _nodes.All.FirstOrDefault(n => n.Name == node);
+        var existing = pool.Catalog.Attachment(volumeId, node);
+        Record(pool, new AttachmentRecord(volumeId, node, AttachmentPhase.Detaching, existing?.Device, existing?.Since ?? _time.GetUtcNow()));
+        var holder = _nodes.Find(node);
         if (holder?.State == NodeLiveness.Fenced)
         {
             // Fenced: it can no longer reach the LU, so it can't be using the LV.
@@ -149,56 +130,77 @@ public sealed partial class AttachmentService
                     $"Volume {volumeId} is tagged for node {node}, which has not registered; it stays pinned there until the node confirms or is fenced.");
             }
 
-            await CallAgentAsync<DeactivateVolumeResponse>(holder, "deactivate", volume, new DeactivateVolumeRequest { Header = Header(node), Lv = LvRef(pool, volume) }, cancellationToken).ConfigureAwait(false);
+            await CallAgentAsync(holder, "deactivate", volume, (agent, call) =>
+                agent.DeactivateVolumeAsync(new DeactivateVolumeRequest { Header = _epoch.HeaderFor(node), Lv = LvRef(pool, volume) }, call), cancellationToken).ConfigureAwait(false);
         }
 
-        await _volumes.SetOwnerAsync(pool, volume, node, owns: false, cancellationToken).ConfigureAwait(false);
-        Remove(volumeId, node);
+        volume = await SetOwnerAsync(pool, volume, node, owns: false, cancellationToken).ConfigureAwait(false);
+        Forget(pool, volumeId, node);
         LogDetached(_logger, volumeId, volume.Name, node);
-        _events.Publish(EventKind.AttachmentChanged, volumeId, $"Volume {volume.Name} ({volumeId}) detached from {node}.");
+        _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) detached from {node}.");
     }
 
     /// <summary>After an extend: every owner refreshes, and the new size counts only once their devices have it.</summary>
     public async Task RefreshOwnersAsync(string volumeId, CancellationToken cancellationToken)
     {
-        var (pool, volume) = _volumes.Find(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
+        var (pool, volume) = _pools.Find(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
         foreach (var owner in volume.Owners)
         {
             using var activity = StartActivity("refresh", volumeId, owner);
             var node = _nodes.Get(owner);
-            var response = await CallAgentAsync<ActivateVolumeResponse>(node, "refresh", volume, new RefreshVolumeRequest { Header = Header(owner), Lv = LvRef(pool, volume) }, cancellationToken).ConfigureAwait(false);
+            var response = await CallAgentAsync(node, "refresh", volume, (agent, call) =>
+                agent.RefreshVolumeAsync(new RefreshVolumeRequest { Header = _epoch.HeaderFor(owner), Lv = LvRef(pool, volume) }, call), cancellationToken).ConfigureAwait(false);
             if (response.Device.SizeBytes != volume.SizeBytes)
             {
                 throw new ControllerException(ControllerErrorKind.Unavailable,
                     $"Volume {volumeId} is {volume.SizeBytes} bytes in metadata but its device on {owner} is {response.Device.SizeBytes} bytes after a refresh; retry.");
             }
+
+            if (pool.Catalog.Attachment(volumeId, owner) is { } attachment)
+            {
+                Record(pool, attachment with { Device = ContractMapping.FromContract(response.Device) });
+            }
         }
+    }
+
+    /// <summary>
+    /// Adds or removes the owner tag, the LVM-level half of exclusive attach: an agent's volume_list
+    /// lets it activate only LVs tagged for its node. The caller holds the volume's claim.
+    /// </summary>
+    private Task<VolumeRecord> SetOwnerAsync(PoolRuntime pool, VolumeRecord volume, string node, bool owns, CancellationToken cancellationToken)
+    {
+        if (volume.IsOwnedBy(node) == owns)
+        {
+            return Task.FromResult(volume);
+        }
+
+        var owners = owns ? [.. volume.Owners, node] : volume.Owners.Where(o => o != node).ToArray();
+        return pool.Writer.WriteAsync(new RetagLv(owns ? "attach" : "detach", volume, volume with { Owners = owners }), cancellationToken);
     }
 
     /// <summary>A span per attachment step; the agent's call joins it through the traceparent header.</summary>
     private static System.Diagnostics.Activity? StartActivity(string action, string volumeId, string node) =>
-        ControllerMetrics.Activities.StartActivity(action + " volume")?
+        ControllerActivities.Source.StartActivity(action + " volume")?
             .SetTag("sharedlvm.volume_id", volumeId)
             .SetTag("sharedlvm.node", node);
 
-    private void Save(AttachmentRow row)
+    private void Record(PoolRuntime pool, AttachmentRecord attachment)
     {
-        _store.SaveAttachment(row);
-        _rows[(row.VolumeId, row.Node)] = row;
+        _store.SaveAttachment(attachment);
+        pool.Catalog.SetAttachment(attachment);
     }
 
-    private void Remove(string volumeId, string node)
+    private void Forget(PoolRuntime pool, string volumeId, string node)
     {
         _store.RemoveAttachment(volumeId, node);
-        _rows.TryRemove((volumeId, node), out _);
+        pool.Catalog.RemoveAttachment(volumeId, node);
     }
 
-    private async Task<T> CallAgentAsync<T>(NodeRecord node, string action, VolumeRecord volume, IMessage request, CancellationToken cancellationToken)
-        where T : IMessage
+    private async Task<T> CallAgentAsync<T>(NodeRecord node, string action, VolumeRecord volume, Func<AgentRpc.AgentClient, CallOptions, AsyncUnaryCall<T>> call, CancellationToken cancellationToken)
     {
         try
         {
-            return await _agents.For(node.Name, node.Address).CallAsync<T>(request, new CallOptions { Timeout = _agentTimeout, CancellationToken = cancellationToken }).ConfigureAwait(false);
+            return await call(_agents.For(node.Name, node.Address), new CallOptions(deadline: DateTime.UtcNow + _agentTimeout, cancellationToken: cancellationToken)).ConfigureAwait(false);
         }
         catch (RpcException e)
         {
@@ -211,13 +213,6 @@ public sealed partial class AttachmentService
                 (action == "activate" ? "The volume stays tagged for the node: retry the attach, or detach it." : "Retry; the volume stays where it is until the node confirms or is fenced."), e);
         }
     }
-
-    private CommandHeader Header(string node) => new()
-    {
-        Epoch = new Epoch { Value = _startup.Epoch, ControllerId = _startup.ControllerId },
-        RequestId = Guid.NewGuid().ToString("N"),
-        NodeName = node,
-    };
 
     private static LvRef LvRef(PoolRuntime pool, VolumeRecord volume) => new()
     {

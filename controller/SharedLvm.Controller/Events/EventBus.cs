@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Google.Protobuf.WellKnownTypes;
 using SharedLvm.Contracts.V1;
+using SharedLvm.Controller.Catalog;
 
 namespace SharedLvm.Controller.Events;
 
@@ -44,6 +45,21 @@ public sealed class EventBus
             }
         }
     }
+
+    /// <summary>A volume was created or changed: the event carries its new state, as a get would show it once the change is done.</summary>
+    public void VolumeChanged(PoolCatalog catalog, VolumeRecord volume, string message) =>
+        Publish(EventKind.VolumeChanged, volume.Id, message,
+            e => e.Volume = volume.ToContract(VolumeStates.Of(volume, inFlight: null, catalog.Attachments(volume)), catalog.Attachments(volume)));
+
+    /// <summary>
+    /// An attachment moved on (attaching, attached, detached): the subject is the volume, and the
+    /// event carries the volume's new state with its attachments.
+    /// </summary>
+    public void AttachmentChanged(PoolCatalog catalog, VolumeRecord volume, string message) =>
+        Publish(EventKind.AttachmentChanged, volume.Id, message, e => e.Volume = volume.ToContract(catalog));
+
+    public void NodeChanged(NodeRecord node, IEnumerable<string> attachedVolumeIds, string message) =>
+        Publish(EventKind.NodeChanged, node.Name, message, e => e.Node = node.ToContract(attachedVolumeIds));
 
     public void Alarm(string subject, string message)
     {

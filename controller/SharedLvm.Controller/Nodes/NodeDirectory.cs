@@ -4,29 +4,10 @@ using Microsoft.Extensions.Logging;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.State;
-using SharedLvm.Controller.Volumes;
+using SharedLvm.Controller.Catalog;
+using SharedLvm.Controller.Pools;
 
 namespace SharedLvm.Controller.Nodes;
-
-public enum NodeLiveness
-{
-    Ready,
-    Unreachable,
-    Fenced,
-    Draining,
-}
-
-/// <summary>What the controller knows of one node: its registration and its last report.</summary>
-public sealed record NodeRecord(
-    string Name,
-    string Address,
-    NodeLiveness State,
-    string AgentVersion,
-    DateTimeOffset? LastHeartbeat,
-    IReadOnlyList<string> VisibleWwids,
-    IReadOnlyList<string> ActiveLvs,
-    HealthState Health,
-    IReadOnlyList<HealthFinding> Findings);
 
 /// <summary>
 /// The nodes: registration, heartbeats, liveness and the cluster-wide check nobody else makes, that
@@ -41,15 +22,17 @@ public sealed partial class NodeDirectory : BackgroundService
     private readonly ConcurrentDictionary<string, NodeRecord> _nodes = new(StringComparer.Ordinal);
     private readonly ControllerStore _store;
     private readonly EventBus _events;
+    private readonly PoolRegistry _pools;
     private readonly TimeProvider _time;
     private readonly ILogger<NodeDirectory> _logger;
     private long _doubleActivations;
 
-    public NodeDirectory(ControllerStore store, EventBus events, TimeProvider time, ControllerOptions options, ILogger<NodeDirectory> logger)
+    public NodeDirectory(ControllerStore store, EventBus events, PoolRegistry pools, TimeProvider time, ControllerOptions options, ILogger<NodeDirectory> logger)
     {
         HeartbeatInterval = options.HeartbeatInterval;
         _store = store;
         _events = events;
+        _pools = pools;
         _time = time;
         _logger = logger;
         foreach (var row in store.Nodes())
@@ -74,6 +57,24 @@ public sealed partial class NodeDirectory : BackgroundService
         return _nodes.TryGetValue(name, out var node) ? node : throw ControllerException.NotFound($"Node '{name}' has never registered.");
     }
 
+    /// <summary>The node, or null when it never registered.</summary>
+    public NodeRecord? Find(string name) => _nodes.GetValueOrDefault(name);
+
+    /// <summary>The volumes tagged for a node, attached or still attaching.</summary>
+    public IEnumerable<string> AttachedVolumeIds(string node) =>
+        _pools.All.SelectMany(p => p.Catalog.Snapshot()).Where(v => v.IsOwnedBy(node)).Select(v => v.Id);
+
+    /// <summary>
+    /// Lifts FENCED or DRAINING: the node is READY again if it heartbeated recently, UNREACHABLE
+    /// until it does otherwise.
+    /// </summary>
+    public NodeRecord Resume(string name)
+    {
+        var node = Get(name);
+        var fresh = node.LastHeartbeat is { } last && _time.GetUtcNow() - last < HeartbeatInterval * MissedHeartbeatsBeforeUnreachable;
+        return SetState(name, fresh ? NodeLiveness.Ready : NodeLiveness.Unreachable, "Resumed by an operator.");
+    }
+
     public NodeRecord Register(string name, string address, string agentVersion, IReadOnlyList<string> visibleWwids)
     {
         Validation.NodeName("node_name", name);
@@ -95,7 +96,7 @@ public sealed partial class NodeDirectory : BackgroundService
             });
         _store.SaveNode(new NodeRow(name, address, record.State.ToString(), agentVersion));
         LogRegistered(_logger, name, address, record.State);
-        _events.Publish(EventKind.NodeChanged, name, $"Node {name} registered from {address} ({record.State}).");
+        _events.NodeChanged(record, AttachedVolumeIds(name), $"Node {name} registered from {address} ({record.State}).");
         return record;
     }
 
@@ -121,7 +122,7 @@ public sealed partial class NodeDirectory : BackgroundService
         if (old.State == NodeLiveness.Unreachable)
         {
             _store.SaveNode(new NodeRow(name, updated.Address, updated.State.ToString(), updated.AgentVersion));
-            _events.Publish(EventKind.NodeChanged, name, $"Node {name} is reachable again.");
+            _events.NodeChanged(updated, AttachedVolumeIds(name), $"Node {name} is reachable again.");
         }
 
         CheckDoubleActivation(name, activeLvs);
@@ -135,7 +136,7 @@ public sealed partial class NodeDirectory : BackgroundService
         _nodes[name] = updated;
         _store.SaveNode(new NodeRow(name, node.Address, state.ToString(), node.AgentVersion));
         LogStateChanged(_logger, name, node.State, state, reason);
-        _events.Publish(EventKind.NodeChanged, name, $"Node {name}: {node.State} -> {state}. {reason}".Trim());
+        _events.NodeChanged(updated, AttachedVolumeIds(name), $"Node {name}: {node.State} -> {state}. {reason}".Trim());
         return updated;
     }
 

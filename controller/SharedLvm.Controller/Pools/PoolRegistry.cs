@@ -2,7 +2,9 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.State;
-using SharedLvm.Controller.Volumes;
+using SharedLvm.Controller.Catalog;
+using SharedLvm.Controller.Faults;
+using SharedLvm.Controller.Writes;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
 
@@ -27,15 +29,17 @@ public sealed partial class PoolRegistry : IAsyncDisposable
     private readonly ControllerStore _store;
     private readonly IProcessRunner _runner;
     private readonly EventBus _events;
+    private readonly FaultInjector _faults;
     private readonly ControllerOptions _options;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
 
-    public PoolRegistry(ControllerStore store, IProcessRunner runner, EventBus events, ControllerOptions options, ILoggerFactory loggers)
+    public PoolRegistry(ControllerStore store, IProcessRunner runner, EventBus events, FaultInjector faults, ControllerOptions options, ILoggerFactory loggers)
     {
         _store = store;
         _runner = runner;
         _events = events;
+        _faults = faults;
         _options = options;
         _loggers = loggers;
         _logger = loggers.CreateLogger<PoolRegistry>();
@@ -48,8 +52,22 @@ public sealed partial class PoolRegistry : IAsyncDisposable
 
     public bool TryGet(string name, out PoolRuntime pool) => _pools.TryGetValue(name, out pool!);
 
+    /// <summary>The pool and record of a volume id, from the catalogues.</summary>
+    public (PoolRuntime Pool, VolumeRecord Record)? Find(string volumeId)
+    {
+        foreach (var pool in _pools.Values)
+        {
+            if (pool.Catalog.Get(volumeId) is { } record)
+            {
+                return (pool, record);
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Loads every recorded pool; reconciles what a crash left pending in the journal.</summary>
-    public async Task StartAsync(Func<PoolRuntime, OperationRow, CancellationToken, Task<string>> reconcile, CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(_options.BackupDirectory);
         Directory.CreateDirectory(_options.ArchiveDirectory);
@@ -58,7 +76,7 @@ public sealed partial class PoolRegistry : IAsyncDisposable
             var runtime = NewRuntime(row);
             try
             {
-                await runtime.StartAsync(reconcile, cancellationToken).ConfigureAwait(false);
+                await runtime.StartAsync(cancellationToken).ConfigureAwait(false);
                 _pools[row.Name] = runtime;
             }
             catch (Exception e) when (e is LvmException or ProcessTimeoutException)
@@ -71,7 +89,7 @@ public sealed partial class PoolRegistry : IAsyncDisposable
         }
     }
 
-    public async Task<PoolRuntime> CreateAsync(CreatePoolCommand command, Func<PoolRuntime, OperationRow, CancellationToken, Task<string>> reconcile, CancellationToken cancellationToken)
+    public async Task<PoolRuntime> CreateAsync(CreatePoolCommand command, CancellationToken cancellationToken)
     {
         Validation.PoolName("name", command.Name);
         var device = ResolveDevice(command);
@@ -105,8 +123,8 @@ public sealed partial class PoolRegistry : IAsyncDisposable
 
             var row = new PoolRow(command.Name, command.Name, device, command.Wwid);
             var runtime = NewRuntime(row);
-            var lvm = runtime.Lvm;
-            var vgOnDevice = await lvm.PvVgNameAsync(device, cancellationToken).ConfigureAwait(false);
+            var lvm = Writer(row);
+            var vgOnDevice = await runtime.Reader.PvVgNameAsync(device, cancellationToken).ConfigureAwait(false);
             if (command.Mode == PoolCreateMode.Initialize)
             {
                 // Idempotent across a crash between pvcreate and vgcreate: a bare PV of ours continues,
@@ -136,7 +154,7 @@ public sealed partial class PoolRegistry : IAsyncDisposable
             }
 
             _store.AddPool(row);
-            await runtime.StartAsync(reconcile, cancellationToken).ConfigureAwait(false);
+            await runtime.StartAsync(cancellationToken).ConfigureAwait(false);
             _pools[row.Name] = runtime;
             LogPoolAdded(_logger, row.Name, device, command.Mode.ToString());
             return runtime;
@@ -147,8 +165,16 @@ public sealed partial class PoolRegistry : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops managing a pool; the VG stays on the LU untouched. Refused while volumes are attached.</summary>
     public async Task ForgetAsync(string name)
     {
+        Validation.PoolName("name", name);
+        if (_pools.TryGetValue(name, out var pool) && pool.Catalog.Snapshot().FirstOrDefault(v => v.Owners.Count > 0) is { } attached)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"Pool {name} has attached volumes (e.g. {attached.Id} on {attached.Owners[0]}); detach them first.");
+        }
+
         if (_pools.TryRemove(name, out var runtime))
         {
             _store.RemovePool(name);
@@ -164,19 +190,22 @@ public sealed partial class PoolRegistry : IAsyncDisposable
         }
     }
 
-    private PoolRuntime NewRuntime(PoolRow row)
+    private PoolRuntime NewRuntime(PoolRow row) =>
+        new(row, new LvmReader(_runner, LvmConfigFor(row), _options.LvmTimeout, _options.LvmBinary),
+            pool => new PoolWriter(pool, Writer(row), _store, _faults, _options, _loggers.CreateLogger<PoolWriter>()),
+            _store, _events, _options, _loggers.CreateLogger<PoolRuntime>());
+
+    private LvmMetadataWriter Writer(PoolRow row) => new(_runner, LvmConfigFor(row), _options.LvmTimeout, _options.LvmBinary);
+
+    /// <summary>The controller's lvm sees the pool's PV only and never activates anything.</summary>
+    private LvmConfig LvmConfigFor(PoolRow row) => new()
     {
-        var config = new LvmConfig
-        {
-            ActivationEnabled = false,
-            Devices = [row.DevicePath],
-            BackupDirectory = _options.BackupDirectory,
-            ArchiveDirectory = _options.ArchiveDirectory,
-            ArchiveRetainCount = _options.ArchiveRetainCount,
-        };
-        var lvm = new LvmCli(_runner, config, _options.LvmTimeout, _options.LvmBinary);
-        return new PoolRuntime(row, lvm, _store, _events, _options, _loggers.CreateLogger<PoolRuntime>());
-    }
+        ActivationEnabled = false,
+        Devices = [row.DevicePath],
+        BackupDirectory = _options.BackupDirectory,
+        ArchiveDirectory = _options.ArchiveDirectory,
+        ArchiveRetainCount = _options.ArchiveRetainCount,
+    };
 
     private static string ResolveDevice(CreatePoolCommand command)
     {

@@ -1,12 +1,10 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using SharedLvm.Controller.Catalog;
 
 namespace SharedLvm.Controller.State;
 
 public sealed record PoolRow(string Name, string VgName, string DevicePath, string Wwid);
-
-/// <summary>An attachment's progress; Device is the agent's DevicePath as proto JSON once ATTACHED.</summary>
-public sealed record AttachmentRow(string VolumeId, string Node, string State, string Device, DateTimeOffset Since);
 
 public sealed record NodeRow(string Name, string Address, string State, string AgentVersion);
 
@@ -38,7 +36,10 @@ public sealed class ControllerStore : IDisposable
                 name TEXT NOT NULL, size INTEGER NOT NULL, detail TEXT NOT NULL, state TEXT NOT NULL,
                 started TEXT NOT NULL, finished TEXT, outcome TEXT);
             CREATE INDEX IF NOT EXISTS operations_pending ON operations(state) WHERE state = 'pending';
-            CREATE TABLE IF NOT EXISTS attachments(volume_id TEXT NOT NULL, node TEXT NOT NULL, state TEXT NOT NULL, device TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY(volume_id, node));
+            CREATE TABLE IF NOT EXISTS attachment_progress(
+                volume_id TEXT NOT NULL, node TEXT NOT NULL, phase TEXT NOT NULL, since TEXT NOT NULL,
+                device_path TEXT, dm_name TEXT, major INTEGER, minor INTEGER, size INTEGER,
+                PRIMARY KEY(volume_id, node));
             CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, address TEXT NOT NULL, state TEXT NOT NULL, agent_version TEXT NOT NULL, registered TEXT NOT NULL);
             """);
     }
@@ -92,31 +93,40 @@ public sealed class ControllerStore : IDisposable
         }
     }
 
-    public IReadOnlyList<AttachmentRow> Attachments()
+    public IReadOnlyList<AttachmentRecord> Attachments()
     {
         lock (_gate)
         {
             using var command = _connection.CreateCommand();
-            command.CommandText = "SELECT volume_id, node, state, device, since FROM attachments";
+            command.CommandText = "SELECT volume_id, node, phase, since, device_path, dm_name, major, minor, size FROM attachment_progress";
             using var reader = command.ExecuteReader();
-            var rows = new List<AttachmentRow>();
+            var rows = new List<AttachmentRecord>();
             while (reader.Read())
             {
-                rows.Add(new AttachmentRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
-                    DateTimeOffset.Parse(reader.GetString(4), CultureInfo.InvariantCulture)));
+                var device = reader.IsDBNull(4)
+                    ? null
+                    : new AttachedDevice(reader.GetString(4), reader.GetString(5), (uint)reader.GetInt64(6), (uint)reader.GetInt64(7), (ulong)reader.GetInt64(8));
+                rows.Add(new AttachmentRecord(reader.GetString(0), reader.GetString(1), Enum.Parse<AttachmentPhase>(reader.GetString(2)),
+                    device, DateTimeOffset.Parse(reader.GetString(3), CultureInfo.InvariantCulture)));
             }
 
             return rows;
         }
     }
 
-    public void SaveAttachment(AttachmentRow row)
+    public void SaveAttachment(AttachmentRecord attachment)
     {
         lock (_gate)
         {
-            Execute("INSERT INTO attachments(volume_id, node, state, device, since) VALUES($v, $n, $s, $d, $t) " +
-                    "ON CONFLICT(volume_id, node) DO UPDATE SET state = $s, device = $d", null,
-                ("$v", row.VolumeId), ("$n", row.Node), ("$s", row.State), ("$d", row.Device), ("$t", row.Since.ToString("O", CultureInfo.InvariantCulture)));
+            var device = attachment.Device;
+            Execute("INSERT INTO attachment_progress(volume_id, node, phase, since, device_path, dm_name, major, minor, size) " +
+                    "VALUES($v, $n, $p, $t, $path, $dm, $major, $minor, $size) " +
+                    "ON CONFLICT(volume_id, node) DO UPDATE SET phase = $p, device_path = $path, dm_name = $dm, major = $major, minor = $minor, size = $size", null,
+                ("$v", attachment.VolumeId), ("$n", attachment.Node), ("$p", attachment.Phase.ToString()),
+                ("$t", attachment.Since.ToString("O", CultureInfo.InvariantCulture)),
+                ("$path", (object?)device?.Path ?? DBNull.Value), ("$dm", (object?)device?.DmName ?? DBNull.Value),
+                ("$major", device is null ? DBNull.Value : (object)(long)device.Major), ("$minor", device is null ? DBNull.Value : (object)(long)device.Minor),
+                ("$size", device is null ? DBNull.Value : (object)(long)device.SizeBytes));
         }
     }
 
@@ -124,7 +134,7 @@ public sealed class ControllerStore : IDisposable
     {
         lock (_gate)
         {
-            Execute("DELETE FROM attachments WHERE volume_id = $v AND node = $n", null, ("$v", volumeId), ("$n", node));
+            Execute("DELETE FROM attachment_progress WHERE volume_id = $v AND node = $n", null, ("$v", volumeId), ("$n", node));
         }
     }
 

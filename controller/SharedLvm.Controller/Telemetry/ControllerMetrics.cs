@@ -1,9 +1,8 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using SharedLvm.Controller.Api;
+using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
-using SharedLvm.Controller.Volumes;
-using SharedLvm.Grpc;
 using SharedLvm.Telemetry;
 
 namespace SharedLvm.Controller.Telemetry;
@@ -17,19 +16,16 @@ public sealed class ControllerMetrics : IDisposable
 {
     public const string MeterName = "SharedLvm.Controller";
 
-    /// <summary>The controller's spans: attach, detach and refresh of owners, with the agent calls under them.</summary>
-    public static readonly ActivitySource Activities = new(MeterName);
-
     private readonly Meter _meter;
     private readonly OperationMeter _operations;
 
-    internal ControllerMetrics(MetricScope scope, PoolRegistry pools, VolumeService volumes, NodeDirectory nodes, ControllerStartup startup, TimeProvider time)
+    public ControllerMetrics(MetricScope scope, PoolRegistry pools, NodeDirectory nodes, ControllerEpoch epoch, TimeProvider time)
     {
         _meter = scope.CreateMeter(MeterName);
-        _operations = new OperationMeter(_meter, "sharedlvm_volume_operation", "Volume operations through the API (queueing and lvm included)");
+        _operations = new OperationMeter(_meter, "sharedlvm_volume_operation", "Volume operations through the API (queueing and lvm included)", ControllerStatusMapper.CodeOf);
 
-        _meter.CreateObservableGauge("sharedlvm_pool_volumes", () => ByPoolAndState(pools, volumes, _ => 1L), "{volume}", "Volumes by pool and state.");
-        _meter.CreateObservableGauge("sharedlvm_pool_volume_bytes", () => ByPoolAndState(pools, volumes, v => (long)v.SizeBytes), "By",
+        _meter.CreateObservableGauge("sharedlvm_pool_volumes", () => ByPoolAndState(pools, _ => 1L), "{volume}", "Volumes by pool and state.");
+        _meter.CreateObservableGauge("sharedlvm_pool_volume_bytes", () => ByPoolAndState(pools, v => (long)v.SizeBytes), "By",
             "Provisioned bytes of volumes, by pool and state.");
         PoolGauge(pools, "sharedlvm_pool_size_bytes", "By", "Size of the pool's VG.", c => (long)c.SizeBytes);
         PoolGauge(pools, "sharedlvm_pool_free_bytes", "By", "Unallocated bytes in the pool's VG.", c => (long)c.FreeBytes);
@@ -39,7 +35,7 @@ public sealed class ControllerMetrics : IDisposable
             "Free bytes in the VG metadata area; new volumes are refused before it runs out.", c => (long)c.MetadataFreeBytes);
         PoolGauge(pools, "sharedlvm_pool_lvs", "{lv}", "LVs in the pool's VG (volumes and snapshots).", c => c.LvCount);
         PoolGauge(pools, "sharedlvm_pool_vg_seqno", "1", "The VG metadata sequence number the controller last wrote or read.", c => (long)c.Seqno);
-        _meter.CreateObservableGauge("sharedlvm_pool_write_queue_depth", () => pools.All.Select(p => new Measurement<int>(p.QueueDepth, Tag("pool", p.Name))),
+        _meter.CreateObservableGauge("sharedlvm_pool_write_queue_depth", () => pools.All.Select(p => new Measurement<int>(p.Writer.QueueDepth, Tag("pool", p.Name))),
             "{operation}", "Metadata writes waiting on the pool's single writer.");
         _meter.CreateObservableCounter("sharedlvm_pool_foreign_writes", () => pools.All.Select(p => new Measurement<long>(p.ForeignWrites, Tag("pool", p.Name))),
             "{event}", "Times the VG seqno changed without the controller writing: another host wrote the metadata (invariant 1 broken).");
@@ -57,7 +53,7 @@ public sealed class ControllerMetrics : IDisposable
             "1", "1 when the node is READY (heartbeating), else 0.");
         _meter.CreateObservableCounter("sharedlvm_double_activations", () => nodes.DoubleActivations, "{event}",
             "Times an LV of a single-attach volume was reported active on two nodes at once.");
-        _meter.CreateObservableGauge("sharedlvm_controller_epoch", () => (long)startup.Epoch, "1", "This controller's epoch; agents refuse commands from older ones.");
+        _meter.CreateObservableGauge("sharedlvm_controller_epoch", () => (long)epoch.Value, "1", "This controller's epoch; agents refuse commands from older ones.");
     }
 
     /// <summary>Times one API operation and counts it by the status it ended with.</summary>
@@ -68,14 +64,14 @@ public sealed class ControllerMetrics : IDisposable
     private void PoolGauge(PoolRegistry pools, string name, string unit, string description, Func<PoolCapacity, long> value) =>
         _meter.CreateObservableGauge(name, () => pools.All.Select(p => new Measurement<long>(value(p.Catalog.Capacity), Tag("pool", p.Name))), unit, description);
 
-    private static IEnumerable<Measurement<long>> ByPoolAndState(PoolRegistry pools, VolumeService volumes, Func<VolumeRecord, long> value)
+    private static IEnumerable<Measurement<long>> ByPoolAndState(PoolRegistry pools, Func<VolumeRecord, long> value)
     {
         foreach (var pool in pools.All)
         {
             var totals = Enum.GetValues<VolumeLifecycle>().ToDictionary(s => s, _ => 0L);
             foreach (var volume in pool.Catalog.Snapshot())
             {
-                totals[volumes.StateOf(volume)] += value(volume);
+                totals[pool.Catalog.StateOf(volume)] += value(volume);
             }
 
             foreach (var (state, total) in totals)

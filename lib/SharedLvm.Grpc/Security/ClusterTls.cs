@@ -2,9 +2,6 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace SharedLvm.Grpc.Security;
 
@@ -110,16 +107,12 @@ public sealed class ClusterTls : IDisposable
     /// <summary>Checks a peer's certificate against the cluster CA; the identity, or why not.</summary>
     public CertificateCheck Verify(X509Certificate2 peer)
     {
-        var now = _time.GetUtcNow();
-        if (now < peer.NotBefore.ToUniversalTime())
+        if (CheckValidity(peer) is { } invalid)
         {
-            return CertificateCheck.Refused($"certificate CN={Cn(peer)} is not valid before {peer.NotBefore.ToUniversalTime():u}");
+            return CertificateCheck.Refused(invalid);
         }
 
-        if (now > peer.NotAfter.ToUniversalTime())
-        {
-            return CertificateCheck.Refused($"certificate CN={Cn(peer)} expired on {peer.NotAfter.ToUniversalTime():u}");
-        }
+        var now = _time.GetUtcNow();
 
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
@@ -137,17 +130,17 @@ public sealed class ClusterTls : IDisposable
             : CertificateCheck.Refused($"certificate CN={Cn(peer)} names no SharedLvm role in its OU ({string.Join(", ", PeerRoles.Known)})");
     }
 
-    /// <summary>Kestrel HTTPS for a listener: HTTP/2 over TLS 1.2+, client certificates asked for.</summary>
-    public void UseOn(ListenOptions listen) => listen.UseHttps(new HttpsConnectionAdapterOptions
+    /// <summary>Null while <paramref name="peer"/> is within its validity period; otherwise why not.</summary>
+    public string? CheckValidity(X509Certificate2 peer)
     {
-        ServerCertificate = Certificate ?? throw new InvalidOperationException("a TLS listener needs a certificate"),
-        SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-        // Asked for, not required at the handshake, and accepted there whatever it is: each call
-        // checks it against the cluster CA, so a refusal is a gRPC status naming the reason
-        // (UNAUTHENTICATED: expired on ...) instead of a TLS alert the operator must decode.
-        ClientCertificateMode = ClientCertificateMode.AllowCertificate,
-        ClientCertificateValidation = (_, _, _) => true,
-    });
+        var now = _time.GetUtcNow();
+        if (now < peer.NotBefore.ToUniversalTime())
+        {
+            return $"certificate CN={Cn(peer)} is not valid before {peer.NotBefore.ToUniversalTime():u}";
+        }
+
+        return now > peer.NotAfter.ToUniversalTime() ? $"certificate CN={Cn(peer)} expired on {peer.NotAfter.ToUniversalTime():u}" : null;
+    }
 
     /// <summary>
     /// TLS for calls to a peer that must be <paramref name="expectedRole"/> (and, when given, named

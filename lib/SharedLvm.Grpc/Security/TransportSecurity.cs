@@ -1,3 +1,6 @@
+using System.Net.Security;
+using Grpc.Net.Client;
+
 namespace SharedLvm.Grpc.Security;
 
 /// <summary>
@@ -39,7 +42,7 @@ public sealed class TransportSecurity : IDisposable
 
     /// <summary>A channel to <paramref name="address"/> (host:port, or a URL) whose server must be <paramref name="expectedRole"/>.</summary>
     public GrpcChannel Dial(string address, string expectedRole, string? expectedName = null, Action<string>? refused = null) =>
-        GrpcChannel.ForAddress(Resolve(address), new GrpcChannelOptions { Ssl = Tls?.ClientOptions(expectedRole, expectedName, refused) });
+        Channels.Open(Resolve(address), Tls?.ClientOptions(expectedRole, expectedName, refused));
 
     public void Dispose() => Tls?.Dispose();
 }

@@ -1,3 +1,4 @@
+using Grpc.Core;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
 using SharedLvm.Tests.Support;
@@ -9,16 +10,16 @@ public sealed class AgentApiTests : IAsyncLifetime
 {
     private InProcessAgent _agent = null!;
 
-    private GrpcServiceClient _api => _agent.Client;
+    private SharedLvm.Contracts.V1.Agent.AgentClient _api => _agent.Client;
 
-    public async Task InitializeAsync() =>
+    public async ValueTask InitializeAsync() =>
         _agent = await InProcessAgent.StartAsync("node-a", "failed-path", "--Agent:ExpectedWwids:0", "35000c500a0000001", "--controller", "http://127.0.0.1:1");
 
-    public async Task DisposeAsync() => await _agent.DisposeAsync();
+    public async ValueTask DisposeAsync() => await _agent.DisposeAsync();
     [Fact]
     public async Task Health_names_the_failing_layers()
     {
-        var health = await _api.CallAsync<GetHealthResponse>(new GetHealthRequest());
+        var health = await _api.GetHealthAsync(new GetHealthRequest());
         Assert.Equal("node-a", health.NodeName);
         Assert.Equal(HealthState.Failed, health.Overall);
         Assert.Contains(health.Findings, f => f is { Layer: Layer.Multipath, State: HealthState.Degraded, Code: "path_failed", Subject: "35000c500a0000001" });
@@ -40,10 +41,9 @@ public sealed class AgentApiTests : IAsyncLifetime
                 "--controller", "http://127.0.0.1:1", "--Agent:LvmBinary", lvm, "--Agent:LvmInspectWait", "00:00:01", "--Agent:LvmUnresponsiveAfter", "00:00:01");
 
             // Within the deadline the controller gives a live health call, and naming the layer.
-            var within = new CallOptions { Timeout = TimeSpan.FromSeconds(10) };
-            var health = await agent.Client.CallAsync<GetHealthResponse>(new GetHealthRequest(), within);
+            var health = await agent.Client.GetHealthAsync(new GetHealthRequest(), deadline: DateTime.UtcNow.AddSeconds(10));
             Assert.Contains(health.Findings, f => f is { Layer: Layer.Lvm, State: HealthState.Failed, Code: "lvm_unresponsive" });
-            await agent.Client.CallAsync<GetHealthResponse>(new GetHealthRequest(), within);
+            await agent.Client.GetHealthAsync(new GetHealthRequest(), deadline: DateTime.UtcNow.AddSeconds(10));
             Assert.Single(await File.ReadAllLinesAsync(calls));
         }
         finally
@@ -55,7 +55,7 @@ public sealed class AgentApiTests : IAsyncLifetime
     [Fact]
     public async Task Inventory_lists_hbas_paths_and_maps()
     {
-        var inventory = await _api.CallAsync<Inventory>(new GetInventoryRequest());
+        var inventory = await _api.GetInventoryAsync(new GetInventoryRequest());
         Assert.Equal(3, inventory.Hbas.Count);
         Assert.Equal("Online", inventory.Hbas.Single(h => h.Driver == "qla2xxx").PortState);
         var map = Assert.Single(inventory.MultipathMaps);
@@ -66,23 +66,23 @@ public sealed class AgentApiTests : IAsyncLifetime
     [Fact]
     public async Task Bad_rescans_get_clear_statuses()
     {
-        var unknownHost = await Assert.ThrowsAsync<RpcException>(() => _api.CallAsync<RescanResponse>(new RescanRequest { Hosts = { 9 } }));
+        var unknownHost = await Assert.ThrowsAsync<RpcException>(async () => await _api.RescanAsync(new RescanRequest { Hosts = { 9 } }));
         Assert.Equal(StatusCode.InvalidArgument, unknownHost.StatusCode);
         Assert.Contains("host9", unknownHost.Status.Detail, StringComparison.Ordinal);
 
-        var misrouted = await Assert.ThrowsAsync<RpcException>(() =>
-            _api.CallAsync<RescanResponse>(new RescanRequest { Header = new CommandHeader { NodeName = "node-b" } }));
+        var misrouted = await Assert.ThrowsAsync<RpcException>(async () => await
+            _api.RescanAsync(new RescanRequest { Header = new CommandHeader { NodeName = "node-b" } }));
         Assert.Equal(StatusCode.FailedPrecondition, misrouted.StatusCode);
 
-        var badWwid = await Assert.ThrowsAsync<RpcException>(() =>
-            _api.CallAsync<RescanResponse>(new RescanRequest { Expect = { new LunAddress { Wwid = "../../etc" } } }));
+        var badWwid = await Assert.ThrowsAsync<RpcException>(async () => await
+            _api.RescanAsync(new RescanRequest { Expect = { new LunAddress { Wwid = "../../etc" } } }));
         Assert.Equal(StatusCode.InvalidArgument, badWwid.StatusCode);
     }
 
     [Fact]
     public async Task Activation_commands_need_an_epoch_this_node_and_lvm_names()
     {
-        var noEpoch = await Assert.ThrowsAsync<RpcException>(() => _api.CallAsync<ActivateVolumeResponse>(new ActivateVolumeRequest
+        var noEpoch = await Assert.ThrowsAsync<RpcException>(async () => await _api.ActivateVolumeAsync(new ActivateVolumeRequest
         {
             Header = new CommandHeader { NodeName = "node-a" },
             Lv = new LvRef { VgName = "pool1", LvName = "slvm-aaaa" },
@@ -90,14 +90,14 @@ public sealed class AgentApiTests : IAsyncLifetime
         Assert.Equal(StatusCode.InvalidArgument, noEpoch.StatusCode);
         Assert.Contains("epoch", noEpoch.Status.Detail, StringComparison.Ordinal);
 
-        var badName = await Assert.ThrowsAsync<RpcException>(() => _api.CallAsync<DeactivateVolumeResponse>(new DeactivateVolumeRequest
+        var badName = await Assert.ThrowsAsync<RpcException>(async () => await _api.DeactivateVolumeAsync(new DeactivateVolumeRequest
         {
             Header = new CommandHeader { NodeName = "node-a", Epoch = new Epoch { Value = 1 } },
             Lv = new LvRef { VgName = "pool1", LvName = "../../etc/passwd" },
         }));
         Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);
 
-        var misrouted = await Assert.ThrowsAsync<RpcException>(() => _api.CallAsync<ActivateVolumeResponse>(new RefreshVolumeRequest
+        var misrouted = await Assert.ThrowsAsync<RpcException>(async () => await _api.RefreshVolumeAsync(new RefreshVolumeRequest
         {
             Header = new CommandHeader { NodeName = "node-b", Epoch = new Epoch { Value = 1 } },
             Lv = new LvRef { VgName = "pool1", LvName = "slvm-aaaa" },
@@ -106,6 +106,6 @@ public sealed class AgentApiTests : IAsyncLifetime
 
         // Not active here: a deactivate is a no-op, a refresh is refused.
         var header = new CommandHeader { NodeName = "node-a", Epoch = new Epoch { Value = 1 } };
-        Assert.False((await _api.CallAsync<DeactivateVolumeResponse>(new DeactivateVolumeRequest { Header = header, Lv = new LvRef { VgName = "pool1", LvName = "other" } })).WasActive);
+        Assert.False((await _api.DeactivateVolumeAsync(new DeactivateVolumeRequest { Header = header, Lv = new LvRef { VgName = "pool1", LvName = "other" } })).WasActive);
     }
 }

@@ -6,6 +6,8 @@ using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Rescan;
 using SharedLvm.Tests.Support;
 
+using SharedLvm.Contracts.V1;
+
 namespace SharedLvm.Tests.Agent;
 
 public sealed class SanDiscoveryTests : IDisposable
@@ -45,11 +47,11 @@ public sealed class SanDiscoveryTests : IDisposable
     {
         var view = await Discovery("failed-path").ScanAsync(CancellationToken.None);
         var findings = HealthEvaluator.Evaluate(view, [Lu]);
-        Assert.Contains(findings, f => f is { Layer: IoLayer.Scsi, Code: "scsi_device_not_running", Severity: Severity.Failed });
-        var path = Assert.Single(findings, f => f.Layer == IoLayer.Multipath);
-        Assert.Equal(("path_failed", Severity.Degraded, Lu), (path.Code, path.Severity, path.Subject));
+        Assert.Contains(findings, f => f is { Layer: Layer.Scsi, Code: "scsi_device_not_running", Severity: HealthState.Failed });
+        var path = Assert.Single(findings, f => f.Layer == Layer.Multipath);
+        Assert.Equal(("path_failed", HealthState.Degraded, Lu), (path.Code, path.Severity, path.Subject));
         Assert.Contains("1 of 2 paths failed (sdd 1:0:0:0)", path.Message, StringComparison.Ordinal);
-        Assert.Equal(Severity.Degraded, HealthEvaluator.Overall(findings.Where(f => f.Layer == IoLayer.Multipath)));
+        Assert.Equal(HealthState.Degraded, HealthEvaluator.Overall(findings.Where(f => f.Layer == Layer.Multipath)));
     }
 
     [Fact]
@@ -58,7 +60,7 @@ public sealed class SanDiscoveryTests : IDisposable
         var view = await Discovery("missing-map").ScanAsync(CancellationToken.None);
         var findings = HealthEvaluator.Evaluate(view, [Lu, "36000000000000000000000000000dead"]);
         Assert.Contains(findings, f => f is { Code: "no_multipath_map", Subject: Lu } && f.Message.Contains("sdc, sdd", StringComparison.Ordinal));
-        Assert.Contains(findings, f => f is { Code: "lu_not_visible", Severity: Severity.Failed });
+        Assert.Contains(findings, f => f is { Code: "lu_not_visible", Severity: HealthState.Failed });
     }
 
     [Fact]
@@ -83,7 +85,7 @@ public sealed class SanDiscoveryTests : IDisposable
             .Replace("\"chk_st\" : \"ready\"", "\"chk_st\" : \"faulty\"", StringComparison.Ordinal));
         var view = await new SanDiscovery(new SysfsTree(FixtureRoot("two-paths")), new FixedMultipathd(parsed), TimeProvider.System).ScanAsync(CancellationToken.None);
         var finding = Assert.Single(HealthEvaluator.Evaluate(view, [Lu]));
-        Assert.Equal(("all_paths_down", Severity.Failed), (finding.Code, finding.Severity));
+        Assert.Equal(("all_paths_down", HealthState.Failed), (finding.Code, finding.Severity));
         Assert.Contains("is queued", finding.Message, StringComparison.Ordinal);
     }
 
@@ -107,8 +109,8 @@ public sealed class SanDiscoveryTests : IDisposable
         // The same LU, other sd names: node-b probes a local disk first.
         Assert.NotEqual(a.MapFor(Lu)!.Paths.Select(p => p.Device), map.Paths.Select(p => p.Device));
         var findings = HealthEvaluator.Evaluate(b, [Lu, Lu2]);
-        Assert.Contains(findings, f => f is { Layer: IoLayer.Scsi, Code: "scsi_device_not_running", Severity: Severity.Failed } && f.Message.Contains("sdc", StringComparison.Ordinal));
-        Assert.Contains(findings, f => f is { Layer: IoLayer.Multipath, Code: "path_failed", Subject: Lu });
+        Assert.Contains(findings, f => f is { Layer: Layer.Scsi, Code: "scsi_device_not_running", Severity: HealthState.Failed } && f.Message.Contains("sdc", StringComparison.Ordinal));
+        Assert.Contains(findings, f => f is { Layer: Layer.Multipath, Code: "path_failed", Subject: Lu });
         Assert.Contains(findings, f => f is { Code: "lu_not_visible", Subject: Lu2 });
     }
 

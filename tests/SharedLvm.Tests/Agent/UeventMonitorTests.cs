@@ -9,11 +9,7 @@ public class UeventMonitorTests
     [Fact]
     public async Task A_new_block_device_is_seen_on_the_real_netlink_socket()
     {
-        if (Requirement.SkipRequested(LoopDevice.SkipVariable))
-        {
-            return;
-        }
-
+        Requirement.SkipIfRequested(LoopDevice.SkipVariable, "netlink and loop devices (root)");
         using var monitor = new UeventMonitor(UeventMonitor.KernelGroup);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         var seen = Task.Run(async () =>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using SharedLvm.Cli;
+using SharedLvm.Cli.Commands;
 using SharedLvm.Tests.Support;
 
 namespace SharedLvm.Tests.Cli;
@@ -9,9 +10,9 @@ public sealed class SlvmTests : IAsyncLifetime
     private readonly string _state = Directory.CreateTempSubdirectory("slvm-cli-").FullName;
     private InProcessController _controller = null!;
 
-    public async Task InitializeAsync() => _controller = await InProcessController.StartAsync(_state);
+    public async ValueTask InitializeAsync() => _controller = await InProcessController.StartAsync(_state);
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await _controller.DisposeAsync();
         Directory.Delete(_state, recursive: true);
@@ -47,7 +48,7 @@ public sealed class SlvmTests : IAsyncLifetime
     public async Task Bad_usage_exits_64_without_calling_anything()
     {
         var (code, _, stderr) = await Slvm("volume", "create", "pool", "name", "lots");
-        Assert.Equal(SlvmCommands.UsageError, code);
+        Assert.Equal(Connection.UsageError, code);
         Assert.Contains("'lots' is not a size", stderr, StringComparison.Ordinal);
     }
 
@@ -71,9 +72,9 @@ public sealed class SlvmTests : IAsyncLifetime
     [Fact]
     public void Controller_address_comes_from_flag_then_environment()
     {
-        Assert.Equal("http://10.1.2.3:7400", SlvmCommands.ResolveController("10.1.2.3:7400"));
-        Assert.Equal("https://10.1.2.3:7400", SlvmCommands.ResolveController("10.1.2.3:7400", tls: true));
-        Assert.Throws<FormatException>(() => SlvmCommands.ResolveController("http://exa mple:1"));
+        Assert.Equal("http://10.1.2.3:7400", Connection.ResolveController("10.1.2.3:7400"));
+        Assert.Equal("https://10.1.2.3:7400", Connection.ResolveController("10.1.2.3:7400", tls: true));
+        Assert.Throws<FormatException>(() => Connection.ResolveController("http://exa mple:1"));
     }
 
     private async Task<(int Code, string Stdout, string Stderr)> Slvm(params string[] args)
@@ -89,7 +90,7 @@ public sealed class SlvmTests : IAsyncLifetime
         using var stderr = new StringWriter();
         var root = SlvmCommands.Build(stdout, stderr);
         var parse = root.Parse(full);
-        var code = parse.Errors.Count > 0 ? SlvmCommands.UsageError : await parse.InvokeAsync();
+        var code = parse.Errors.Count > 0 ? Connection.UsageError : await parse.InvokeAsync();
         return (code, stdout.ToString(), stderr.ToString());
     }
 }

@@ -1,3 +1,4 @@
+using Grpc.Core;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
@@ -6,7 +7,8 @@ using SharedLvm.Agent.Lvm;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
 using SharedLvm.Tests.Support;
-using GrpcStatusCode = SharedLvm.Grpc.StatusCode;
+using GrpcStatusCode = Grpc.Core.StatusCode;
+using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 
 namespace SharedLvm.Tests.Controller;
 
@@ -25,22 +27,19 @@ public sealed class AttachTests : IAsyncLifetime
     private InProcessController _controller = null!;
     private string _pool = null!;
 
-    private GrpcServiceClient Api => _controller.Client;
+    private ControllerRpc.ControllerClient Api => _controller.Client;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         _lu = LoopDevice.Create(1L * 1024 * 1024 * 1024);
         _pool = "att" + Guid.NewGuid().ToString("N")[..6];
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         _controller = await InProcessController.StartAsync(_state, "--Controller:HeartbeatInterval", "00:00:01");
-        await Api.CallAsync<Pool>(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize });
+        await Api.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize });
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         try
         {
@@ -65,32 +64,29 @@ public sealed class AttachTests : IAsyncLifetime
     [Fact]
     public async Task Attach_tags_then_activates_a_second_node_is_refused_and_lvm_itself_refuses_it_too()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var (a, b) = (await StartAgentAsync("node-a"), await StartAgentAsync("node-b"));
         var volume = await CreateAsync("vm-1");
-        var attachment = await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        var attachment = await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
         Assert.Equal(AttachmentState.Attached, attachment.State);
         Assert.Equal($"/dev/{_pool}/{volume.LvName}", attachment.Device.Path);
         Assert.Contains("sharedlvm_owner_node-a", Tags(volume), StringComparison.Ordinal);
         Assert.True(_activators["node-a"].IsActive(_pool, volume.LvName));
-        var seen = await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id });
+        var seen = await Api.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id });
         Assert.Equal(VolumeState.Attached, seen.State);
         Assert.Equal("node-a", Assert.Single(seen.Attachments).Node);
 
         // Attaching again to the same node is idempotent.
-        Assert.Equal(AttachmentState.Attached, (await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" })).State);
+        Assert.Equal(AttachmentState.Attached, (await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" })).State);
 
-        var second = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b" }));
+        var second = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b" }));
         Assert.Equal(GrpcStatusCode.FailedPrecondition, second.StatusCode);
         Assert.Contains("attached to node-a", second.Status.Detail, StringComparison.Ordinal);
         Assert.False(_activators["node-b"].IsActive(_pool, volume.LvName));
 
         // A stale or forged order sent straight to node-b's agent: refused by the tag check.
-        var direct = await Assert.ThrowsAsync<RpcException>(() => b.Client.CallAsync<ActivateVolumeResponse>(new ActivateVolumeRequest
+        var direct = await Assert.ThrowsAsync<RpcException>(async () => await b.Client.ActivateVolumeAsync(new ActivateVolumeRequest
         {
             Header = new CommandHeader { Epoch = new Epoch { Value = 1 }, NodeName = "node-b" },
             Lv = new LvRef { VgName = _pool, LvName = volume.LvName },
@@ -103,29 +99,26 @@ public sealed class AttachTests : IAsyncLifetime
     [Fact]
     public async Task Move_is_detach_then_attach_and_detach_is_refused_while_the_device_is_open()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         await StartAgentAsync("node-a");
         await StartAgentAsync("node-b");
         var volume = await CreateAsync("vm-2");
-        await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
 
         _activators["node-a"].Open.Add(volume.LvName);
-        var busy = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }));
+        var busy = await Assert.ThrowsAsync<RpcException>(async () => await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }));
         Assert.Equal(GrpcStatusCode.FailedPrecondition, busy.StatusCode);
         Assert.Contains("pid 4242 (qemu-system-x86)", busy.Status.Detail, StringComparison.Ordinal);
         Assert.Contains("sharedlvm_owner_node-a", Tags(volume), StringComparison.Ordinal);
 
         _activators["node-a"].Open.Clear();
-        await Api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
         Assert.DoesNotContain("sharedlvm_owner", Tags(volume), StringComparison.Ordinal);
         Assert.False(_activators["node-a"].IsActive(_pool, volume.LvName));
-        await Api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }); // not attached: succeeds
+        await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }); // not attached: succeeds
 
-        var moved = await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b" });
+        var moved = await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b" });
         Assert.Equal("node-b", moved.Node);
         Assert.Contains("sharedlvm_owner_node-b", Tags(volume), StringComparison.Ordinal);
     }
@@ -133,68 +126,59 @@ public sealed class AttachTests : IAsyncLifetime
     [Fact]
     public async Task Extend_of_an_attached_volume_answers_once_the_owner_device_has_the_new_size()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         await StartAgentAsync("node-a");
         var volume = await CreateAsync("vm-3");
-        await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
-        var grown = await Api.CallAsync<Volume>(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 64 * MiB });
+        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        var grown = await Api.ExtendVolumeAsync(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 64 * MiB });
         Assert.Equal(64 * MiB, grown.SizeBytes);
         Assert.Equal(1, _activators["node-a"].Refreshes);
 
-        var delete = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<DeleteVolumeResponse>(new DeleteVolumeRequest { Id = volume.Id }));
+        var delete = await Assert.ThrowsAsync<RpcException>(async () => await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = volume.Id }));
         Assert.Equal(GrpcStatusCode.FailedPrecondition, delete.StatusCode);
-        var snapshot = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Volume>(new CreateSnapshotRequest { SourceVolumeId = volume.Id, Name = "snap" }));
+        var snapshot = await Assert.ThrowsAsync<RpcException>(async () => await Api.CreateSnapshotAsync(new CreateSnapshotRequest { SourceVolumeId = volume.Id, Name = "snap" }));
         Assert.Equal(GrpcStatusCode.FailedPrecondition, snapshot.StatusCode);
     }
 
     [Fact]
     public async Task Without_fencing_an_unreachable_holder_pins_the_volume_and_fencing_releases_it()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var a = await StartAgentAsync("node-a");
         await StartAgentAsync("node-b");
         var volume = await CreateAsync("vm-4");
-        await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
 
         _agents.Remove(a);
         await a.DisposeAsync();
-        await Eventually.TrueAsync(() => Api.CallAsync<Node>(new GetNodeRequest { Name = "node-a" }).GetAwaiter().GetResult().State == NodeState.Unreachable, "node-a is unreachable");
+        await Eventually.TrueAsync(() => Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" }).GetAwaiter().GetResult().State == NodeState.Unreachable, "node-a is unreachable");
 
-        var refused = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b" }));
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b" }));
         Assert.Contains("attached to node-a", refused.Status.Detail, StringComparison.Ordinal);
-        var stuck = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }));
+        var stuck = await Assert.ThrowsAsync<RpcException>(async () => await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }));
         Assert.Equal(GrpcStatusCode.Unavailable, stuck.StatusCode);
         Assert.Contains("sharedlvm_owner_node-a", Tags(volume), StringComparison.Ordinal);
 
-        await Api.CallAsync<Node>(new FenceNodeRequest { Name = "node-a", Reason = "powered off by IPMI" });
-        await Api.CallAsync<DetachVolumeResponse>(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
-        Assert.Equal("node-b", (await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b" })).Node);
+        await Api.FenceNodeAsync(new FenceNodeRequest { Name = "node-a", Reason = "powered off by IPMI" });
+        await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        Assert.Equal("node-b", (await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b" })).Node);
 
-        var toFenced = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a", MultiAttach = true }));
+        var toFenced = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a", MultiAttach = true }));
         Assert.Contains("FENCED", toFenced.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task An_agent_that_saw_a_newer_controller_refuses_this_ones_orders()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var state = Directory.CreateTempSubdirectory("slvm-epoch-agent-").FullName;
         File.WriteAllText(Path.Combine(state, "highest-epoch"), "1000");
         await StartAgentAsync("node-c", "--state-dir", state);
         var volume = await CreateAsync("vm-5");
-        var e = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-c" }));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-c" }));
         Assert.Equal(GrpcStatusCode.FailedPrecondition, e.StatusCode);
         Assert.Contains("older than 1000", e.Status.Detail, StringComparison.Ordinal);
         Assert.False(_activators["node-c"].IsActive(_pool, volume.LvName));
@@ -204,29 +188,23 @@ public sealed class AttachTests : IAsyncLifetime
     [Fact]
     public async Task Multi_attach_allows_two_nodes_for_a_live_migration_and_no_third()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         await StartAgentAsync("node-a");
         await StartAgentAsync("node-b");
         await StartAgentAsync("node-c");
         var volume = await CreateAsync("vm-6");
-        await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
-        await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b", MultiAttach = true });
-        Assert.Equal(["node-a", "node-b"], (await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id })).Attachments.Select(x => x.Node).Order());
-        var third = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-c", MultiAttach = true }));
+        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b", MultiAttach = true });
+        Assert.Equal(["node-a", "node-b"], (await Api.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id })).Attachments.Select(x => x.Node).Order());
+        var third = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-c", MultiAttach = true }));
         Assert.Contains("two nodes", third.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_hung_agent_times_out_and_a_controller_restart_mid_attach_converges_on_retry()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         await _controller.DisposeAsync();
         _controller = await InProcessController.StartAsync(_state, "--Controller:HeartbeatInterval", "00:00:01", "--Controller:AgentTimeout", "00:00:01");
@@ -236,32 +214,29 @@ public sealed class AttachTests : IAsyncLifetime
 
         // The agent hangs: the controller gives up after its timeout, the tag stays, the volume is ATTACHING.
         _activators["node-a"].Hang = true;
-        var hung = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }));
+        var hung = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }));
         Assert.Equal(GrpcStatusCode.Unavailable, hung.StatusCode);
         Assert.Contains("sharedlvm_owner_node-a", Tags(volume), StringComparison.Ordinal);
-        Assert.Equal(VolumeState.Attaching, (await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id })).State);
+        Assert.Equal(VolumeState.Attaching, (await Api.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id })).State);
 
         // The controller restarts (a crash after the tag, before the agent confirmed): the retry converges.
         _activators["node-a"].Hang = false;
         await _controller.DisposeAsync();
         _controller = await InProcessController.StartAsync(_state, "--Controller:HeartbeatInterval", "00:00:01", "--listen", $"127.0.0.1:{port}");
-        var afterRestart = await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id });
+        var afterRestart = await Api.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id });
         Assert.Equal(VolumeState.Attaching, afterRestart.State);
         Assert.Equal("node-a", Assert.Single(afterRestart.Attachments).Node);
-        await Eventually.TrueAsync(() => Api.CallAsync<Node>(new GetNodeRequest { Name = "node-a" }).GetAwaiter().GetResult().State == NodeState.Ready, "node-a re-registered");
-        var retried = await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        await Eventually.TrueAsync(() => Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" }).GetAwaiter().GetResult().State == NodeState.Ready, "node-a re-registered");
+        var retried = await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
         Assert.Equal(AttachmentState.Attached, retried.State);
-        Assert.Equal(VolumeState.Attached, (await Api.CallAsync<Volume>(new GetVolumeRequest { Id = volume.Id })).State);
+        Assert.Equal(VolumeState.Attached, (await Api.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id })).State);
         Assert.Single(Tags(volume).Split(',', StringSplitOptions.TrimEntries), t => t.StartsWith("sharedlvm_owner_", StringComparison.Ordinal));
     }
 
     [Fact]
     public async Task An_attach_is_one_trace_from_the_controller_to_the_agent()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var spans = new ConcurrentBag<Activity>();
         using var listener = new ActivityListener
@@ -274,7 +249,7 @@ public sealed class AttachTests : IAsyncLifetime
         await StartAgentAsync("node-t");
         var volume = await CreateAsync("vm-traced");
 
-        await Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-t" });
+        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-t" });
 
         var mine = spans.Where(a => Equals(a.GetTagItem("sharedlvm.volume_id"), volume.Id)).ToList();
         var attach = Assert.Single(mine, a => a.OperationName == "attach volume");
@@ -287,10 +262,7 @@ public sealed class AttachTests : IAsyncLifetime
     [Fact]
     public async Task At_registration_an_agent_deactivates_what_it_does_not_own_unless_it_is_open()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         // The fixture node has pool1/slvm-aaaa... active (auto-activated at boot, say); the controller says it owns nothing.
         var agent = await StartAgentAsync("node-r");
@@ -302,7 +274,7 @@ public sealed class AttachTests : IAsyncLifetime
             ["--controller", _controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false"]);
         _agents.Add(open);
         await Eventually.TrueAsync(() =>
-            open.Client.CallAsync<GetHealthResponse>(new GetHealthRequest()).GetAwaiter().GetResult().Findings.Any(f => f.Code == "active_not_owned"),
+            open.Client.GetHealthAsync(new GetHealthRequest()).GetAwaiter().GetResult().Findings.Any(f => f.Code == "active_not_owned"),
             "the open stray LV is reported instead of pulled");
         Assert.Empty(_activators["node-x"].Deactivated);
         Assert.NotNull(agent);
@@ -315,14 +287,11 @@ public sealed class AttachTests : IAsyncLifetime
     [InlineData(null, "Bad Node", GrpcStatusCode.InvalidArgument)]
     public async Task Bad_attach_requests_get_clear_statuses_and_change_nothing(string? volumeId, string node, GrpcStatusCode expected)
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         await StartAgentAsync("node-a");
         var volume = await CreateAsync("vm-7");
-        var e = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Attachment>(new AttachVolumeRequest { VolumeId = volumeId ?? volume.Id, Node = node }));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volumeId ?? volume.Id, Node = node }));
         Assert.Equal(expected, e.StatusCode);
         Assert.DoesNotContain("sharedlvm_owner", Tags(volume), StringComparison.Ordinal);
     }
@@ -338,7 +307,7 @@ public sealed class AttachTests : IAsyncLifetime
         {
             try
             {
-                return Api.CallAsync<Node>(new GetNodeRequest { Name = node }).GetAwaiter().GetResult().State == NodeState.Ready;
+                return Api.GetNodeAsync(new GetNodeRequest { Name = node }).GetAwaiter().GetResult().State == NodeState.Ready;
             }
             catch (RpcException)
             {
@@ -349,7 +318,7 @@ public sealed class AttachTests : IAsyncLifetime
     }
 
     private Task<Volume> CreateAsync(string name) =>
-        Api.CallAsync<Volume>(new CreateVolumeRequest { Pool = _pool, Name = name, SizeBytes = 16 * MiB });
+        Api.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = name, SizeBytes = 16 * MiB }).ResponseAsync;
 
     private string Tags(Volume volume) => _lu!.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{_pool}/{volume.LvName}").Output;
 
@@ -410,6 +379,6 @@ public sealed class AttachTests : IAsyncLifetime
         private static string FirstLine(string output) => output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)[0];
 
         private ActiveDevice? Device(string vg, string lv) =>
-            _active.TryGetValue(vg + "/" + lv, out var size) ? new ActiveDevice($"/dev/{vg}/{lv}", DmDevices.DmNameOf(vg, lv), 254, 7, size) : null;
+            _active.TryGetValue(vg + "/" + lv, out var size) ? new ActiveDevice($"/dev/{vg}/{lv}", SharedLvm.Contracts.Conventions.DmName.Of(vg, lv), 254, 7, size) : null;
     }
 }

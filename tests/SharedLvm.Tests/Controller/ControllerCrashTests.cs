@@ -1,9 +1,9 @@
+using Grpc.Core;
 using System.Globalization;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
 using SharedLvm.Tests.Support;
-using Xunit.Abstractions;
-using GrpcStatusCode = SharedLvm.Grpc.StatusCode;
+using GrpcStatusCode = Grpc.Core.StatusCode;
 
 namespace SharedLvm.Tests.Controller;
 
@@ -41,15 +41,12 @@ public sealed class ControllerCrashTests : IDisposable
     [Fact]
     public async Task Killed_at_every_step_the_controller_converges_with_nothing_lost_or_orphaned()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var targetKills = int.Parse(Environment.GetEnvironmentVariable("SHAREDLVM_CRASH_KILLS") ?? "200", CultureInfo.InvariantCulture);
         await using (var setup = await ControllerProcess.StartAsync(_state, faults: null))
         {
-            await setup.Client.CallAsync<Pool>(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize });
+            await setup.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize });
         }
 
         var random = new Random(4242);
@@ -103,7 +100,7 @@ public sealed class ControllerCrashTests : IDisposable
 
         // Converge without faults and compare the API, the VG and what clients were told.
         await using var final = await ControllerProcess.StartAsync(_state, faults: null);
-        var listed = await final.Client.CallAsync<ListVolumesResponse>(new ListVolumesRequest { Pool = _pool, PageSize = 1000 });
+        var listed = await final.Client.ListVolumesAsync(new ListVolumesRequest { Pool = _pool, PageSize = 1000 });
         var lvs = LvsInVg();
         _output.WriteLine($"{operations} operations, {kills} kills, {committedNotAcknowledged} committed-but-not-acknowledged creates, {lvs.Count} volumes left");
         _output.WriteLine(string.Join(", ", killsByPoint.OrderBy(k => k.Key, StringComparer.Ordinal).Select(k => $"{k.Key}={k.Value}")));
@@ -143,18 +140,21 @@ public sealed class ControllerCrashTests : IDisposable
         };
     }
 
-    private async Task<Google.Protobuf.IMessage> Send(GrpcServiceClient client, string kind, Google.Protobuf.IMessage request)
+    private async Task<Google.Protobuf.IMessage> Send(SharedLvm.Contracts.V1.Controller.ControllerClient client, string kind, Google.Protobuf.IMessage request)
     {
-        var options = new CallOptions { Timeout = TimeSpan.FromSeconds(60) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         if (request is CreateVolumeRequest create)
         {
             create.Pool = _pool;
         }
 
-        return kind switch
+        return request switch
         {
-            "delete" => await client.CallAsync<DeleteVolumeResponse>(request, options),
-            _ => await client.CallAsync<Volume>(request, options),
+            CreateVolumeRequest r => await client.CreateVolumeAsync(r, deadline: deadline),
+            DeleteVolumeRequest r => await client.DeleteVolumeAsync(r, deadline: deadline),
+            ExtendVolumeRequest r => await client.ExtendVolumeAsync(r, deadline: deadline),
+            SetVolumeLabelsRequest r => await client.SetVolumeLabelsAsync(r, deadline: deadline),
+            _ => throw new ArgumentException($"no {kind} call for {request.GetType().Name}", nameof(request)),
         };
     }
 

@@ -1,7 +1,9 @@
+using Grpc.Core;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
 using SharedLvm.Tests.Support;
-using GrpcStatusCode = SharedLvm.Grpc.StatusCode;
+using GrpcStatusCode = Grpc.Core.StatusCode;
+using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 
 namespace SharedLvm.Tests.Controller;
 
@@ -18,22 +20,19 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     private InProcessController _controller = null!;
     private string _pool = null!;
 
-    private GrpcServiceClient Api => _controller.Client;
+    private ControllerRpc.ControllerClient Api => _controller.Client;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         _lu = LoopDevice.Create(2L * 1024 * 1024 * 1024);
         _pool = "pool" + Guid.NewGuid().ToString("N")[..6];
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         _controller = await StartControllerAsync();
-        await Api.CallAsync<Pool>(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize });
+        await Api.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize });
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         try
         {
@@ -54,12 +53,9 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task Pool_reports_capacity_and_a_metadata_area_sized_for_10000_volumes()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
-        var pool = await Api.CallAsync<Pool>(new GetPoolRequest { Name = _pool });
+        var pool = await Api.GetPoolAsync(new GetPoolRequest { Name = _pool });
         Assert.True(pool.MetadataSizeBytes >= 128 * MiB, $"metadata area {pool.MetadataSizeBytes}");
         Assert.Equal(4 * MiB, pool.ExtentSizeBytes);
         Assert.InRange(pool.SizeBytes, 1800 * MiB, 2048 * MiB);
@@ -68,9 +64,9 @@ public sealed class ControllerLvmTests : IAsyncLifetime
         Assert.Equal(_lu.Device, pool.DevicePath);
 
         // Creating it again is idempotent; on another device it is ALREADY_EXISTS.
-        var again = await Api.CallAsync<Pool>(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize });
+        var again = await Api.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize });
         Assert.Equal(pool.Name, again.Name);
-        var listed = await Api.CallAsync<ListPoolsResponse>(new ListPoolsRequest());
+        var listed = await Api.ListPoolsAsync(new ListPoolsRequest());
         Assert.Contains(listed.Pools, p => p.Name == _pool);
     }
 
@@ -84,13 +80,10 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [InlineData("p1", "/dev/loop0", "", PoolCreateMode.Unspecified, GrpcStatusCode.InvalidArgument)]
     public async Task Bad_pool_requests_are_refused(string name, string device, string wwid, PoolCreateMode mode, GrpcStatusCode expected)
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
-        var e = await Assert.ThrowsAsync<RpcException>(() =>
-            Api.CallAsync<Pool>(new CreatePoolRequest { Name = name, DevicePath = device, Wwid = wwid, Mode = mode }));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await
+            Api.CreatePoolAsync(new CreatePoolRequest { Name = name, DevicePath = device, Wwid = wwid, Mode = mode }));
         Assert.Equal(expected, e.StatusCode);
         Assert.False(string.IsNullOrWhiteSpace(e.Status.Detail));
     }
@@ -99,16 +92,13 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     public async Task A_pool_keeps_the_wwid_nodes_look_for_beside_the_path_the_controller_writes_through()
     {
         using var lu = LoopDevice.Create(256L * 1024 * 1024);
-        if (lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(lu);
 
         var name = "ww" + Guid.NewGuid().ToString("N")[..6];
         try
         {
             // The SAN lab's shape: the LU's WWID for the agents, a direct-I/O loop device for the controller.
-            var pool = await Api.CallAsync<Pool>(new CreatePoolRequest
+            var pool = await Api.CreatePoolAsync(new CreatePoolRequest
             {
                 Name = name, Wwid = "35000c500a0000099", DevicePath = lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 4 * MiB,
             });
@@ -118,7 +108,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
         }
         finally
         {
-            await Api.CallAsync<ForgetPoolResponse>(new ForgetPoolRequest { Name = name });
+            await Api.ForgetPoolAsync(new ForgetPoolRequest { Name = name });
             lu.Lvm("vgremove", "-f", name);
         }
     }
@@ -126,18 +116,15 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task A_device_holding_another_vg_is_not_initialised_and_adopt_needs_a_vg()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
-        var e = await Assert.ThrowsAsync<RpcException>(() =>
-            Api.CallAsync<Pool>(new CreatePoolRequest { Name = "other", DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize }));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await
+            Api.CreatePoolAsync(new CreatePoolRequest { Name = "other", DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize }));
         Assert.Equal(GrpcStatusCode.AlreadyExists, e.StatusCode);
 
         using var blank = LoopDevice.Create(64 * 1024 * 1024)!;
-        var adopt = await Assert.ThrowsAsync<RpcException>(() =>
-            Api.CallAsync<Pool>(new CreatePoolRequest { Name = "blank", DevicePath = blank.Device, Mode = PoolCreateMode.Adopt }));
+        var adopt = await Assert.ThrowsAsync<RpcException>(async () => await
+            Api.CreatePoolAsync(new CreatePoolRequest { Name = "blank", DevicePath = blank.Device, Mode = PoolCreateMode.Adopt }));
         Assert.Equal(GrpcStatusCode.FailedPrecondition, adopt.StatusCode);
         Assert.Contains("holds no VG", adopt.Status.Detail, StringComparison.Ordinal);
     }
@@ -145,10 +132,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task Create_is_idempotent_by_name_rounds_to_extents_and_lands_in_lvm_with_safe_flags()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var labels = new Dictionary<string, string> { ["tenant"] = "acme", ["note"] = "ünïcode = + , / spaces" };
         var created = await CreateAsync("vm-1-disk", 10 * MiB, labels);
@@ -160,7 +144,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
         var again = await CreateAsync("vm-1-disk", 10 * MiB);
         Assert.Equal(created.Id, again.Id);
 
-        var conflict = await Assert.ThrowsAsync<RpcException>(() => CreateAsync("vm-1-disk", 20 * MiB));
+        var conflict = await Assert.ThrowsAsync<RpcException>(async () => await CreateAsync("vm-1-disk", 20 * MiB));
         Assert.Equal(GrpcStatusCode.AlreadyExists, conflict.StatusCode);
 
         // What lvm holds: one LV, not auto-activated anywhere, tags within LVM's character set.
@@ -181,13 +165,10 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [InlineData("ok", 100UL * 1024 * MiB, GrpcStatusCode.ResourceExhausted)]
     public async Task Bad_volume_requests_get_a_clear_status_and_change_nothing(string name, ulong size, GrpcStatusCode expected)
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var before = LvCount();
-        var e = await Assert.ThrowsAsync<RpcException>(() => CreateAsync(name, size));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await CreateAsync(name, size));
         Assert.Equal(expected, e.StatusCode);
         Assert.Equal(before, LvCount());
     }
@@ -195,17 +176,14 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task Bad_labels_and_unknown_pools_are_refused()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
-        var badKey = await Assert.ThrowsAsync<RpcException>(() => CreateAsync("v", MiB, new Dictionary<string, string> { ["Bad Key"] = "x" }));
+        var badKey = await Assert.ThrowsAsync<RpcException>(async () => await CreateAsync("v", MiB, new Dictionary<string, string> { ["Bad Key"] = "x" }));
         Assert.Equal(GrpcStatusCode.InvalidArgument, badKey.StatusCode);
-        var longValue = await Assert.ThrowsAsync<RpcException>(() => CreateAsync("v", MiB, new Dictionary<string, string> { ["k"] = new string('x', 300) }));
+        var longValue = await Assert.ThrowsAsync<RpcException>(async () => await CreateAsync("v", MiB, new Dictionary<string, string> { ["k"] = new string('x', 300) }));
         Assert.Equal(GrpcStatusCode.InvalidArgument, longValue.StatusCode);
-        var noPool = await Assert.ThrowsAsync<RpcException>(() =>
-            Api.CallAsync<Volume>(new CreateVolumeRequest { Pool = "nopool", Name = "v", SizeBytes = MiB }));
+        var noPool = await Assert.ThrowsAsync<RpcException>(async () => await
+            Api.CreateVolumeAsync(new CreateVolumeRequest { Pool = "nopool", Name = "v", SizeBytes = MiB }));
         Assert.Equal(GrpcStatusCode.NotFound, noPool.StatusCode);
         Assert.Equal(0, LvCount());
     }
@@ -213,10 +191,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task Get_list_filter_and_page()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var ids = new List<string>();
         for (var i = 0; i < 5; i++)
@@ -224,11 +199,11 @@ public sealed class ControllerLvmTests : IAsyncLifetime
             ids.Add((await CreateAsync($"disk-{i}", MiB, new Dictionary<string, string> { ["tier"] = i % 2 == 0 ? "gold" : "bronze" })).Id);
         }
 
-        Assert.Equal("disk-3", (await Api.CallAsync<Volume>(new GetVolumeRequest { Id = ids[3] })).Name);
-        Assert.Equal(ids[2], (await Api.CallAsync<Volume>(new GetVolumeRequest { Pool = _pool, Name = "disk-2" })).Id);
-        var missing = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Volume>(new GetVolumeRequest { Id = new string('a', 26) }));
+        Assert.Equal("disk-3", (await Api.GetVolumeAsync(new GetVolumeRequest { Id = ids[3] })).Name);
+        Assert.Equal(ids[2], (await Api.GetVolumeAsync(new GetVolumeRequest { Pool = _pool, Name = "disk-2" })).Id);
+        var missing = await Assert.ThrowsAsync<RpcException>(async () => await Api.GetVolumeAsync(new GetVolumeRequest { Id = new string('a', 26) }));
         Assert.Equal(GrpcStatusCode.NotFound, missing.StatusCode);
-        var malformed = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Volume>(new GetVolumeRequest { Id = "x'; drop" }));
+        var malformed = await Assert.ThrowsAsync<RpcException>(async () => await Api.GetVolumeAsync(new GetVolumeRequest { Id = "x'; drop" }));
         Assert.Equal(GrpcStatusCode.InvalidArgument, malformed.StatusCode);
 
         var seen = new List<string>();
@@ -236,7 +211,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
         var pages = 0;
         do
         {
-            var page = await Api.CallAsync<ListVolumesResponse>(new ListVolumesRequest { Pool = _pool, PageSize = 2, PageToken = token });
+            var page = await Api.ListVolumesAsync(new ListVolumesRequest { Pool = _pool, PageSize = 2, PageToken = token });
             Assert.Equal(5u, page.Total);
             seen.AddRange(page.Volumes.Select(v => v.Id));
             token = page.NextPageToken;
@@ -248,25 +223,22 @@ public sealed class ControllerLvmTests : IAsyncLifetime
 
         var gold = new ListVolumesRequest { Pool = _pool };
         gold.LabelSelector["tier"] = "gold";
-        Assert.Equal(3u, (await Api.CallAsync<ListVolumesResponse>(gold)).Total);
-        var tooBig = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<ListVolumesResponse>(new ListVolumesRequest { PageSize = 5000 }));
+        Assert.Equal(3u, (await Api.ListVolumesAsync(gold)).Total);
+        var tooBig = await Assert.ThrowsAsync<RpcException>(async () => await Api.ListVolumesAsync(new ListVolumesRequest { PageSize = 5000 }));
         Assert.Equal(GrpcStatusCode.InvalidArgument, tooBig.StatusCode);
     }
 
     [Fact]
     public async Task Delete_removes_the_lv_and_is_idempotent()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var volume = await CreateAsync("doomed", MiB);
         Assert.Equal(1, LvCount());
-        await Api.CallAsync<DeleteVolumeResponse>(new DeleteVolumeRequest { Id = volume.Id });
+        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = volume.Id });
         Assert.Equal(0, LvCount());
-        await Api.CallAsync<DeleteVolumeResponse>(new DeleteVolumeRequest { Id = volume.Id });
-        var pool = await Api.CallAsync<Pool>(new GetPoolRequest { Name = _pool });
+        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = volume.Id });
+        var pool = await Api.GetPoolAsync(new GetPoolRequest { Name = _pool });
         Assert.Equal(pool.SizeBytes, pool.FreeBytes);
         Assert.Equal(0u, pool.VolumeCount);
     }
@@ -274,38 +246,32 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task Extend_grows_never_shrinks_and_set_labels_replaces()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var volume = await CreateAsync("growing", 8 * MiB, new Dictionary<string, string> { ["a"] = "1", ["b"] = "2" });
-        var grown = await Api.CallAsync<Volume>(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 30 * MiB });
+        var grown = await Api.ExtendVolumeAsync(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 30 * MiB });
         Assert.Equal(32 * MiB, grown.SizeBytes);
-        var same = await Api.CallAsync<Volume>(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 4 * MiB });
+        var same = await Api.ExtendVolumeAsync(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 4 * MiB });
         Assert.Equal(32 * MiB, same.SizeBytes);
         Assert.Contains("33554432B", _lu.Lvm("lvs", "--noheadings", "--units", "b", "-o", "lv_size", $"{_pool}/{volume.LvName}").Output, StringComparison.Ordinal);
 
         var relabel = new SetVolumeLabelsRequest { Id = volume.Id };
         relabel.Labels["b"] = "3";
         relabel.Labels["c"] = "new";
-        var labelled = await Api.CallAsync<Volume>(relabel);
+        var labelled = await Api.SetVolumeLabelsAsync(relabel);
         Assert.Equal(new Dictionary<string, string> { ["b"] = "3", ["c"] = "new" }, labelled.Labels);
 
-        var missing = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Volume>(new ExtendVolumeRequest { Id = new string('b', 26), SizeBytes = MiB }));
+        var missing = await Assert.ThrowsAsync<RpcException>(async () => await Api.ExtendVolumeAsync(new ExtendVolumeRequest { Id = new string('b', 26), SizeBytes = MiB }));
         Assert.Equal(GrpcStatusCode.NotFound, missing.StatusCode);
     }
 
     [Fact]
     public async Task Clone_records_its_intent_and_snapshot_needs_device_mapper_on_the_controller_host()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var source = await CreateAsync("golden-image", 16 * MiB);
-        var clone = await Api.CallAsync<Volume>(new CloneVolumeRequest { SourceVolumeId = source.Id, Name = "vm-7-root" });
+        var clone = await Api.CloneVolumeAsync(new CloneVolumeRequest { SourceVolumeId = source.Id, Name = "vm-7-root" });
         Assert.Equal(VolumeState.Copying, clone.State);
         Assert.Equal(VolumeKind.Clone, clone.Kind);
         Assert.Equal(source.Id, clone.SourceVolumeId);
@@ -315,12 +281,12 @@ public sealed class ControllerLvmTests : IAsyncLifetime
         // Ask the kernel: lvm creates /dev/mapper/control even where the driver is missing.
         if (File.ReadAllText("/proc/misc").Contains("device-mapper", StringComparison.Ordinal))
         {
-            var snap = await Api.CallAsync<Volume>(snapshot);
+            var snap = await Api.CreateSnapshotAsync(snapshot);
             Assert.Equal(VolumeKind.Snapshot, snap.Kind);
         }
         else
         {
-            var e = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Volume>(snapshot));
+            var e = await Assert.ThrowsAsync<RpcException>(async () => await Api.CreateSnapshotAsync(snapshot));
             Assert.Equal(GrpcStatusCode.FailedPrecondition, e.StatusCode);
             Assert.Contains("device-mapper", e.Status.Detail, StringComparison.Ordinal);
             Assert.Equal(2, LvCount());
@@ -330,10 +296,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task A_new_controller_host_rebuilds_the_catalogue_from_the_vg_alone()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var labels = new Dictionary<string, string> { ["owner"] = "team-ä", ["x"] = "a=b+c" };
         var volume = await CreateAsync("survivor", 5 * MiB, labels);
@@ -341,8 +304,8 @@ public sealed class ControllerLvmTests : IAsyncLifetime
         Directory.Delete(_state, recursive: true);
 
         _controller = await StartControllerAsync();
-        await Api.CallAsync<Pool>(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Adopt });
-        var rebuilt = await Api.CallAsync<Volume>(new GetVolumeRequest { Pool = _pool, Name = "survivor" });
+        await Api.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Adopt });
+        var rebuilt = await Api.GetVolumeAsync(new GetVolumeRequest { Pool = _pool, Name = "survivor" });
         Assert.Equal(volume.Id, rebuilt.Id);
         Assert.Equal(volume.SizeBytes, rebuilt.SizeBytes);
         Assert.Equal(labels, rebuilt.Labels);
@@ -351,16 +314,13 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task A_second_operation_on_a_volume_in_flight_is_aborted()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         var volume = await CreateAsync("busy", 4 * MiB);
         _slowLvm.Stall("lvextend", "before", 2);
-        var first = Api.CallAsync<Volume>(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 8 * MiB });
+        var first = Api.ExtendVolumeAsync(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 8 * MiB });
         await Eventually.TrueAsync(() => _slowLvm.Stalled, "the extend's lvextend is running");
-        var second = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<DeleteVolumeResponse>(new DeleteVolumeRequest { Id = volume.Id }));
+        var second = await Assert.ThrowsAsync<RpcException>(async () => await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = volume.Id }));
         Assert.Equal(GrpcStatusCode.Aborted, second.StatusCode);
         Assert.Contains("extend", second.Status.Detail, StringComparison.Ordinal);
         Assert.Equal(8 * MiB, (await first).SizeBytes);
@@ -369,17 +329,14 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task An_lvm_timeout_is_reconciled_from_the_vg_committed_or_not()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         await _controller.DisposeAsync();
         _controller = await StartControllerAsync("--lvm-timeout", "1");
 
         // Killed before lvm ran: nothing committed, UNAVAILABLE, and the retry creates it.
         _slowLvm.Stall("lvcreate", "before", 5);
-        var e = await Assert.ThrowsAsync<RpcException>(() => CreateAsync("timeout-before", MiB));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await CreateAsync("timeout-before", MiB));
         Assert.Equal(GrpcStatusCode.Unavailable, e.StatusCode);
         Assert.Equal(0, LvCount());
 
@@ -395,10 +352,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task A_full_write_queue_answers_resource_exhausted()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         await _controller.DisposeAsync();
         _controller = await StartControllerAsync("--write-queue", "1");
@@ -424,12 +378,9 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task New_volumes_are_refused_before_the_metadata_area_is_full()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
-        var pool = await Api.CallAsync<Pool>(new GetPoolRequest { Name = _pool });
+        var pool = await Api.GetPoolAsync(new GetPoolRequest { Name = _pool });
         await _controller.DisposeAsync();
 
         // Leave room for only a few LVs' metadata so the test runs in seconds.
@@ -455,7 +406,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
         Assert.Contains("metadata area is full", refused.Status.Detail, StringComparison.Ordinal);
         Assert.InRange(created, 1, 20);
         Assert.Equal(created, LvCount());
-        var after = await Api.CallAsync<Pool>(new GetPoolRequest { Name = _pool });
+        var after = await Api.GetPoolAsync(new GetPoolRequest { Name = _pool });
         Assert.True(after.MetadataFreeBytes < reserve, $"{after.MetadataFreeBytes} < {reserve}");
         Assert.Equal(0, _lu.Lvm("vgck", _pool).Code);
     }
@@ -463,22 +414,19 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task A_foreign_metadata_write_raises_an_alarm_and_reloads()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         await _controller.DisposeAsync();
         _controller = await StartControllerAsync("--Controller:ForeignWriteCheckInterval", "00:00:00.300");
         using var watch = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var alarms = Api.StreamAsync<Event>(new WatchEventsRequest { Kinds = { EventKind.Alarm } }, new CallOptions { CancellationToken = watch.Token })
-            .GetAsyncEnumerator(watch.Token);
+        using var call = Api.WatchEvents(new WatchEventsRequest { Kinds = { EventKind.Alarm } }, cancellationToken: watch.Token);
+        var alarms = call.ResponseStream.ReadAllAsync(watch.Token).GetAsyncEnumerator(watch.Token);
         var next = alarms.MoveNextAsync();
 
         Assert.Equal(0, _lu.Lvm("lvcreate", "-an", "-Zn", "-L", "4m", "-n", "intruder", _pool).Code);
         Assert.True(await next);
         Assert.Contains("another host wrote its metadata", alarms.Current.Message, StringComparison.Ordinal);
-        var pool = await Api.CallAsync<Pool>(new GetPoolRequest { Name = _pool });
+        var pool = await Api.GetPoolAsync(new GetPoolRequest { Name = _pool });
         Assert.Equal(HealthState.Failed, pool.Health);
         Assert.Equal(pool.SizeBytes - (4 * MiB), pool.FreeBytes);
         await watch.CancelAsync();
@@ -487,13 +435,11 @@ public sealed class ControllerLvmTests : IAsyncLifetime
     [Fact]
     public async Task Watch_streams_volume_events()
     {
-        if (_lu is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
 
         using var watch = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var events = Api.StreamAsync<Event>(new WatchEventsRequest(), new CallOptions { CancellationToken = watch.Token }).GetAsyncEnumerator(watch.Token);
+        using var call = Api.WatchEvents(new WatchEventsRequest(), cancellationToken: watch.Token);
+        var events = call.ResponseStream.ReadAllAsync(watch.Token).GetAsyncEnumerator(watch.Token);
         var next = events.MoveNextAsync();
         await Task.Delay(200);
         var volume = await CreateAsync("watched", MiB);
@@ -514,7 +460,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
             request.Labels.Add(labels);
         }
 
-        return Api.CallAsync<Volume>(request);
+        return Api.CreateVolumeAsync(request).ResponseAsync;
     }
 
     private int LvCount()

@@ -1,9 +1,11 @@
+using Grpc.Core;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Grpc;
 using SharedLvm.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
-using GrpcStatusCode = SharedLvm.Grpc.StatusCode;
+using GrpcStatusCode = Grpc.Core.StatusCode;
+using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 
 namespace SharedLvm.Tests.Controller;
 
@@ -13,12 +15,12 @@ public sealed class NodeRegistryTests : IAsyncLifetime
     private readonly string _state = Directory.CreateTempSubdirectory("slvm-nodes-").FullName;
     private InProcessController _controller = null!;
 
-    private GrpcServiceClient Api => _controller.Client;
+    private ControllerRpc.ControllerClient Api => _controller.Client;
 
-    public async Task InitializeAsync() =>
+    public async ValueTask InitializeAsync() =>
         _controller = await InProcessController.StartAsync(_state, "--Controller:HeartbeatInterval", "00:00:01");
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await _controller.DisposeAsync();
         Directory.Delete(_state, recursive: true);
@@ -31,9 +33,9 @@ public sealed class NodeRegistryTests : IAsyncLifetime
         var node = await EventuallyNode("node-a", n => n.State == NodeState.Ready && n.Health == HealthState.Failed);
         Assert.Equal(["35000c500a0000001"], node.VisibleWwids);
 
-        var stored = await Api.CallAsync<NodeHealth>(new GetNodeHealthRequest { Name = "node-a" });
+        var stored = await Api.GetNodeHealthAsync(new GetNodeHealthRequest { Name = "node-a" });
         Assert.Contains(stored.Findings, f => f.Code == "path_failed");
-        var live = await Api.CallAsync<NodeHealth>(new GetNodeHealthRequest { Name = "node-a", Live = true });
+        var live = await Api.GetNodeHealthAsync(new GetNodeHealthRequest { Name = "node-a", Live = true });
         Assert.Contains(live.Findings, f => f is { Layer: Layer.Multipath, Code: "path_failed" });
 
         await agent.DisposeAsync();
@@ -46,12 +48,12 @@ public sealed class NodeRegistryTests : IAsyncLifetime
         await using (await StartAgentAsync("node-b", "two-paths"))
         {
             await EventuallyNode("node-b", n => n.State == NodeState.Ready);
-            var noReason = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Node>(new FenceNodeRequest { Name = "node-b" }));
+            var noReason = await Assert.ThrowsAsync<RpcException>(async () => await Api.FenceNodeAsync(new FenceNodeRequest { Name = "node-b" }));
             Assert.Equal(GrpcStatusCode.InvalidArgument, noReason.StatusCode);
-            Assert.Equal(NodeState.Fenced, (await Api.CallAsync<Node>(new FenceNodeRequest { Name = "node-b", Reason = "IPMI power off, ticket 42" })).State);
+            Assert.Equal(NodeState.Fenced, (await Api.FenceNodeAsync(new FenceNodeRequest { Name = "node-b", Reason = "IPMI power off, ticket 42" })).State);
             await Task.Delay(2500); // heartbeats keep coming
-            Assert.Equal(NodeState.Fenced, (await Api.CallAsync<Node>(new GetNodeRequest { Name = "node-b" })).State);
-            Assert.Equal(NodeState.Ready, (await Api.CallAsync<Node>(new ResumeNodeRequest { Name = "node-b" })).State);
+            Assert.Equal(NodeState.Fenced, (await Api.GetNodeAsync(new GetNodeRequest { Name = "node-b" })).State);
+            Assert.Equal(NodeState.Ready, (await Api.ResumeNodeAsync(new ResumeNodeRequest { Name = "node-b" })).State);
         }
     }
 
@@ -59,7 +61,8 @@ public sealed class NodeRegistryTests : IAsyncLifetime
     public async Task An_lv_active_on_two_nodes_raises_an_alarm_within_seconds()
     {
         using var watch = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var alarms = Api.StreamAsync<Event>(new WatchEventsRequest { Kinds = { EventKind.Alarm } }, new CallOptions { CancellationToken = watch.Token }).GetAsyncEnumerator(watch.Token);
+        using var call = Api.WatchEvents(new WatchEventsRequest { Kinds = { EventKind.Alarm } }, cancellationToken: watch.Token);
+        var alarms = call.ResponseStream.ReadAllAsync(watch.Token).GetAsyncEnumerator(watch.Token);
         var next = alarms.MoveNextAsync();
         var started = DateTime.UtcNow;
         // Both fixture nodes have dm-1 (pool1/slvm-aaaa...) active.
@@ -75,16 +78,15 @@ public sealed class NodeRegistryTests : IAsyncLifetime
     [Fact]
     public async Task Bad_node_requests_are_refused()
     {
-        var registry = new GrpcServiceClient(
-            GrpcChannel.ForAddress(_controller.Address), SharedLvm.Controller.Api.NodeRegistryApi.Descriptor);
-        var badName = await Assert.ThrowsAsync<RpcException>(() =>
-            registry.CallAsync<RegisterNodeResponse>(new RegisterNodeRequest { NodeName = "Node A!", Address = "127.0.0.1:1" }));
+        var registry = _controller.Registry;
+        var badName = await Assert.ThrowsAsync<RpcException>(async () => await
+            registry.RegisterNodeAsync(new RegisterNodeRequest { NodeName = "Node A!", Address = "127.0.0.1:1" }));
         Assert.Equal(GrpcStatusCode.InvalidArgument, badName.StatusCode);
-        var noAddress = await Assert.ThrowsAsync<RpcException>(() => registry.CallAsync<RegisterNodeResponse>(new RegisterNodeRequest { NodeName = "node-z" }));
+        var noAddress = await Assert.ThrowsAsync<RpcException>(async () => await registry.RegisterNodeAsync(new RegisterNodeRequest { NodeName = "node-z" }));
         Assert.Equal(GrpcStatusCode.InvalidArgument, noAddress.StatusCode);
-        var unknown = await Assert.ThrowsAsync<RpcException>(() => Api.CallAsync<Node>(new GetNodeRequest { Name = "node-nope" }));
+        var unknown = await Assert.ThrowsAsync<RpcException>(async () => await Api.GetNodeAsync(new GetNodeRequest { Name = "node-nope" }));
         Assert.Equal(GrpcStatusCode.NotFound, unknown.StatusCode);
-        var heartbeat = await registry.CallAsync<HeartbeatResponse>(new HeartbeatRequest { NodeName = "node-never-registered" });
+        var heartbeat = await registry.HeartbeatAsync(new HeartbeatRequest { NodeName = "node-never-registered" });
         Assert.True(heartbeat.Reregister);
         Assert.True(heartbeat.Epoch.Value >= 1);
     }
@@ -93,10 +95,10 @@ public sealed class NodeRegistryTests : IAsyncLifetime
     public void The_epoch_store_refuses_older_epochs_across_restarts()
     {
         var dir = Directory.CreateTempSubdirectory("slvm-epoch-").FullName;
-        var store = new SharedLvm.Agent.Controller.EpochStore(dir);
+        var store = new SharedLvm.Agent.Uplink.EpochStore(dir);
         Assert.True(store.Observe(5));
         Assert.True(store.Observe(5));
-        var reopened = new SharedLvm.Agent.Controller.EpochStore(dir);
+        var reopened = new SharedLvm.Agent.Uplink.EpochStore(dir);
         Assert.Equal(5UL, reopened.Highest);
         Assert.False(reopened.Observe(4));
         Directory.Delete(dir, recursive: true);
@@ -107,7 +109,7 @@ public sealed class NodeRegistryTests : IAsyncLifetime
     [InlineData("my--vg-my--lv", "my-vg/my-lv")]
     [InlineData("nodash", null)]
     public void Dm_names_map_back_to_vg_and_lv(string dmName, string? vgLv) =>
-        Assert.Equal(vgLv, SharedLvm.Agent.Controller.DmName.ToVgLv(dmName));
+        Assert.Equal(vgLv, SharedLvm.Contracts.Conventions.DmName.ToVgLv(dmName));
 
     private Task<InProcessAgent> StartAgentAsync(string node, string fixture) =>
         InProcessAgent.StartAsync(node, fixture, "--controller", _controller.Address.ToString().TrimEnd('/'));
@@ -119,7 +121,7 @@ public sealed class NodeRegistryTests : IAsyncLifetime
         {
             try
             {
-                last = Api.CallAsync<Node>(new GetNodeRequest { Name = name }).GetAwaiter().GetResult();
+                last = Api.GetNodeAsync(new GetNodeRequest { Name = name }).GetAwaiter().GetResult();
                 return condition(last);
             }
             catch (RpcException)

@@ -1,16 +1,15 @@
 using System.Globalization;
 using Google.Protobuf.WellKnownTypes;
-using SharedLvm.Grpc;
+using Grpc.Core;
+using SharedLvm.Tests.Interop;
 
 namespace SharedLvm.Tests.Grpc;
 
-/// <summary>The test service of protos interop.proto, implemented on our server.</summary>
-public sealed class EchoService
+/// <summary>The test service of Protos/interop.proto, served by the daemons' own server configuration.</summary>
+public sealed class EchoService : Echo.EchoBase
 {
     private int _cancelledCalls;
     private int _startedSleeps;
-
-    public static Google.Protobuf.Reflection.ServiceDescriptor Descriptor => Interop.InteropReflection.Descriptor.Services[0];
 
     public int CancelledCalls => Volatile.Read(ref _cancelledCalls);
 
@@ -18,18 +17,18 @@ public sealed class EchoService
 
     public string? LastRequestId { get; private set; }
 
-    public Task<BytesValue> Unary(BytesValue request, ServerCallContext context)
+    public override Task<BytesValue> Unary(BytesValue request, ServerCallContext context)
     {
-        LastRequestId = context.GetRequestHeader("x-request-id");
-        if (context.GetRequestHeader("x-echo-header") is { } echoed)
+        LastRequestId = context.RequestHeaders.GetValue("x-request-id");
+        if (context.RequestHeaders.GetValue("x-echo-header") is { } echoed)
         {
-            context.ResponseTrailers["x-echoed"] = echoed;
+            context.ResponseTrailers.Add("x-echoed", echoed);
         }
 
         return Task.FromResult(request);
     }
 
-    public async Task<UInt32Value> Sleep(UInt32Value request, ServerCallContext context)
+    public override async Task<UInt32Value> Sleep(UInt32Value request, ServerCallContext context)
     {
         Interlocked.Increment(ref _startedSleeps);
         try
@@ -45,17 +44,31 @@ public sealed class EchoService
         return request;
     }
 
-    public Task<StringValue> Fail(StringValue request, ServerCallContext context)
+    public override Task<StringValue> Fail(StringValue request, ServerCallContext context)
     {
         var parts = request.Value.Split(':', 2);
-        throw new RpcException((SharedLvm.Grpc.StatusCode)int.Parse(parts[0], CultureInfo.InvariantCulture), parts[1]);
+        throw new RpcException(new Status((StatusCode)int.Parse(parts[0], CultureInfo.InvariantCulture), parts[1]));
     }
 
-    public async Task Count(UInt32Value request, IServerStreamWriter<UInt32Value> responseStream, ServerCallContext context)
+    public override async Task Count(UInt32Value request, IServerStreamWriter<UInt32Value> responseStream, ServerCallContext context)
     {
         for (uint i = 1; i <= request.Value; i++)
         {
             await responseStream.WriteAsync(new UInt32Value { Value = i }, context.CancellationToken);
         }
+    }
+
+    /// <summary>An access policy that lets anyone call Echo (the daemons' gate runs, with nobody refused).</summary>
+    public static SharedLvm.Hosting.Security.AccessPolicy OpenPolicy()
+    {
+        var policy = new SharedLvm.Hosting.Security.AccessPolicy();
+        SharedLvm.Hosting.Security.MethodPaths.OpenHealth(policy);
+        SharedLvm.Hosting.Security.MethodPaths.AllowReflection(policy, SharedLvm.Grpc.Security.PeerRoles.Reader);
+        foreach (var path in SharedLvm.Hosting.Security.MethodPaths.AllOf(Echo.Descriptor))
+        {
+            policy.Open(path);
+        }
+
+        return policy;
     }
 }

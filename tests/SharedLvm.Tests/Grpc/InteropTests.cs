@@ -1,8 +1,10 @@
+using Grpc.Core;
 using System.Diagnostics;
 using System.Text.Json;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
-using Microsoft.AspNetCore.Builder;
+using Grpc.Health.V1;
+using SharedLvm.Tests.Interop;
 using Microsoft.Extensions.DependencyInjection;
 using SharedLvm.Grpc;
 using SharedLvm.Tests.Support;
@@ -20,18 +22,12 @@ public sealed class InteropTests : IAsyncLifetime
     private const string Python = "/usr/bin/python3";
     private GrpcTestServer _server = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
-        _server = await GrpcTestServer.StartAsync(
-            services => services.AddSingleton<EchoService>().AddSingleton<HealthService>(),
-            app =>
-            {
-                app.MapGrpcService<EchoService>(EchoService.Descriptor);
-                app.MapGrpcService<HealthService>(HealthService.Descriptor);
-            });
+        _server = await GrpcTestServer.StartAsync<EchoService>(EchoService.OpenPolicy());
     }
 
-    public async Task DisposeAsync() => await _server.DisposeAsync();
+    public async ValueTask DisposeAsync() => await _server.DisposeAsync();
 
     [Theory]
     [InlineData("unary", "\"value\": \"hello\"")]
@@ -45,11 +41,7 @@ public sealed class InteropTests : IAsyncLifetime
     [InlineData("health", "\"raw\": \"0801\"")]
     public async Task Python_grpcio_client_calls_our_server(string scenario, string expected)
     {
-        if (SkipIfRequested())
-        {
-            return;
-        }
-
+        DemandPython();
         var output = await RunPythonClientAsync(scenario);
         Assert.Contains(expected, output, StringComparison.Ordinal);
     }
@@ -57,11 +49,7 @@ public sealed class InteropTests : IAsyncLifetime
     [Fact]
     public async Task Python_grpcio_client_cancellation_reaches_our_handler()
     {
-        if (SkipIfRequested())
-        {
-            return;
-        }
-
+        DemandPython();
         var output = await RunPythonClientAsync("cancel");
         Assert.Contains("\"cancelled\": true", output, StringComparison.Ordinal);
         var echo = _server.Services.GetRequiredService<EchoService>();
@@ -71,74 +59,64 @@ public sealed class InteropTests : IAsyncLifetime
     [Fact]
     public async Task Our_client_calls_a_python_grpcio_server()
     {
-        if (SkipIfRequested())
-        {
-            return;
-        }
-
+        DemandPython();
         using var python = StartPython(Repo.PathOf("tests", "interop", "grpc_server.py"));
         var first = await python.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
         Assert.StartsWith("PORT ", first, StringComparison.Ordinal);
-        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{first!["PORT ".Length..]}");
-        var echo = new GrpcServiceClient(channel, EchoService.Descriptor);
+        using var channel = Channels.Open(new Uri($"http://127.0.0.1:{first!["PORT ".Length..]}"), null);
+        var echo = new Echo.EchoClient(channel);
 
         // Unary with metadata both ways.
-        var reply = await echo.CallAsync<BytesValue>("Unary", new BytesValue { Value = ByteString.CopyFromUtf8("hi") });
+        var reply = await echo.UnaryAsync(new BytesValue { Value = ByteString.CopyFromUtf8("hi") });
         Assert.Equal("hi", reply.Value.ToStringUtf8());
 
         // Large message (3 MiB) both ways.
         var big = ByteString.CopyFrom(Enumerable.Range(0, 3 * 1024 * 1024).Select(i => (byte)i).ToArray());
-        Assert.Equal(big, (await echo.CallAsync<BytesValue>("Unary", new BytesValue { Value = big })).Value);
+        Assert.Equal(big, (await echo.UnaryAsync(new BytesValue { Value = big })).Value);
 
         // Server streaming.
         var values = new List<uint>();
-        await foreach (var v in echo.StreamAsync<UInt32Value>(new UInt32Value { Value = 7 }, methodName: "Count"))
+        using (var stream = echo.Count(new UInt32Value { Value = 7 }))
         {
-            values.Add(v.Value);
+            await foreach (var v in stream.ResponseStream.ReadAllAsync())
+            {
+                values.Add(v.Value);
+            }
         }
 
         Assert.Equal([1u, 2, 3, 4, 5, 6, 7], values);
 
         // Error status with a non-ASCII message, percent-encoded by C-core.
-        var error = await Assert.ThrowsAsync<RpcException>(() =>
-            echo.CallAsync<StringValue>("Fail", new StringValue { Value = "6:volume exists with size 2 GiB (ü)" }));
-        Assert.Equal(SharedLvm.Grpc.StatusCode.AlreadyExists, error.StatusCode);
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await echo.FailAsync(new StringValue { Value = "6:volume exists with size 2 GiB (ü)" }));
+        Assert.Equal(StatusCode.AlreadyExists, error.StatusCode);
         Assert.Equal("volume exists with size 2 GiB (ü)", error.Status.Detail);
 
         // Deadline: our deadline propagates as grpc-timeout and we stop waiting.
         var stopwatch = Stopwatch.StartNew();
-        var deadline = await Assert.ThrowsAsync<RpcException>(() =>
-            echo.CallAsync<UInt32Value>("Sleep", new UInt32Value { Value = 5000 }, new CallOptions { Timeout = TimeSpan.FromMilliseconds(300) }));
-        Assert.Equal(SharedLvm.Grpc.StatusCode.DeadlineExceeded, deadline.StatusCode);
+        var deadline = await Assert.ThrowsAsync<RpcException>(async () => await echo.SleepAsync(new UInt32Value { Value = 5000 }, deadline: DateTime.UtcNow.AddMilliseconds(300)));
+        Assert.Equal(StatusCode.DeadlineExceeded, deadline.StatusCode);
         Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(4), $"took {stopwatch.Elapsed}");
 
         // Cancellation.
         using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
-        var cancelled = await Assert.ThrowsAsync<RpcException>(() =>
-            echo.CallAsync<UInt32Value>("Sleep", new UInt32Value { Value = 5000 }, new CallOptions { CancellationToken = cts.Token }));
-        Assert.Equal(SharedLvm.Grpc.StatusCode.Cancelled, cancelled.StatusCode);
+        var cancelled = await Assert.ThrowsAsync<RpcException>(async () => await echo.SleepAsync(new UInt32Value { Value = 5000 }, cancellationToken: cts.Token));
+        Assert.Equal(StatusCode.Cancelled, cancelled.StatusCode);
 
         // Unknown method: C-core answers UNIMPLEMENTED.
-        var unknown = await Assert.ThrowsAsync<RpcException>(() =>
-            new GrpcServiceClient(channel, HealthService.Descriptor).CallAsync<global::Grpc.Health.V1.HealthCheckResponse>(
-                "Check", new global::Grpc.Health.V1.HealthCheckRequest()));
-        Assert.Equal(SharedLvm.Grpc.StatusCode.Unimplemented, unknown.StatusCode);
+        var unknown = await Assert.ThrowsAsync<RpcException>(async () => await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest()));
+        Assert.Equal(StatusCode.Unimplemented, unknown.StatusCode);
 
         python.StandardInput.Close();
         await python.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
     }
 
-    internal static bool SkipIfRequested()
+    /// <summary>Skipped only when SHAREDLVM_SKIP_INTEROP=1 says so; otherwise python3-grpcio must be there.</summary>
+    internal static void DemandPython()
     {
-        if (Requirement.SkipRequested(SkipVariable))
-        {
-            return true;
-        }
-
+        Requirement.SkipIfRequested(SkipVariable, "interop with python3-grpcio");
         var check = StartPython("-c", "import grpc");
         check.WaitForExit(30_000);
         Requirement.Demand(check.ExitCode == 0, "python3-grpcio is not installed for /usr/bin/python3", SkipVariable);
-        return false;
     }
 
     private Task<string> RunPythonClientAsync(string scenario) => RunPythonClientAsync(_server.Address.Port, scenario);

@@ -1,3 +1,5 @@
+using SharedLvm.Contracts.Conventions;
+using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Volumes;
 using SharedLvm.Os.Lvm;
 

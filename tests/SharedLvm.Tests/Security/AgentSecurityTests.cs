@@ -1,10 +1,12 @@
+using Grpc.Net.Client;
+using Grpc.Core;
 using SharedLvm.Agent;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller.Api;
 using SharedLvm.Grpc;
 using SharedLvm.Grpc.Security;
 using SharedLvm.Tests.Support;
-using GrpcStatusCode = SharedLvm.Grpc.StatusCode;
+using GrpcStatusCode = Grpc.Core.StatusCode;
 
 namespace SharedLvm.Tests.Security;
 
@@ -17,13 +19,13 @@ public sealed class AgentSecurityTests : IAsyncLifetime
     private TestPki _pki = null!;
     private InProcessAgent _agent = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         _pki = TestPki.Create(["controller"], ["node", "node-a"], ["node", "node-b"], ["client", "ada", "admin"]);
         _agent = await InProcessAgent.StartAsync("node-a", "failed-path", [.. _pki.ServerArgs("node-a"), "--controller", "https://127.0.0.1:1"]);
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await _agent.DisposeAsync();
         _pki.Dispose();
@@ -36,19 +38,19 @@ public sealed class AgentSecurityTests : IAsyncLifetime
         foreach (var stranger in new[] { "ada", "node-b" })
         {
             using var channel = _pki.Channel(_agent.Address, stranger, PeerRoles.Node, "node-a");
-            var e = await Assert.ThrowsAsync<RpcException>(() => Agent(channel).CallAsync<ActivateVolumeResponse>(activate));
+            var e = await Assert.ThrowsAsync<RpcException>(async () => await Agent(channel).ActivateVolumeAsync(activate));
             Assert.Equal(GrpcStatusCode.PermissionDenied, e.StatusCode);
             Assert.Contains("needs controller", e.Status.Detail, StringComparison.Ordinal);
-            var health = await Assert.ThrowsAsync<RpcException>(() => Agent(channel).CallAsync<GetHealthResponse>(new GetHealthRequest()));
+            var health = await Assert.ThrowsAsync<RpcException>(async () => await Agent(channel).GetHealthAsync(new GetHealthRequest()));
             Assert.Equal(GrpcStatusCode.PermissionDenied, health.StatusCode);
         }
 
         using var anonymous = TestPki.UncheckedChannel(_agent.Address, null);
-        Assert.Equal(GrpcStatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(() => Agent(anonymous).CallAsync<ActivateVolumeResponse>(activate))).StatusCode);
-        await new GrpcServiceClient(anonymous, HealthService.Descriptor).CallAsync<global::Grpc.Health.V1.HealthCheckResponse>("Check", new global::Grpc.Health.V1.HealthCheckRequest());
+        Assert.Equal(GrpcStatusCode.Unauthenticated, (await Assert.ThrowsAsync<RpcException>(async () => await Agent(anonymous).ActivateVolumeAsync(activate))).StatusCode);
+        await new global::Grpc.Health.V1.Health.HealthClient(anonymous).CheckAsync(new global::Grpc.Health.V1.HealthCheckRequest());
 
         using var controller = _pki.Channel(_agent.Address, "controller", PeerRoles.Node, "node-a");
-        Assert.NotEqual(HealthState.Unspecified, (await Agent(controller).CallAsync<GetHealthResponse>(new GetHealthRequest())).Overall);
+        Assert.NotEqual(HealthState.Unspecified, (await Agent(controller).GetHealthAsync(new GetHealthRequest())).Overall);
     }
 
     [Fact]
@@ -56,9 +58,9 @@ public sealed class AgentSecurityTests : IAsyncLifetime
     {
         using var controller = _pki.Channel(_agent.Address, "controller", PeerRoles.Node, "node-a");
         var lv = new LvRef { VgName = "pool1", LvName = "gone" };
-        Assert.False((await Agent(controller).CallAsync<DeactivateVolumeResponse>(new DeactivateVolumeRequest { Header = Header(7), Lv = lv })).WasActive);
+        Assert.False((await Agent(controller).DeactivateVolumeAsync(new DeactivateVolumeRequest { Header = Header(7), Lv = lv })).WasActive);
 
-        var replay = await Assert.ThrowsAsync<RpcException>(() => Agent(controller).CallAsync<DeactivateVolumeResponse>(new DeactivateVolumeRequest { Header = Header(6), Lv = lv }));
+        var replay = await Assert.ThrowsAsync<RpcException>(async () => await Agent(controller).DeactivateVolumeAsync(new DeactivateVolumeRequest { Header = Header(6), Lv = lv }));
         Assert.Equal(GrpcStatusCode.FailedPrecondition, replay.StatusCode);
         Assert.Contains("older than 7", replay.Status.Detail, StringComparison.Ordinal);
     }
@@ -68,7 +70,7 @@ public sealed class AgentSecurityTests : IAsyncLifetime
     {
         // Dialled as node-b, the agent answers with node-a's certificate: refused before any command.
         using var misrouted = _pki.Channel(_agent.Address, "controller", PeerRoles.Node, "node-b");
-        var e = await Assert.ThrowsAsync<RpcException>(() => Agent(misrouted).CallAsync<GetHealthResponse>(new GetHealthRequest()));
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await Agent(misrouted).GetHealthAsync(new GetHealthRequest()));
         Assert.Equal(GrpcStatusCode.Unavailable, e.StatusCode);
     }
 
@@ -90,12 +92,12 @@ public sealed class AgentSecurityTests : IAsyncLifetime
         await using var agent = await InProcessAgent.StartAsync("node-b", "failed-path",
             [.. _pki.ServerArgs("node-b"), "--controller", controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false"]);
         using var admin = _pki.Channel(controller.Address, "ada");
-        var api = new GrpcServiceClient(admin, ControllerApi.Descriptor);
+        var api = new SharedLvm.Contracts.V1.Controller.ControllerClient(admin);
 
-        await Eventually.TrueAsync(async () => (await api.CallAsync<ListNodesResponse>(new ListNodesRequest())).Nodes.Any(n => n.Name == "node-b"),
+        await Eventually.TrueAsync(async () => (await api.ListNodesAsync(new ListNodesRequest())).Nodes.Any(n => n.Name == "node-b"),
             "node-b registered over mutual TLS");
         // Live: the controller dials node-b's agent and checks it is node-b.
-        var health = await api.CallAsync<NodeHealth>(new GetNodeHealthRequest { Name = "node-b", Live = true });
+        var health = await api.GetNodeHealthAsync(new GetNodeHealthRequest { Name = "node-b", Live = true });
         Assert.Equal("node-b", health.Node);
         Assert.NotNull(health.ReportedAt);
         Directory.Delete(state, recursive: true);
@@ -103,5 +105,5 @@ public sealed class AgentSecurityTests : IAsyncLifetime
 
     private static CommandHeader Header(ulong epoch) => new() { NodeName = "node-a", Epoch = new Epoch { Value = epoch } };
 
-    private static GrpcServiceClient Agent(GrpcChannel channel) => new(channel, AgentApi.Descriptor);
+    private static SharedLvm.Contracts.V1.Agent.AgentClient Agent(GrpcChannel channel) => new(channel);
 }

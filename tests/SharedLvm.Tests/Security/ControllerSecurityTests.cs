@@ -1,14 +1,18 @@
+using Grpc.Net.Client;
+using Grpc.Core;
 using System.Text.Json;
 using Google.Protobuf;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller;
 using SharedLvm.Controller.Api;
-using SharedLvm.Controller.Security;
+using SharedLvm.Hosting;
+using Microsoft.AspNetCore.Builder;
+using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 using SharedLvm.Grpc;
 using SharedLvm.Grpc.Security;
 using SharedLvm.Tests.Grpc;
 using SharedLvm.Tests.Support;
-using GrpcStatusCode = SharedLvm.Grpc.StatusCode;
+using GrpcStatusCode = Grpc.Core.StatusCode;
 
 namespace SharedLvm.Tests.Security;
 
@@ -26,7 +30,7 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
         ["CreateVolume"] = "operator", ["ExtendVolume"] = "operator", ["CreateSnapshot"] = "operator", ["CloneVolume"] = "operator",
         ["SetVolumeLabels"] = "operator", ["AttachVolume"] = "operator", ["DetachVolume"] = "operator",
         ["CreatePool"] = "admin", ["ForgetPool"] = "admin", ["DeleteVolume"] = "admin", ["FenceNode"] = "admin",
-        ["DrainNode"] = "admin", ["ResumeNode"] = "admin",
+        ["DrainNode"] = "admin", ["ResumeNode"] = "admin", ["RestartNodeMultipathd"] = "admin",
     };
 
     private static readonly string[] Roles = ["reader", "operator", "admin"];
@@ -56,21 +60,23 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
     }
 
     [Fact]
-    public void Every_method_of_every_service_has_an_access_rule_and_the_table_here_names_every_api_method()
+    public async Task Every_mapped_method_health_and_reflection_included_has_an_access_rule_and_the_table_here_names_every_api_method()
     {
-        var controller = ApiAccess.Policy();
-        foreach (var method in GrpcMethod.AllOf(ControllerApi.Descriptor).Concat(GrpcMethod.AllOf(NodeRegistryApi.Descriptor)).Concat(GrpcMethod.AllOf(HealthService.Descriptor)))
-        {
-            Assert.True(controller.Covers(method.Path), $"{method.Path} has no access rule on the controller");
-        }
+        // What the daemons really map (start-up also refuses a method without a rule).
+        await using var controller = ControllerHost.Build(["--listen", "127.0.0.1:0", "--metrics-listen", "", "--state-dir", _state, "--insecure"]);
+        var mapped = GrpcServer.MappedMethods(controller);
+        Assert.Contains("/grpc.health.v1.Health/Check", mapped);
+        Assert.Contains("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", mapped);
+        Assert.Contains("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", mapped);
+        Assert.All(mapped, path => Assert.True(ApiAccess.Policy().Covers(path), $"{path} has no access rule on the controller"));
 
-        var agent = SharedLvm.Agent.Security.AgentAccess.Policy();
-        foreach (var method in GrpcMethod.AllOf(SharedLvm.Agent.AgentApi.Descriptor).Concat(GrpcMethod.AllOf(HealthService.Descriptor)))
-        {
-            Assert.True(agent.Covers(method.Path), $"{method.Path} has no access rule on the agent");
-        }
+        var agentState = Directory.CreateTempSubdirectory("slvm-rules-").FullName;
+        await using var agent = SharedLvm.Agent.AgentHost.Build(["--listen", "127.0.0.1:0", "--metrics-listen", "", "--state-dir", agentState, "--node", "node-a", "--insecure"]);
+        var agentMapped = GrpcServer.MappedMethods(agent);
+        Assert.Contains("/sharedlvm.v1.Agent/ActivateVolume", agentMapped);
+        Assert.All(agentMapped, path => Assert.True(SharedLvm.Agent.Api.AgentAccess.Policy().Covers(path), $"{path} has no access rule on the agent"));
 
-        Assert.Equal(GrpcMethod.AllOf(ControllerApi.Descriptor).Select(m => m.Name).Order(StringComparer.Ordinal), LeastRole.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(ControllerRpc.Descriptor.Methods.Select(m => m.Name).Order(StringComparer.Ordinal), LeastRole.Keys.Order(StringComparer.Ordinal));
     }
 
     [Theory]
@@ -79,11 +85,10 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
     {
         var client = role switch { "reader" => "rita", "operator" => "otto", _ => "ada" };
         using var channel = _pki.Channel(_controller.Address, client);
-        var method = GrpcMethod.AllOf(ControllerApi.Descriptor).Single(m => m.Name == methodName);
-        var request = (IMessage)Activator.CreateInstance(method.RequestType)!;
+        var method = ControllerRpc.Descriptor.FindMethodByName(methodName);
         var allowed = Array.IndexOf(Roles, role) >= Array.IndexOf(Roles, LeastRole[methodName]);
 
-        var code = await CallAsync(channel, method, request);
+        var code = await DynamicCalls.CallAsync(channel, method);
 
         if (allowed)
         {
@@ -99,12 +104,11 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
     public async Task No_client_certificate_is_unauthenticated_and_health_stays_open()
     {
         using var anonymous = TestPki.UncheckedChannel(_controller.Address, null);
-        var refused = await Assert.ThrowsAsync<RpcException>(() => Api(anonymous).CallAsync<ListPoolsResponse>(new ListPoolsRequest()));
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await Api(anonymous).ListPoolsAsync(new ListPoolsRequest()));
         Assert.Equal(GrpcStatusCode.Unauthenticated, refused.StatusCode);
         Assert.Contains("no client certificate", refused.Status.Detail, StringComparison.Ordinal);
 
-        var health = await new GrpcServiceClient(anonymous, HealthService.Descriptor)
-            .CallAsync<global::Grpc.Health.V1.HealthCheckResponse>("Check", new global::Grpc.Health.V1.HealthCheckRequest());
+        var health = await new global::Grpc.Health.V1.Health.HealthClient(anonymous).CheckAsync(new global::Grpc.Health.V1.HealthCheckRequest());
         Assert.Equal(global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
     }
 
@@ -114,7 +118,7 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
         using var otherPki = TestPki.Create(["client", "mallory", "admin"]);
         using (var foreign = TestPki.UncheckedChannel(_controller.Address, otherPki.Load("mallory")))
         {
-            var e = await Assert.ThrowsAsync<RpcException>(() => Api(foreign).CallAsync<Node>(new DrainNodeRequest { Name = "node-a" }));
+            var e = await Assert.ThrowsAsync<RpcException>(async () => await Api(foreign).DrainNodeAsync(new DrainNodeRequest { Name = "node-a" }));
             Assert.Equal(GrpcStatusCode.Unauthenticated, e.StatusCode);
             Assert.Contains("not issued by this cluster's CA", e.Status.Detail, StringComparison.Ordinal);
         }
@@ -128,7 +132,7 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
 
         using (var expired = TestPki.UncheckedChannel(_controller.Address, old))
         {
-            var e = await Assert.ThrowsAsync<RpcException>(() => Api(expired).CallAsync<ListPoolsResponse>(new ListPoolsRequest()));
+            var e = await Assert.ThrowsAsync<RpcException>(async () => await Api(expired).ListPoolsAsync(new ListPoolsRequest()));
             Assert.Equal(GrpcStatusCode.Unauthenticated, e.StatusCode);
             Assert.Contains("CN=old-admin expired on", e.Status.Detail, StringComparison.Ordinal);
         }
@@ -142,18 +146,18 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
     {
         using (var nodeA = _pki.Channel(_controller.Address, "node-a"))
         {
-            await Registry(nodeA).CallAsync<RegisterNodeResponse>(new RegisterNodeRequest { NodeName = "node-a", Address = "127.0.0.1:1" });
+            await Registry(nodeA).RegisterNodeAsync(new RegisterNodeRequest { NodeName = "node-a", Address = "127.0.0.1:1" });
         }
 
         using var reader = _pki.Channel(_controller.Address, "rita");
         using var operatorChannel = _pki.Channel(_controller.Address, "otto");
-        var denied = await Assert.ThrowsAsync<RpcException>(() => Api(operatorChannel).CallAsync<Node>(new DrainNodeRequest { Name = "node-a" }));
+        var denied = await Assert.ThrowsAsync<RpcException>(async () => await Api(operatorChannel).DrainNodeAsync(new DrainNodeRequest { Name = "node-a" }));
         Assert.Equal(GrpcStatusCode.PermissionDenied, denied.StatusCode);
         Assert.Contains("otto has role operator", denied.Status.Detail, StringComparison.Ordinal);
-        Assert.Equal(NodeState.Ready, (await Api(reader).CallAsync<Node>(new GetNodeRequest { Name = "node-a" })).State);
+        Assert.Equal(NodeState.Ready, (await Api(reader).GetNodeAsync(new GetNodeRequest { Name = "node-a" })).State);
 
         using var admin = _pki.Channel(_controller.Address, "ada");
-        Assert.Equal(NodeState.Draining, (await Api(admin).CallAsync<Node>(new DrainNodeRequest { Name = "node-a" })).State);
+        Assert.Equal(NodeState.Draining, (await Api(admin).DrainNodeAsync(new DrainNodeRequest { Name = "node-a" })).State);
 
         var audit = AuditLines().Where(a => a.Method.EndsWith("/DrainNode", StringComparison.Ordinal)).ToList();
         Assert.Contains(audit, a => a is { Who: "otto", Role: "operator", Via: "certificate", Code: "PERMISSION_DENIED" } && a.Request.TryGetProperty("name", out var name) && name.GetString() == "node-a");
@@ -165,19 +169,19 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
     public async Task A_node_certificate_speaks_only_for_its_own_node_and_reads_nothing()
     {
         using var nodeA = _pki.Channel(_controller.Address, "node-a");
-        var asB = await Assert.ThrowsAsync<RpcException>(() => Registry(nodeA).CallAsync<RegisterNodeResponse>(new RegisterNodeRequest { NodeName = "node-b", Address = "127.0.0.1:1" }));
+        var asB = await Assert.ThrowsAsync<RpcException>(async () => await Registry(nodeA).RegisterNodeAsync(new RegisterNodeRequest { NodeName = "node-b", Address = "127.0.0.1:1" }));
         Assert.Equal(GrpcStatusCode.PermissionDenied, asB.StatusCode);
         Assert.Contains("node node-a may only speak for itself", asB.Status.Detail, StringComparison.Ordinal);
-        var heartbeat = await Assert.ThrowsAsync<RpcException>(() => Registry(nodeA).CallAsync<HeartbeatResponse>(new HeartbeatRequest { NodeName = "node-b" }));
+        var heartbeat = await Assert.ThrowsAsync<RpcException>(async () => await Registry(nodeA).HeartbeatAsync(new HeartbeatRequest { NodeName = "node-b" }));
         Assert.Equal(GrpcStatusCode.PermissionDenied, heartbeat.StatusCode);
-        var list = await Assert.ThrowsAsync<RpcException>(() => Api(nodeA).CallAsync<ListVolumesResponse>(new ListVolumesRequest()));
+        var list = await Assert.ThrowsAsync<RpcException>(async () => await Api(nodeA).ListVolumesAsync(new ListVolumesRequest()));
         Assert.Equal(GrpcStatusCode.PermissionDenied, list.StatusCode);
 
         using var admin = _pki.Channel(_controller.Address, "ada");
-        Assert.DoesNotContain((await Api(admin).CallAsync<ListNodesResponse>(new ListNodesRequest())).Nodes, n => n.Name == "node-b");
+        Assert.DoesNotContain((await Api(admin).ListNodesAsync(new ListNodesRequest())).Nodes, n => n.Name == "node-b");
 
         // An API client's certificate is no node either.
-        var clientAsNode = await Assert.ThrowsAsync<RpcException>(() => Registry(admin).CallAsync<RegisterNodeResponse>(new RegisterNodeRequest { NodeName = "ada", Address = "127.0.0.1:1" }));
+        var clientAsNode = await Assert.ThrowsAsync<RpcException>(async () => await Registry(admin).RegisterNodeAsync(new RegisterNodeRequest { NodeName = "ada", Address = "127.0.0.1:1" }));
         Assert.Equal(GrpcStatusCode.PermissionDenied, clientAsNode.StatusCode);
     }
 
@@ -186,15 +190,15 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
     {
         var token = _pki.Run("token", "ci-bot", "operator");
         using var channel = TestPki.UncheckedChannel(_controller.Address, null);
-        var withToken = new CallOptions { Headers = new Dictionary<string, string>(StringComparer.Ordinal) { ["authorization"] = "Bearer " + token } };
+        var withToken = new CallOptions(new Metadata { { "authorization", "Bearer " + token } });
 
-        await Api(channel).CallAsync<ListPoolsResponse>(new ListPoolsRequest(), withToken);
-        var admin = await Assert.ThrowsAsync<RpcException>(() => Api(channel).CallAsync<Node>(new FenceNodeRequest { Name = "node-a" }, withToken));
+        await Api(channel).ListPoolsAsync(new ListPoolsRequest(), withToken);
+        var admin = await Assert.ThrowsAsync<RpcException>(async () => await Api(channel).FenceNodeAsync(new FenceNodeRequest { Name = "node-a" }, withToken));
         Assert.Equal(GrpcStatusCode.PermissionDenied, admin.StatusCode);
         Assert.Contains("ci-bot has role operator", admin.Status.Detail, StringComparison.Ordinal);
 
-        var wrong = await Assert.ThrowsAsync<RpcException>(() => Api(channel).CallAsync<ListPoolsResponse>(new ListPoolsRequest(),
-            new CallOptions { Headers = new Dictionary<string, string>(StringComparer.Ordinal) { ["authorization"] = "Bearer " + new string('0', 64) } }));
+        var wrong = await Assert.ThrowsAsync<RpcException>(async () => await Api(channel).ListPoolsAsync(new ListPoolsRequest(),
+            new CallOptions(new Metadata { { "authorization", "Bearer " + new string('0', 64) } })));
         Assert.Equal(GrpcStatusCode.Unauthenticated, wrong.StatusCode);
         Assert.DoesNotContain(File.ReadAllText(_pki.Tokens), token, StringComparison.Ordinal);
 
@@ -203,7 +207,7 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
         {
             try
             {
-                await Api(channel).CallAsync<ListPoolsResponse>(new ListPoolsRequest(), withToken);
+                await Api(channel).ListPoolsAsync(new ListPoolsRequest(), withToken);
                 return false;
             }
             catch (RpcException e) when (e.StatusCode == GrpcStatusCode.Unauthenticated)
@@ -217,11 +221,7 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
     [Fact]
     public async Task A_python_grpcio_tls_client_is_served_with_its_certificate_and_refused_without()
     {
-        if (InteropTests.SkipIfRequested())
-        {
-            return;
-        }
-
+        InteropTests.DemandPython();
         var reader = _pki.Files("rita");
         var served = await InteropTests.RunPythonClientAsync(_controller.Address.Port, "list_pools", _pki.Ca, reader.CertificateFile, reader.KeyFile);
         Assert.Contains("\"code\": \"OK\"", served, StringComparison.Ordinal);
@@ -256,12 +256,12 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
         var codes = new List<GrpcStatusCode>();
         for (var i = 0; i < 6; i++)
         {
-            codes.Add(await CallAsync(admin, GrpcMethod.AllOf(ControllerApi.Descriptor).Single(m => m.Name == "SetVolumeLabels"), new SetVolumeLabelsRequest()));
+            codes.Add(await DynamicCalls.CallAsync(admin, ControllerRpc.Descriptor.FindMethodByName("SetVolumeLabels")));
         }
 
         Assert.Contains(GrpcStatusCode.ResourceExhausted, codes);
         Assert.NotEqual(GrpcStatusCode.ResourceExhausted, codes[0]);
-        await Api(admin).CallAsync<ListPoolsResponse>(new ListPoolsRequest());
+        await Api(admin).ListPoolsAsync(new ListPoolsRequest());
         Directory.Delete(state, recursive: true);
     }
 
@@ -281,33 +281,9 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
         File.SetUnixFileMode(key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
-    internal static async Task<GrpcStatusCode> CallAsync(GrpcChannel channel, GrpcMethod method, IMessage request)
-    {
-        try
-        {
-            if (method.Type == MethodType.Unary)
-            {
-                await channel.UnaryAsync<IMessage>(method, request, new CallOptions { Timeout = TimeSpan.FromSeconds(20) });
-            }
-            else
-            {
-                await foreach (var _ in channel.ServerStreamingAsync<IMessage>(method, request, new CallOptions { Timeout = TimeSpan.FromSeconds(1) }))
-                {
-                    break;
-                }
-            }
+    private static ControllerRpc.ControllerClient Api(GrpcChannel channel) => new(channel);
 
-            return GrpcStatusCode.OK;
-        }
-        catch (RpcException e)
-        {
-            return e.StatusCode;
-        }
-    }
-
-    private static GrpcServiceClient Api(GrpcChannel channel) => new(channel, ControllerApi.Descriptor);
-
-    private static GrpcServiceClient Registry(GrpcChannel channel) => new(channel, NodeRegistryApi.Descriptor);
+    private static NodeRegistry.NodeRegistryClient Registry(GrpcChannel channel) => new(channel);
 
     private List<AuditLine> AuditLines() =>
         File.ReadAllLines(Path.Combine(_state, "audit.log"))
@@ -326,14 +302,14 @@ public sealed class SecureController : IAsyncLifetime
 
     internal InProcessController Controller { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         Pki = TestPki.Create(["controller"], ["node", "node-a"], ["node", "node-b"],
             ["client", "rita", "reader"], ["client", "otto", "operator"], ["client", "ada", "admin"]);
         Controller = await InProcessController.StartAsync(State, [.. Pki.ServerArgs("controller"), "--tokens", Pki.Tokens]);
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await Controller.DisposeAsync();
         Pki.Dispose();

@@ -1,6 +1,8 @@
 using System.Diagnostics;
-using SharedLvm.Controller.Api;
-using SharedLvm.Grpc;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
+using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 
 namespace SharedLvm.Tests.Support;
 
@@ -16,10 +18,10 @@ internal sealed class ControllerProcess : IAsyncDisposable
         _process = process;
         _stderr = process.StandardError.ReadToEndAsync();
         _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
-        Client = new GrpcServiceClient(_channel, ControllerApi.Descriptor);
+        Client = new ControllerRpc.ControllerClient(_channel);
     }
 
-    public GrpcServiceClient Client { get; }
+    public ControllerRpc.ControllerClient Client { get; }
 
     public bool HasExited => _process.HasExited;
 
@@ -38,13 +40,13 @@ internal sealed class ControllerProcess : IAsyncDisposable
         }
 
         var controller = new ControllerProcess(Process.Start(info)!, port);
-        var health = new GrpcServiceClient(controller._channel, HealthService.Descriptor);
+        var health = new Health.HealthClient(controller._channel);
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
             try
             {
-                await health.CallAsync<global::Grpc.Health.V1.HealthCheckResponse>("Check", new global::Grpc.Health.V1.HealthCheckRequest(), new CallOptions { Timeout = TimeSpan.FromSeconds(2) });
+                await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2));
                 return controller;
             }
             catch (RpcException) when (DateTime.UtcNow < deadline && !controller.HasExited)

@@ -1,16 +1,19 @@
-using System.Net;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using SharedLvm.Grpc;
+using SharedLvm.Grpc.Security;
+using SharedLvm.Hosting;
+using SharedLvm.Hosting.Security;
 
 namespace SharedLvm.Tests.Support;
 
-/// <summary>A real Kestrel HTTP/2 (h2c) server on 127.0.0.1 with a random port.</summary>
+/// <summary>
+/// A real Kestrel HTTP/2 (h2c) server on 127.0.0.1 with a random port, configured exactly as the
+/// daemons configure theirs (<see cref="GrpcServer"/>: limits, deadlines, the call gate, health,
+/// reflection), with a policy that lets everyone call everything.
+/// </summary>
 internal sealed class GrpcTestServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -25,19 +28,21 @@ internal sealed class GrpcTestServer : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<GrpcTestServer> StartAsync(
-        Action<IServiceCollection> configureServices,
-        Action<WebApplication> map,
-        Action<GrpcServerOptions>? configureGrpc = null)
+    public static async Task<GrpcTestServer> StartAsync<TService>(AccessPolicy policy, TimeSpan? maxUnaryCall = null)
+        where TService : class
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
-        builder.Services.AddGrpcServer(configureGrpc);
-        configureServices(builder.Services);
+        var audit = Path.Combine(Directory.CreateTempSubdirectory("slvm-grpc-").FullName, "audit.log");
+        GrpcServer.Configure<NoMapping>(builder, new GrpcServerSettings("127.0.0.1:0", TransportSecurity.Plaintext, policy, audit)
+        {
+            MaxUnaryCall = maxUnaryCall ?? TimeSpan.FromMinutes(10),
+        });
+        builder.Services.AddSingleton<TService>();
         var app = builder.Build();
-        map(app);
-        app.MapGrpcUnknownMethodFallback();
+        GrpcServer.UseTimeoutClamp(app);
+        app.MapGrpcService<TService>();
+        GrpcServer.MapCommon(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return new GrpcTestServer(app, new Uri(address));
@@ -47,5 +52,10 @@ internal sealed class GrpcTestServer : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+    }
+
+    private sealed class NoMapping : IStatusMapper
+    {
+        public global::Grpc.Core.Status? Map(Exception exception) => null;
     }
 }

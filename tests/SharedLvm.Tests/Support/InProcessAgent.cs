@@ -1,10 +1,11 @@
+using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using SharedLvm.Agent;
-using SharedLvm.Grpc;
+using AgentRpc = SharedLvm.Contracts.V1.Agent;
 
 namespace SharedLvm.Tests.Support;
 
@@ -21,12 +22,12 @@ internal sealed class InProcessAgent : IAsyncDisposable
         _state = state;
         Address = address;
         _channel = GrpcChannel.ForAddress(address);
-        Client = new GrpcServiceClient(_channel, AgentApi.Descriptor);
+        Client = new AgentRpc.AgentClient(_channel);
     }
 
     public Uri Address { get; }
 
-    public GrpcServiceClient Client { get; }
+    public AgentRpc.AgentClient Client { get; }
 
     public IServiceProvider Services => _app.Services;
 

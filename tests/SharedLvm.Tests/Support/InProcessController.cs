@@ -1,11 +1,12 @@
+using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using SharedLvm.Contracts.V1;
 using SharedLvm.Controller;
-using SharedLvm.Controller.Api;
-using SharedLvm.Grpc;
+using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 
 namespace SharedLvm.Tests.Support;
 
@@ -20,12 +21,15 @@ internal sealed class InProcessController : IAsyncDisposable
         _app = app;
         Address = address;
         _channel = GrpcChannel.ForAddress(address);
-        Client = new GrpcServiceClient(_channel, ControllerApi.Descriptor);
+        Client = new ControllerRpc.ControllerClient(_channel);
+        Registry = new NodeRegistry.NodeRegistryClient(_channel);
     }
 
     public Uri Address { get; }
 
-    public GrpcServiceClient Client { get; }
+    public ControllerRpc.ControllerClient Client { get; }
+
+    public NodeRegistry.NodeRegistryClient Registry { get; }
 
     public IServiceProvider Services => _app.Services;
 

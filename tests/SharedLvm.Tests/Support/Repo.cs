@@ -24,12 +24,18 @@ internal static class Repo
 /// <summary>
 /// Tests that need something from the machine (root, python3-grpcio, lvm2) fail when it is missing
 /// rather than skip, so CI can't pass by silently skipping. Only an explicit environment variable
-/// (named in the failure message) turns such a test into a no-op.
+/// (named in the reason) skips them, and then they report Skipped, never Passed.
 /// </summary>
 internal static class Requirement
 {
-    public static bool SkipRequested(string variable) =>
-        string.Equals(Environment.GetEnvironmentVariable(variable), "1", StringComparison.Ordinal);
+    /// <summary>Reports the test Skipped when <paramref name="variable"/>=1 asks for it.</summary>
+    public static void SkipIfRequested(string variable, string what)
+    {
+        if (string.Equals(Environment.GetEnvironmentVariable(variable), "1", StringComparison.Ordinal))
+        {
+            Assert.Skip($"{variable}=1: {what} deliberately skipped");
+        }
+    }
 
     public static void Demand(bool satisfied, string what, string skipVariable)
     {

@@ -1,3 +1,4 @@
+using Grpc.Net.Client;
 using System.Diagnostics;
 using System.Net.Security;
 using System.Security.Cryptography;
@@ -69,14 +70,11 @@ internal sealed class TestPki : IDisposable
 
     /// <summary>A channel presenting any certificate (or none), trusting any server: for certificates the server must refuse.</summary>
     public static GrpcChannel UncheckedChannel(Uri address, X509Certificate2? certificate) =>
-        GrpcChannel.ForAddress(address, new GrpcChannelOptions
+        Channels.Open(address, new SslClientAuthenticationOptions
         {
-            Ssl = new SslClientAuthenticationOptions
-            {
-                ClientCertificates = certificate is null ? null : [certificate],
-                LocalCertificateSelectionCallback = certificate is null ? null : (_, _, _, _, _) => certificate,
-                RemoteCertificateValidationCallback = (_, _, _, _) => true,
-            },
+            ClientCertificates = certificate is null ? null : [certificate],
+            LocalCertificateSelectionCallback = certificate is null ? null : (_, _, _, _, _) => certificate,
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
         });
 
     public X509Certificate2 Load(string name) => X509Certificate2.CreateFromPemFile(Files(name).CertificateFile, Files(name).KeyFile);

@@ -23,27 +23,27 @@ public sealed class LiveMetricsTests : IAsyncLifetime
     private InProcessController? _controller;
     private InProcessAgent? _agent;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         _lu = LoopDevice.Create(512L * 1024 * 1024);
-        if (_lu is null || Requirement.SkipRequested(SkipVariable))
+        if (_lu is null || string.Equals(Environment.GetEnvironmentVariable(SkipVariable), "1", StringComparison.Ordinal))
         {
             return;
         }
 
         Requirement.Demand(LoopDevice.Run("sh", "-c", "command -v promtool && command -v prometheus").Code == 0, "prometheus (promtool) is not installed", SkipVariable);
         _controller = await InProcessController.StartAsync(_state, "--metrics-listen", $"127.0.0.1:{_controllerMetrics}", "--Controller:HeartbeatInterval", "00:00:01");
-        await _controller.Client.CallAsync<Pool>(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 4 * 1024 * 1024 });
+        await _controller.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 4 * 1024 * 1024 });
         foreach (var name in (string[])["vm-1", "vm-2", "vm-3"])
         {
-            await _controller.Client.CallAsync<Volume>(new CreateVolumeRequest { Pool = _pool, Name = name, SizeBytes = 8 * 1024 * 1024 });
+            await _controller.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = name, SizeBytes = 8 * 1024 * 1024 });
         }
 
         _agent = await InProcessAgent.StartAsync("node-m", "failed-path",
             "--metrics-listen", $"127.0.0.1:{_agentMetrics}", "--controller", _controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false");
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         _http.Dispose();
         try
@@ -69,27 +69,26 @@ public sealed class LiveMetricsTests : IAsyncLifetime
     [Fact]
     public async Task Both_daemons_expose_what_can_fail_and_promtool_accepts_it()
     {
-        if (_controller is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
+        Requirement.SkipIfRequested(SkipVariable, "promtool and a real Prometheus");
+        Assert.NotNull(_controller);
 
         var controller = await ScrapeAsync(_controllerMetrics);
-        Assert.Contains($"sharedlvm_pool_volumes{{pool=\"{_pool}\",state=\"available\"}} 3\n", controller, StringComparison.Ordinal);
-        Assert.Contains($"sharedlvm_volume_operations_total{{operation=\"create\",result=\"OK\"}} 3\n", controller, StringComparison.Ordinal);
-        Assert.Contains("sharedlvm_grpc_server_calls_total{code=\"OK\",method=\"/sharedlvm.v1.Controller/CreateVolume\"}", controller, StringComparison.Ordinal);
-        Assert.Contains("sharedlvm_command_duration_seconds_bucket{command=\"lvm lvcreate\",outcome=\"ok\",le=", controller, StringComparison.Ordinal);
-        Assert.Matches($"sharedlvm_pool_metadata_free_bytes{{pool=\"{_pool}\"}} [1-9][0-9]+\n", controller);
+        Assert.Equal(3, Exposition.Value(controller, "sharedlvm_pool_volumes", ("pool", _pool), ("state", "available")));
+        Assert.Equal(3, Exposition.Value(controller, "sharedlvm_volume_operations_total", ("operation", "create"), ("result", "OK")));
+        Assert.True(Exposition.Has(controller, "sharedlvm_grpc_server_calls_total", ("code", "OK"), ("method", "/sharedlvm.v1.Controller/CreateVolume")));
+        Assert.True(Exposition.Has(controller, "sharedlvm_command_duration_seconds_bucket", ("command", "lvm lvcreate"), ("outcome", "ok")));
+        Assert.True(Exposition.Value(controller, "sharedlvm_pool_metadata_free_bytes", ("pool", _pool)) > 10);
         Assert.Contains("sharedlvm_controller_epoch ", controller, StringComparison.Ordinal);
         PromtoolAccepts(controller);
 
-        await Eventually.TrueAsync(() => ScrapeAsync(_agentMetrics).GetAwaiter().GetResult().Contains("sharedlvm_agent_controller_connected{node=\"node-m\"} 1", StringComparison.Ordinal),
+        await Eventually.TrueAsync(() => Exposition.Value(ScrapeAsync(_agentMetrics).GetAwaiter().GetResult(), "sharedlvm_agent_controller_connected", ("node", "node-m")) == 1,
             "the agent registered");
         var agent = await ScrapeAsync(_agentMetrics);
-        Assert.Contains($"sharedlvm_lu_paths{{node=\"node-m\",state=\"failed\",wwid=\"{Wwid}\"}} 1\n", agent, StringComparison.Ordinal);
-        Assert.Contains($"sharedlvm_lu_paths{{node=\"node-m\",state=\"active\",wwid=\"{Wwid}\"}} 1\n", agent, StringComparison.Ordinal);
-        Assert.Contains($"sharedlvm_lu_map_present{{node=\"node-m\",wwid=\"{Wwid}\"}} 1\n", agent, StringComparison.Ordinal);
-        Assert.Contains("sharedlvm_health_findings{node=\"node-m\",code=\"path_failed\",layer=\"multipath\",severity=\"degraded\"} 1\n", agent, StringComparison.Ordinal);
+        Assert.Equal(1, Exposition.Value(agent, "sharedlvm_lu_paths", ("node", "node-m"), ("state", "failed"), ("wwid", Wwid)));
+        Assert.Equal(1, Exposition.Value(agent, "sharedlvm_lu_paths", ("node", "node-m"), ("state", "active"), ("wwid", Wwid)));
+        Assert.Equal(1, Exposition.Value(agent, "sharedlvm_lu_map_present", ("node", "node-m"), ("wwid", Wwid)));
+        Assert.Equal(1, Exposition.Value(agent, "sharedlvm_health_findings", ("node", "node-m"), ("code", "path_failed"), ("layer", "multipath"), ("severity", "degraded")));
         Assert.DoesNotContain("sharedlvm_pool_volumes", agent, StringComparison.Ordinal);
         PromtoolAccepts(agent);
 
@@ -99,17 +98,16 @@ public sealed class LiveMetricsTests : IAsyncLifetime
 
         // The controller counts the node, and the agent's series are not in the controller's output.
         var after = await ScrapeAsync(_controllerMetrics);
-        Assert.Contains("sharedlvm_nodes{state=\"ready\"} 1\n", after, StringComparison.Ordinal);
+        Assert.Equal(1, Exposition.Value(after, "sharedlvm_nodes", ("state", "ready")));
         Assert.DoesNotContain("sharedlvm_lu_paths", after, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task A_real_prometheus_scrapes_both_and_reads_the_same_numbers()
     {
-        if (_controller is null)
-        {
-            return;
-        }
+        LoopDevice.Present(_lu);
+        Requirement.SkipIfRequested(SkipVariable, "promtool and a real Prometheus");
+        Assert.NotNull(_controller);
 
         var port = FreePort.Next();
         var config = Path.Combine(_state, "prometheus.yml");

@@ -1,0 +1,87 @@
+using System.CommandLine;
+using System.Globalization;
+using Grpc.Core;
+using SharedLvm.Contracts.V1;
+using static SharedLvm.Cli.Connection;
+using static SharedLvm.Cli.Printing;
+
+namespace SharedLvm.Cli.Commands;
+
+/// <summary>slvm node: liveness, health by layer, fencing, draining.</summary>
+internal static class NodeCommands
+{
+    public static Command Build(TextWriter stdout, TextWriter stderr)
+    {
+        var node = new Command("node", "Compute nodes: liveness, health by layer, fencing.");
+        var list = new Command("list", "List nodes with state, health and last heartbeat.");
+        list.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+        {
+            var response = await api.ListNodesAsync(new ListNodesRequest(), options);
+            o.Table(response, response.Nodes, ["NAME", "STATE", "HEALTH", "ADDRESS", "LAST HEARTBEAT", "LUS", "VOLUMES"], n =>
+            [
+                n.Name, State(n.State.ToString()), State(n.Health.ToString()), n.Address,
+                n.LastHeartbeat is null ? "never" : n.LastHeartbeat.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture),
+                n.VisibleWwids.Count.ToString(CultureInfo.InvariantCulture), n.AttachedVolumeIds.Count.ToString(CultureInfo.InvariantCulture),
+            ]);
+        }));
+
+        var nameArg = new Argument<string>("name") { Description = "Node name." };
+        var get = new Command("get", "Show one node.") { nameArg };
+        get.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+        {
+            var n = await api.GetNodeAsync(new GetNodeRequest { Name = p.GetValue(nameArg)! }, options);
+            o.Message(n, () =>
+            [
+                ("name", n.Name), ("state", State(n.State.ToString())), ("health", State(n.Health.ToString())), ("address", n.Address),
+                ("agent", n.AgentVersion), ("last heartbeat", n.LastHeartbeat?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture) ?? "never"),
+                .. n.VisibleWwids.Select(w => ("lu", w)), .. n.AttachedVolumeIds.Select(v => ("volume", v)),
+            ]);
+        }));
+
+        var live = new Option<bool>("--live") { Description = "Ask the agent now instead of showing its last heartbeat." };
+        var health = new Command("health", "Health by layer (transport, SCSI, multipath, LVM, LV): where I/O can fail on the node.") { nameArg, live };
+        health.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+        {
+            var h = await api.GetNodeHealthAsync(new GetNodeHealthRequest { Name = p.GetValue(nameArg)!, Live = p.GetValue(live) }, options);
+            var rows = Enum.GetValues<Layer>().Skip(1).Select(layer =>
+            {
+                var findings = h.Findings.Where(f => f.Layer == layer).ToList();
+                var worst = findings.Count == 0 ? "ok" : State(findings.Max(f => f.State).ToString());
+                return (layer, worst, findings);
+            }).ToList();
+            o.Table(h, rows, ["LAYER", "STATE", "FINDINGS"], r =>
+                [State(r.layer.ToString()), r.worst, r.findings.Count == 0 ? "-" : string.Join("; ", r.findings.Select(f => $"{f.Code}: {f.Message}"))]);
+            o.Text($"node {h.Node}: {State(h.Overall.ToString())}");
+        }));
+
+        var reason = new Option<string>("--reason") { Description = "How the node was fenced (power off, SAN port disabled...), for the audit trail.", Required = true };
+        var fence = new Command("fence", "Declare a node fenced (cut off the SAN by something outside SharedLvm); only then may its volumes move.") { nameArg, reason };
+        fence.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+            o.Text($"node {(await api.FenceNodeAsync(new FenceNodeRequest { Name = p.GetValue(nameArg)!, Reason = p.GetValue(reason)! }, options)).Name} is fenced")));
+
+        var drain = new Command("drain", "Stop new attachments to a node.") { nameArg };
+        drain.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+            o.Text($"node {(await api.DrainNodeAsync(new DrainNodeRequest { Name = p.GetValue(nameArg)! }, options)).Name} is draining")));
+
+        var resume = new Command("resume", "Return a fenced or draining node to service.") { nameArg };
+        resume.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+        {
+            var n = await api.ResumeNodeAsync(new ResumeNodeRequest { Name = p.GetValue(nameArg)! }, options);
+            o.Text($"node {n.Name} is {State(n.State.ToString())}");
+        }));
+
+        var restart = new Command("multipathd-restart", "Restart multipathd.service on a node (through its agent and systemd), for a multipathd_unit_down finding. Admin only; audited.") { nameArg };
+        restart.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+        {
+            var state = await api.RestartNodeMultipathdAsync(new RestartNodeMultipathdRequest { Name = p.GetValue(nameArg)! }, options);
+            o.Message(state, () => [("node", p.GetValue(nameArg)!), ("multipathd", $"{state.ActiveState} ({state.SubState})"), ("status", state.StatusText), ("restarts", state.Restarts.ToString(CultureInfo.InvariantCulture))]);
+        }));
+
+        foreach (var command in new[] { list, get, health, fence, drain, resume, restart })
+        {
+            node.Subcommands.Add(command);
+        }
+
+        return node;
+    }
+}

@@ -1,0 +1,36 @@
+using System.Globalization;
+using SharedLvm.Contracts.V1;
+
+namespace SharedLvm.Cli;
+
+/// <summary>How slvm shows pools and volumes, and reads labels from the command line.</summary>
+internal static class Printing
+{
+    public static Dictionary<string, string> ParseLabels(string[]? pairs) =>
+        (pairs ?? []).Select(pair =>
+        {
+            var split = pair.IndexOf('=', StringComparison.Ordinal);
+            return split > 0 ? (pair[..split], pair[(split + 1)..]) : throw new FormatException($"label '{pair}' is not key=value.");
+        }).ToDictionary(p => p.Item1, p => p.Item2, StringComparer.Ordinal);
+
+    public static void PrintPool(Output o, Pool x) => o.Message(x, () =>
+    [
+        ("name", x.Name), ("device", x.DevicePath), ("wwid", x.Wwid), ("size", Sizes.Format(x.SizeBytes)), ("free", Sizes.Format(x.FreeBytes)),
+        ("extent size", Sizes.Format(x.ExtentSizeBytes)), ("volumes", x.VolumeCount.ToString(CultureInfo.InvariantCulture)),
+        ("metadata free", $"{Sizes.Format(x.MetadataFreeBytes)} of {Sizes.Format(x.MetadataSizeBytes / 2)} usable"),
+        ("seqno", x.Seqno.ToString(CultureInfo.InvariantCulture)), ("health", State(x.Health.ToString())),
+        .. x.Warnings.Select(w => ("warning", w)),
+    ]);
+
+    public static void PrintVolume(Output o, Volume v) => o.Message(v, () =>
+    [
+        ("id", v.Id), ("name", v.Name), ("pool", v.Pool), ("size", $"{Sizes.Format(v.SizeBytes)} ({v.SizeBytes.ToString(CultureInfo.InvariantCulture)} bytes)"),
+        ("state", State(v.State.ToString())), ("kind", v.Kind.ToString().ToLowerInvariant()), ("device", $"/dev/{v.VgName}/{v.LvName}"),
+        .. v.SourceVolumeId.Length > 0 ? [("source", v.SourceVolumeId)] : Array.Empty<(string, string)>(),
+        .. v.Attachments.Select(a => ("attached", $"{a.Node} ({State(a.State.ToString())})")),
+        .. v.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => ("label", $"{l.Key}={l.Value}")),
+        .. v.Message.Length > 0 ? [("message", v.Message)] : Array.Empty<(string, string)>(),
+    ]);
+
+    public static string State(string enumName) => enumName.ToLowerInvariant();
+}

@@ -1,0 +1,27 @@
+using Grpc.Core;
+using SharedLvm.Contracts.V1;
+using SharedLvm.Controller.Nodes;
+using SharedLvm.Controller.Pools;
+
+namespace SharedLvm.Controller.Api;
+
+/// <summary>sharedlvm.v1.NodeRegistry: agents register and heartbeat here.</summary>
+public sealed class NodeRegistryService(NodeDirectory nodes, PoolRegistry pools, ControllerEpoch epoch) : NodeRegistry.NodeRegistryBase
+{
+    public override Task<RegisterNodeResponse> RegisterNode(RegisterNodeRequest request, ServerCallContext context)
+    {
+        nodes.Register(request.NodeName, request.Address, request.AgentVersion, request.VisibleWwids);
+        var response = new RegisterNodeResponse { Epoch = epoch.ToContract(), HeartbeatIntervalSeconds = (uint)nodes.HeartbeatInterval.TotalSeconds };
+        // What the controller's records say this node owns: the agent deactivates anything else.
+        response.OwnedVolumes.AddRange(pools.All.SelectMany(p => p.Catalog.Snapshot())
+            .Where(v => v.IsOwnedBy(request.NodeName))
+            .Select(v => new OwnedVolume { VolumeId = v.Id, VgName = v.VgName, LvName = v.LvName }));
+        return Task.FromResult(response);
+    }
+
+    public override Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
+    {
+        var known = nodes.Heartbeat(request.NodeName, request.ActiveLvs, request.VisibleWwids, request.Health, request.Findings);
+        return Task.FromResult(new HeartbeatResponse { Epoch = epoch.ToContract(), Reregister = !known });
+    }
+}

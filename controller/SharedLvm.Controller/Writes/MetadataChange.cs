@@ -1,0 +1,85 @@
+using SharedLvm.Controller.Catalog;
+using SharedLvm.Os.Lvm;
+
+namespace SharedLvm.Controller.Writes;
+
+/// <summary>
+/// One change to a VG's metadata, described rather than run: the pool's writer journals it, runs it
+/// through lvm, and then makes the catalogue agree. Each change can also tell, from a catalogue
+/// reloaded after an lvm command with an unknown outcome (a timeout: a killed lvm command may have
+/// committed), whether it happened.
+/// </summary>
+public abstract record MetadataChange(string Operation, VolumeRecord Volume)
+{
+    internal abstract Task ApplyToVgAsync(LvmMetadataWriter lvm, CancellationToken cancellationToken);
+
+    /// <summary>True when the catalogue (loaded from the VG) already shows this change.</summary>
+    internal abstract bool IsIn(PoolCatalog catalog);
+
+    internal virtual void ApplyTo(PoolCatalog catalog) => catalog.Put(Volume);
+}
+
+/// <summary>A new LV carrying every tag of <see cref="MetadataChange.Volume"/>.</summary>
+public sealed record CreateLv(string Operation, VolumeRecord Volume) : MetadataChange(Operation, Volume)
+{
+    internal override Task ApplyToVgAsync(LvmMetadataWriter lvm, CancellationToken cancellationToken) =>
+        lvm.LvCreateAsync(Volume.VgName, Volume.LvName, Volume.SizeBytes, Volume.Tags(), cancellationToken);
+
+    internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id) is not null;
+}
+
+/// <summary>A COW snapshot of <paramref name="OriginLv"/> (needs device-mapper on the writing host).</summary>
+public sealed record CreateSnapshotLv(VolumeRecord Volume, string OriginLv) : MetadataChange("snapshot", Volume)
+{
+    internal override Task ApplyToVgAsync(LvmMetadataWriter lvm, CancellationToken cancellationToken) =>
+        lvm.LvSnapshotAsync(Volume.VgName, OriginLv, Volume.LvName, Volume.SizeBytes, Volume.Tags(), cancellationToken);
+
+    internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id) is not null;
+}
+
+/// <summary>Removes the LV; already gone counts as done, so a retried delete converges.</summary>
+public sealed record RemoveLv(VolumeRecord Volume) : MetadataChange("delete", Volume)
+{
+    internal override async Task ApplyToVgAsync(LvmMetadataWriter lvm, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await lvm.LvRemoveAsync(Volume.VgName, Volume.LvName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (LvmException e) when (e.Kind == LvmErrorKind.NotFound)
+        {
+        }
+    }
+
+    internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id) is null;
+
+    internal override void ApplyTo(PoolCatalog catalog) => catalog.Remove(Volume.Id);
+}
+
+/// <summary>Grows the LV to <see cref="MetadataChange.Volume"/>'s size.</summary>
+public sealed record ExtendLv(VolumeRecord Volume) : MetadataChange("extend", Volume)
+{
+    internal override Task ApplyToVgAsync(LvmMetadataWriter lvm, CancellationToken cancellationToken) =>
+        lvm.LvExtendAsync(Volume.VgName, Volume.LvName, Volume.SizeBytes, cancellationToken);
+
+    internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id)?.SizeBytes >= Volume.SizeBytes;
+}
+
+/// <summary>
+/// Makes the LV's tags those of <paramref name="Volume"/> (owners, labels), adding and removing in
+/// one lvchange: one metadata commit.
+/// </summary>
+public sealed record RetagLv(string Operation, VolumeRecord Before, VolumeRecord Volume) : MetadataChange(Operation, Volume)
+{
+    internal override Task ApplyToVgAsync(LvmMetadataWriter lvm, CancellationToken cancellationToken)
+    {
+        var before = Before.Tags();
+        var after = Volume.Tags();
+        return lvm.LvChangeTagsAsync(Volume.VgName, Volume.LvName, after.Except(before), before.Except(after), cancellationToken);
+    }
+
+    internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id) is { } now && now.Tags().SetEquals(Volume.Tags());
+
+    /// <summary>Nothing to write: the LV already carries exactly these tags.</summary>
+    public bool IsEmpty => Before.Tags().SetEquals(Volume.Tags());
+}

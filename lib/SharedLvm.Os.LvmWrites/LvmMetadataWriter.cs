@@ -1,0 +1,51 @@
+using SharedLvm.Os.Processes;
+using static SharedLvm.Os.Lvm.LvmCommand;
+
+namespace SharedLvm.Os.Lvm;
+
+/// <summary>
+/// The lvm verbs that change a VG's metadata: the single writer's tools (invariant 1). Every LV is
+/// created inactive and never auto-activated; the controller's config runs lvm with activation=0.
+/// </summary>
+public sealed class LvmMetadataWriter
+{
+    private readonly LvmCommand _lvm;
+
+    public LvmMetadataWriter(IProcessRunner runner, LvmConfig config, TimeSpan timeout, string binary = "lvm")
+    {
+        _lvm = new LvmCommand(runner, config, timeout, binary);
+    }
+
+    public LvmConfig Config => _lvm.Config;
+
+    public Task PvCreateAsync(string device, ulong metadataSizeBytes, CancellationToken cancellationToken) =>
+        _lvm.RunAsync("pvcreate", ["--metadatasize", Bytes(metadataSizeBytes), device], cancellationToken);
+
+    public Task VgCreateAsync(string vgName, string device, ulong extentSizeBytes, CancellationToken cancellationToken) =>
+        _lvm.RunAsync("vgcreate", ["--setautoactivation", "n", "--physicalextentsize", Bytes(extentSizeBytes), vgName, device], cancellationToken);
+
+    /// <summary>
+    /// Creates an inactive LV: -an (the controller never activates), -Zn (zeroing needs an active
+    /// device), --setautoactivation n (Proxmox bug #4997: hosts auto-activated shared LVs at boot
+    /// and a stale dm map blocked a recreated LV).
+    /// </summary>
+    public Task LvCreateAsync(string vgName, string lvName, ulong sizeBytes, IEnumerable<string> tags, CancellationToken cancellationToken) =>
+        _lvm.RunAsync("lvcreate", ["-an", "-Zn", "--setautoactivation", "n", "--yes", "-L", Bytes(sizeBytes), "-n", lvName, .. TagArguments("--addtag", tags), vgName], cancellationToken);
+
+    /// <summary>COW snapshot. LVM needs device-mapper for this even with -an: on a host without it
+    /// this fails with <see cref="LvmErrorKind.NeedsDeviceMapper"/>.</summary>
+    public Task LvSnapshotAsync(string vgName, string originLv, string snapshotLv, ulong cowSizeBytes, IEnumerable<string> tags, CancellationToken cancellationToken) =>
+        _lvm.RunAsync("lvcreate", ["-an", "--yes", "-s", "-L", Bytes(cowSizeBytes), "-n", snapshotLv, .. TagArguments("--addtag", tags), vgName + "/" + originLv], cancellationToken);
+
+    public Task LvRemoveAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
+        _lvm.RunAsync("lvremove", ["--yes", vgName + "/" + lvName], cancellationToken);
+
+    public Task LvExtendAsync(string vgName, string lvName, ulong sizeBytes, CancellationToken cancellationToken) =>
+        _lvm.RunAsync("lvextend", ["-L", Bytes(sizeBytes), vgName + "/" + lvName], cancellationToken);
+
+    public Task LvChangeTagsAsync(string vgName, string lvName, IEnumerable<string> add, IEnumerable<string> remove, CancellationToken cancellationToken) =>
+        _lvm.RunAsync("lvchange", [.. TagArguments("--addtag", add), .. TagArguments("--deltag", remove), vgName + "/" + lvName], cancellationToken);
+
+    public Task VgCheckAsync(string vgName, CancellationToken cancellationToken) =>
+        _lvm.RunAsync("vgck", [vgName], cancellationToken);
+}
