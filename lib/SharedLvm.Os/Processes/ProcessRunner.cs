@@ -1,10 +1,15 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace SharedLvm.Os.Processes;
 
-public sealed partial class ProcessRunner : IProcessRunner
+/// <summary>
+/// Runs every external command: argv vectors, LC_ALL=C, a timeout, the tree killed on timeout or
+/// cancellation, and, when the daemon stops, every command still running killed before it exits.
+/// </summary>
+public sealed class ProcessRunner : IProcessRunner, IDisposable
 {
     public const string MeterName = "SharedLvm.Os";
 
@@ -20,6 +25,11 @@ public sealed partial class ProcessRunner : IProcessRunner
 
     private readonly ILogger<ProcessRunner> _logger;
 
+    /// <summary>Children still running, so that stopping the daemon can kill them (see <see cref="Dispose"/>).</summary>
+    private readonly ConcurrentDictionary<int, Process> _running = new();
+
+    private volatile bool _disposed;
+
     public ProcessRunner(ILogger<ProcessRunner> logger)
     {
         _logger = logger;
@@ -27,6 +37,7 @@ public sealed partial class ProcessRunner : IProcessRunner
 
     public async Task<ProcessResult> RunAsync(ProcessSpec spec, CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var startInfo = new ProcessStartInfo(spec.FileName)
         {
             RedirectStandardInput = true,
@@ -57,7 +68,50 @@ public sealed partial class ProcessRunner : IProcessRunner
             throw new ProcessStartException($"Could not start {spec.FileName}: {e.Message}", e);
         }
 
-        LogStarted(_logger, spec.FileName, process.Id, spec.ToString());
+        OsLog.Started(_logger, spec.FileName, process.Id, spec.ToString());
+        _running[process.Id] = process;
+        try
+        {
+            return await WaitAsync(process, spec, started, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _running.TryRemove(process.Id, out _);
+        }
+    }
+
+    /// <summary>
+    /// Kills every command still running, synchronously, before the daemon exits. .NET kills a tree
+    /// by SIGSTOPping each process, then SIGKILLing it: a daemon that exited between the two (the host
+    /// shutting down while a cancellation's kill ran on the thread pool) left an `lvm fullreport`
+    /// stopped for good, holding LVM's global lock, and every later lvm command on the host waited on
+    /// it (found by the main suite: the agent stopped by SIGTERM mid-inventory).
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        foreach (var process in _running.Values)
+        {
+            try
+            {
+                OsLog.KilledAtShutdown(_logger, process.StartInfo.FileName, process.Id);
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(ReapTimeout);
+            }
+            catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+                // Already exited, or already reaped by its own timeout path.
+            }
+        }
+    }
+
+    private async Task<ProcessResult> WaitAsync(Process process, ProcessSpec spec, long started, CancellationToken cancellationToken)
+    {
 
         // Drain both pipes concurrently: a full stderr pipe would otherwise block the child forever.
         var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
@@ -84,7 +138,7 @@ public sealed partial class ProcessRunner : IProcessRunner
             var output = await stdout.ConfigureAwait(false);
             var error = await stderr.ConfigureAwait(false);
             var elapsed = Stopwatch.GetElapsedTime(started);
-            LogFinished(_logger, spec.FileName, process.Id, process.ExitCode, elapsed.TotalMilliseconds);
+            OsLog.Finished(_logger, spec.FileName, process.Id, process.ExitCode, elapsed.TotalMilliseconds);
             Observe(spec, process.ExitCode == 0 ? "ok" : "failed", elapsed);
             return new ProcessResult(process.ExitCode, output, error, elapsed);
         }
@@ -94,11 +148,11 @@ public sealed partial class ProcessRunner : IProcessRunner
             Observe(spec, cancellationToken.IsCancellationRequested ? "cancelled" : "timeout", Stopwatch.GetElapsedTime(started));
             if (cancellationToken.IsCancellationRequested)
             {
-                LogCancelled(_logger, spec.FileName, process.Id);
+                OsLog.Cancelled(_logger, spec.FileName, process.Id);
                 throw;
             }
 
-            LogTimedOut(_logger, spec.FileName, process.Id, spec.Timeout.TotalSeconds, reaped);
+            OsLog.TimedOut(_logger, spec.FileName, process.Id, spec.Timeout.TotalSeconds, reaped);
             throw new ProcessTimeoutException(
                 $"{spec.FileName} did not finish within {spec.Timeout.TotalSeconds:0.###} s and was killed{(reaped ? string.Empty : " (not reaped: stuck in the kernel?)")}.")
             {
@@ -141,16 +195,4 @@ public sealed partial class ProcessRunner : IProcessRunner
             return false;
         }
     }
-
-    [LoggerMessage(2001, LogLevel.Debug, "Started {Program} pid {Pid}: {CommandLine}")]
-    private static partial void LogStarted(ILogger logger, string program, int pid, string commandLine);
-
-    [LoggerMessage(2002, LogLevel.Debug, "{Program} pid {Pid} exited {ExitCode} after {ElapsedMs} ms")]
-    private static partial void LogFinished(ILogger logger, string program, int pid, int exitCode, double elapsedMs);
-
-    [LoggerMessage(2003, LogLevel.Warning, "{Program} pid {Pid} timed out after {TimeoutSeconds} s and was killed (reaped: {Reaped})")]
-    private static partial void LogTimedOut(ILogger logger, string program, int pid, double timeoutSeconds, bool reaped);
-
-    [LoggerMessage(2004, LogLevel.Debug, "{Program} pid {Pid} was cancelled and killed")]
-    private static partial void LogCancelled(ILogger logger, string program, int pid);
 }

@@ -50,6 +50,24 @@ public class ProcessRunnerTests
     }
 
     [Fact]
+    public async Task Disposing_kills_what_still_runs_and_leaves_nothing_stopped()
+    {
+        // What a daemon's shutdown does: the container disposes the runner while a command runs.
+        var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
+        var marker = Path.Combine(Path.GetTempPath(), "slvm-child-" + Guid.NewGuid().ToString("N"));
+        var running = runner.RunAsync(new ProcessSpec("/bin/sh", ["-c", $"echo $$ > {marker}; exec sleep 30"]));
+        await SharedLvm.Tests.Support.Eventually.TrueAsync(() => File.Exists(marker) && File.ReadAllText(marker).EndsWith('\n'), "the command started");
+        var pid = File.ReadAllText(marker).Trim();
+        File.Delete(marker);
+
+        runner.Dispose();
+
+        Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z", StringComparison.Ordinal), "the child survived the runner");
+        Assert.NotEqual(0, (await running).ExitCode);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => runner.RunAsync(new ProcessSpec("/bin/true", [])));
+    }
+
+    [Fact]
     public async Task Missing_program_is_a_typed_error()
     {
         await Assert.ThrowsAsync<ProcessStartException>(() =>
