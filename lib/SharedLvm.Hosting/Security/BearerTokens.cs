@@ -7,10 +7,10 @@ namespace SharedLvm.Hosting.Security;
 
 /// <summary>
 /// API bearer tokens from a file of "NAME ROLE sha256:HEX" lines (scripts/pki token). Only hashes
-/// are stored, so the file leaks no credential. The file is reread when it changes (checked at
-/// most once a second): revoking a token is deleting its line, no restart.
+/// are stored, so the file leaks no credential. The file is reread when it changes: revoking a token
+/// is deleting its line, no restart.
 /// </summary>
-public sealed partial class BearerTokens
+public sealed class BearerTokens
 {
     private static readonly TimeSpan CheckInterval = TimeSpan.FromSeconds(1);
     private readonly string _path;
@@ -51,7 +51,10 @@ public sealed partial class BearerTokens
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
         lock (_gate)
         {
-            if (_time.GetUtcNow() - _lastCheck >= CheckInterval)
+            // A known token is rechecked against the file at most once a second (revocation takes
+            // effect within a second); an unknown one always is (a stat), so a token issued a moment
+            // ago works at once instead of being refused until the next check.
+            if (_time.GetUtcNow() - _lastCheck >= CheckInterval || !_byHash.ContainsKey(hash))
             {
                 Reload();
             }
@@ -85,7 +88,7 @@ public sealed partial class BearerTokens
                 || fields[1] is not (PeerRoles.Reader or PeerRoles.Operator or PeerRoles.Admin))
             {
                 // A broken file keeps the tokens that were valid: a typo must not lock every client out.
-                LogBadLine(_logger, _path, lineNumber);
+                HostingLog.TokensBadLine(_logger, _path, lineNumber);
                 return;
             }
 
@@ -94,12 +97,6 @@ public sealed partial class BearerTokens
 
         _byHash = tokens;
         _loadedWrite = written;
-        LogLoaded(_logger, _path, tokens.Count);
+        HostingLog.TokensLoaded(_logger, _path, tokens.Count);
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "bearer tokens: {Count} loaded from {Path}")]
-    private static partial void LogLoaded(ILogger logger, string path, int count);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "bearer tokens: {Path} line {Line} is not 'NAME reader|operator|admin sha256:HEX'; keeping the tokens loaded before")]
-    private static partial void LogBadLine(ILogger logger, string path, int line);
 }
