@@ -8,7 +8,7 @@ using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
 namespace SharedLvm.Controller;
 
 /// <summary>Runs before the API listens: takes a new epoch, loads every pool and settles the journal.</summary>
-internal sealed partial class ControllerStartup(ControllerStore store, PoolRegistry pools, ControllerEpoch epoch, HealthServiceImpl health, ILogger<ControllerStartup> logger) : IHostedService
+internal sealed class ControllerStartup(ControllerStore store, PoolRegistry pools, ControllerEpoch epoch, HealthServiceImpl health, ILogger<ControllerStartup> logger) : IHostedService
 {
     public const string ApiService = "sharedlvm.v1.Controller";
 
@@ -18,7 +18,7 @@ internal sealed partial class ControllerStartup(ControllerStore store, PoolRegis
         await pools.StartAsync(cancellationToken);
         store.PruneOperations(TimeSpan.FromDays(7));
         health.SetStatus(ApiService, ServingStatus.Serving);
-        LogStarted(logger, epoch.ControllerId, epoch.Value, pools.All.Count);
+        ControllerLog.Started(logger, epoch.ControllerId, epoch.Value, pools.All.Count);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -27,7 +27,4 @@ internal sealed partial class ControllerStartup(ControllerStore store, PoolRegis
         health.SetStatus(ApiService, ServingStatus.NotServing);
         await pools.DisposeAsync();
     }
-
-    [LoggerMessage(3301, LogLevel.Information, "Controller {ControllerId} serving with epoch {Epoch} and {Pools} pools")]
-    private static partial void LogStarted(ILogger logger, string controllerId, ulong epoch, int pools);
 }

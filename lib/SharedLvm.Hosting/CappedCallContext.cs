@@ -18,7 +18,10 @@ internal sealed class CappedCallContext : ServerCallContext, IDisposable
         _inner = inner;
         // Handlers that ask for the HttpContext find it through UserState (grpc-dotnet's documented
         // fallback for contexts that replace its own).
-        inner.UserState["__HttpContext"] = inner.GetHttpContext();
+        if (inner is not CappedCallContext && inner.GetType().Name == "HttpContextServerCallContext")
+        {
+            inner.UserState["__HttpContext"] = inner.GetHttpContext();
+        }
         _cap = new CancellationTokenSource(cap);
         _linked = CancellationTokenSource.CreateLinkedTokenSource(inner.CancellationToken, _cap.Token);
         var capped = DateTime.UtcNow + cap;

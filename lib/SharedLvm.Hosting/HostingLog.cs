@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace SharedLvm.Hosting;
 
-/// <summary>Log messages shared by every daemon; event ids 1xxx are stable.</summary>
+/// <summary>Every log message of the shared daemon code (gRPC server, call gate, tokens, audit): stable event ids 1xxx, each used once.</summary>
 internal static partial class HostingLog
 {
     [LoggerMessage(1002, LogLevel.Error, "gRPC call {Method} from {Caller}: the handler threw; answering INTERNAL")]
@@ -26,6 +26,12 @@ internal static partial class HostingLog
     [LoggerMessage(1010, LogLevel.Information, "gRPC call {Method}: the request is not a valid message ({Error}); answering INTERNAL")]
     public static partial void BadRequestMessage(ILogger logger, string method, string error);
 
-    [LoggerMessage(1011, LogLevel.Warning, "systemd watchdog: WatchdogSec= is set but this process was not started by systemd as a notify service; nothing is pinged")]
-    public static partial void WatchdogWithoutSystemd(ILogger logger);
+    [LoggerMessage(1012, LogLevel.Information, "bearer tokens: {Count} loaded from {Path}")]
+    public static partial void TokensLoaded(ILogger logger, string path, int count);
+
+    [LoggerMessage(1013, LogLevel.Error, "bearer tokens: {Path} line {Line} is not 'NAME reader|operator|admin sha256:HEX'; keeping the tokens loaded before")]
+    public static partial void TokensBadLine(ILogger logger, string path, int line);
+
+    [LoggerMessage(1014, LogLevel.Error, "audit: writing {Path} failed for {Method}")]
+    public static partial void AuditWriteFailed(ILogger logger, string path, string method, Exception e);
 }

@@ -28,7 +28,7 @@ public sealed record UnitState(string ActiveState, string SubState, string Resul
 /// multipathd's state in the multipath layer of health, and restarts multipathd when an operator
 /// asks. Where there is no system bus it says so once and works as before.
 /// </summary>
-public sealed partial class SystemdBus : BackgroundService
+public sealed class SystemdBus : BackgroundService
 {
     public const string MultipathdUnit = "multipathd.service";
 
@@ -89,7 +89,7 @@ public sealed partial class SystemdBus : BackgroundService
     public async Task<UnitState> RestartMultipathdAsync(CancellationToken cancellationToken)
     {
         var connection = await ConnectionAsync(cancellationToken).ConfigureAwait(false);
-        LogRestarting(_logger, _options.NodeName);
+        AgentLog.Restarting(_logger, _options.NodeName);
         await CallAsync(connection, Manager("RestartUnit", "ss", (ref MessageWriter w) =>
         {
             w.WriteString(MultipathdUnit);
@@ -128,13 +128,13 @@ public sealed partial class SystemdBus : BackgroundService
             }
 
             _connected.TrySetResult(connection);
-            LogConnected(_logger, _options.DBusAddress);
+            AgentLog.SystemdBusConnected(_logger, _options.DBusAddress);
         }
         catch (Exception e) when (e is DBusExceptionBase or IOException or TimeoutException or System.Net.Sockets.SocketException or ArgumentException)
         {
             // Once, at start: a host without a system bus (a container, a minimal image) still runs.
             _unavailable = e.Message;
-            LogNoBus(_logger, _options.DBusAddress, e.Message);
+            AgentLog.NoBus(_logger, _options.DBusAddress, e.Message);
             connection?.Dispose();
             _connected.TrySetResult(null);
             return;
@@ -150,7 +150,7 @@ public sealed partial class SystemdBus : BackgroundService
                 }
                 catch (Exception e) when (e is DBusExceptionBase or TimeoutException)
                 {
-                    LogReadFailed(_logger, MultipathdUnit, e.Message);
+                    AgentLog.ReadFailed(_logger, MultipathdUnit, e.Message);
                 }
 
                 try
@@ -197,7 +197,7 @@ public sealed partial class SystemdBus : BackgroundService
         if (notification.HasValue && WwidOfMapUnit(notification.Value) is { } wwid)
         {
             MapUnitEvents++;
-            LogMapUnit(_logger, wwid, appeared ? "appeared" : "went away");
+            AgentLog.MapUnit(_logger, wwid, appeared ? "appeared" : "went away");
             _watcher.Poke();
         }
     }
@@ -260,19 +260,4 @@ public sealed partial class SystemdBus : BackgroundService
     /// <summary>Every D-Bus call is bounded: a wedged systemd must not wedge the agent.</summary>
     private static Task<T> CallAsync<T>(DBusConnection connection, Func<MessageBuffer> message, MessageValueReader<T> reader, CancellationToken cancellationToken) =>
         connection.CallMethodAsync(message(), reader).WaitAsync(CallTimeout, cancellationToken);
-
-    [LoggerMessage(4501, LogLevel.Information, "On the system bus ({Address}): watching multipath device units and multipathd.service")]
-    private static partial void LogConnected(ILogger logger, string address);
-
-    [LoggerMessage(4502, LogLevel.Warning, "No system bus at {Address} ({Reason}): multipathd's unit state is not reported and map device units are not watched; the sysfs/netlink inventory works as before")]
-    private static partial void LogNoBus(ILogger logger, string address, string reason);
-
-    [LoggerMessage(4503, LogLevel.Information, "D-Bus: the device unit of map {Wwid} {Change}; taking a new view of the SAN")]
-    private static partial void LogMapUnit(ILogger logger, string wwid, string change);
-
-    [LoggerMessage(4504, LogLevel.Warning, "Restarting multipathd.service on node {Node}, as an operator asked")]
-    private static partial void LogRestarting(ILogger logger, string node);
-
-    [LoggerMessage(4505, LogLevel.Warning, "D-Bus: reading {Unit} failed: {Reason}")]
-    private static partial void LogReadFailed(ILogger logger, string unit, string reason);
 }

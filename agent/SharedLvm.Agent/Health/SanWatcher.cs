@@ -22,7 +22,7 @@ public sealed record SanSnapshot(NodeView View, LvmView? Lvm, IReadOnlyList<Find
 /// and a full resync every <see cref="AgentOptions.ResyncInterval"/> as a safety net for missed events
 /// (netlink drops under storms). Without a netlink socket (not root), periodic resync alone.
 /// </summary>
-public sealed partial class SanWatcher : BackgroundService
+public sealed class SanWatcher : BackgroundService
 {
     private static readonly TimeSpan Debounce = TimeSpan.FromMilliseconds(300);
     private readonly SanDiscovery _discovery;
@@ -64,7 +64,7 @@ public sealed partial class SanWatcher : BackgroundService
         Resyncs++;
         foreach (var finding in snapshot.Findings.Where(f => previous?.Findings.Contains(f) != true))
         {
-            LogFinding(_logger, finding.Layer, finding.Severity, finding.Subject, finding.Message);
+            AgentLog.Finding(_logger, finding.Layer, finding.Severity, finding.Subject, finding.Message);
         }
 
         _firstScan.TrySetResult();
@@ -173,7 +173,7 @@ public sealed partial class SanWatcher : BackgroundService
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                LogScanFailed(_logger, e);
+                AgentLog.ScanFailed(_logger, e);
             }
 
             using var resync = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
@@ -206,7 +206,7 @@ public sealed partial class SanWatcher : BackgroundService
         }
         catch (IOException e)
         {
-            LogNoUevents(_logger, e.Message, _options.ResyncInterval.TotalSeconds);
+            AgentLog.NoUevents(_logger, e.Message, _options.ResyncInterval.TotalSeconds);
             return;
         }
 
@@ -221,13 +221,4 @@ public sealed partial class SanWatcher : BackgroundService
             }
         }
     }
-
-    [LoggerMessage(4001, LogLevel.Warning, "{Layer} {Severity}: {Subject}: {Message}")]
-    private static partial void LogFinding(ILogger logger, Layer layer, HealthState severity, string subject, string message);
-
-    [LoggerMessage(4002, LogLevel.Error, "SAN discovery failed; keeping the previous view")]
-    private static partial void LogScanFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(4003, LogLevel.Warning, "No uevent socket ({Reason}); relying on a resync every {Seconds} s")]
-    private static partial void LogNoUevents(ILogger logger, string reason, double seconds);
 }

@@ -40,7 +40,7 @@ public sealed class RescanOptions
 /// unless asked (it resets the fabric login and is asynchronous). Then waits, bounded, for the
 /// expected WWIDs to appear as multipath maps, and reports per host what it did.
 /// </summary>
-public sealed partial class ScsiRescanner
+public sealed class ScsiRescanner
 {
     private readonly SysfsTree _sysfs;
     private readonly SanDiscovery _discovery;
@@ -98,7 +98,7 @@ public sealed partial class ScsiRescanner
                     var hostStarted = Stopwatch.GetTimestamp();
                     var error = await WriteAsync($"sys/class/scsi_host/host{w.Host}/scan", w.ScanText).ConfigureAwait(false);
                     var outcome = new HostScanOutcome(w.Host, w.ScanText, Stopwatch.GetElapsedTime(hostStarted), error);
-                    LogHostScanned(_logger, w.Host, w.ScanText, outcome.Duration.TotalMilliseconds, error ?? "ok");
+                    AgentLog.HostScanned(_logger, w.Host, w.ScanText, outcome.Duration.TotalMilliseconds, error ?? "ok");
                     return outcome;
                 }
                 finally
@@ -171,16 +171,10 @@ public sealed partial class ScsiRescanner
         var finished = await Task.WhenAny(write, Task.Delay(_options.WriteTimeout)).ConfigureAwait(false);
         if (finished != write)
         {
-            LogWriteHung(_logger, path, _options.WriteTimeout.TotalSeconds);
+            AgentLog.WriteHung(_logger, path, _options.WriteTimeout.TotalSeconds);
             return $"writing '{text}' to {relative} did not return within {_options.WriteTimeout.TotalSeconds:0.#} s; the scan was left running";
         }
 
         return write.IsFaulted ? $"writing '{text}' to {relative} failed: {write.Exception!.InnerException!.Message}" : null;
     }
-
-    [LoggerMessage(4101, LogLevel.Information, "Rescan of host{Host} with '{Scan}' took {ElapsedMs} ms: {Result}")]
-    private static partial void LogHostScanned(ILogger logger, int host, string scan, double elapsedMs, string result);
-
-    [LoggerMessage(4102, LogLevel.Error, "Scan write to {Path} hung for more than {TimeoutSeconds} s; abandoned")]
-    private static partial void LogWriteHung(ILogger logger, string path, double timeoutSeconds);
 }

@@ -15,7 +15,7 @@ namespace SharedLvm.Agent.Uplink;
 /// controller is away the agent keeps serving and retries with capped, jittered backoff, so a fleet
 /// does not reconnect in lockstep.
 /// </summary>
-public sealed partial class ControllerLink : BackgroundService
+public sealed class ControllerLink : BackgroundService
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
     private readonly AgentOptions _options;
@@ -46,7 +46,7 @@ public sealed partial class ControllerLink : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var channel = _security.Dial(_options.Controller, PeerRoles.Controller, refused: why => LogControllerRefused(_logger, _options.Controller, why));
+        using var channel = _security.Dial(_options.Controller, PeerRoles.Controller, refused: why => AgentLog.ControllerRefused(_logger, _options.Controller, why));
         var registry = new NodeRegistry.NodeRegistryClient(channel);
         await _watcher.WaitForFirstScanAsync(stoppingToken).ConfigureAwait(false);
         var address = _options.AdvertiseAddress ?? await BoundAddressAsync(stoppingToken).ConfigureAwait(false);
@@ -75,7 +75,7 @@ public sealed partial class ControllerLink : BackgroundService
                     interval = TimeSpan.FromSeconds(Math.Max(1, response.HeartbeatIntervalSeconds));
                     await _reconciler.ReconcileAsync(response.OwnedVolumes, stoppingToken).ConfigureAwait(false);
                     registered = true;
-                    LogRegistered(_logger, _options.NodeName, _options.Controller, response.Epoch.Value, response.OwnedVolumes.Count);
+                    AgentLog.Registered(_logger, _options.NodeName, _options.Controller, response.Epoch.Value, response.OwnedVolumes.Count);
                 }
                 else
                 {
@@ -95,7 +95,7 @@ public sealed partial class ControllerLink : BackgroundService
                 if (!Connected)
                 {
                     Connected = true;
-                    LogConnected(_logger, _options.Controller);
+                    AgentLog.ControllerLinkConnected(_logger, _options.Controller);
                 }
 
                 backoff = TimeSpan.FromSeconds(1);
@@ -105,7 +105,7 @@ public sealed partial class ControllerLink : BackgroundService
             {
                 if (Connected || !registered)
                 {
-                    LogUnreachable(_logger, _options.Controller, e.StatusCode, e.Status.Detail, backoff.TotalSeconds);
+                    AgentLog.Unreachable(_logger, _options.Controller, e.StatusCode, e.Status.Detail, backoff.TotalSeconds);
                 }
 
                 Connected = false;
@@ -120,7 +120,7 @@ public sealed partial class ControllerLink : BackgroundService
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // E.g. the epoch file can't be written: keep trying rather than go silent.
-                LogLinkFailed(_logger, e);
+                AgentLog.LinkFailed(_logger, e);
                 Connected = false;
                 registered = false;
                 await Task.Delay(backoff, stoppingToken).ConfigureAwait(false);
@@ -146,26 +146,8 @@ public sealed partial class ControllerLink : BackgroundService
     {
         if (!_epochs.Observe(epoch.Value))
         {
-            LogStaleController(_logger, epoch.Value, epoch.ControllerId, _epochs.Highest);
+            AgentLog.StaleController(_logger, epoch.Value, epoch.ControllerId, _epochs.Highest);
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Controller epoch {epoch.Value} is older than {_epochs.Highest}: a deposed controller."));
         }
     }
-
-    [LoggerMessage(4206, LogLevel.Error, "Controller {Controller} refused over TLS: {Reason}")]
-    private static partial void LogControllerRefused(ILogger logger, string controller, string reason);
-
-    [LoggerMessage(4201, LogLevel.Information, "Node {Node} registered with controller {Controller} at epoch {Epoch}; it owns {Owned} volumes")]
-    private static partial void LogRegistered(ILogger logger, string node, string controller, ulong epoch, int owned);
-
-    [LoggerMessage(4202, LogLevel.Information, "Connected to controller {Controller}")]
-    private static partial void LogConnected(ILogger logger, string controller);
-
-    [LoggerMessage(4203, LogLevel.Warning, "Controller {Controller} unreachable ({StatusCode}: {Detail}); retrying in about {Seconds} s")]
-    private static partial void LogUnreachable(ILogger logger, string controller, StatusCode statusCode, string detail, double seconds);
-
-    [LoggerMessage(4205, LogLevel.Error, "Controller link failed; retrying")]
-    private static partial void LogLinkFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(4204, LogLevel.Error, "Refusing controller epoch {Epoch} ({ControllerId}): this agent has seen epoch {Highest}")]
-    private static partial void LogStaleController(ILogger logger, ulong epoch, string controllerId, ulong highest);
 }

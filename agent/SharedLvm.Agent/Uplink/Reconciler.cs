@@ -12,7 +12,7 @@ namespace SharedLvm.Agent.Uplink;
 /// auto-activated at boot, or left behind by a crash) unless something has it open, which is raised
 /// as an alarm instead: pulling a disk from under a running VM is worse than the alarm.
 /// </summary>
-public sealed partial class Reconciler
+public sealed class Reconciler
 {
     private readonly SanWatcher _watcher;
     private readonly IVolumeActivator _activator;
@@ -45,7 +45,7 @@ public sealed partial class Reconciler
             var openers = await _activator.OpenersAsync(vg, name, cancellationToken).ConfigureAwait(false);
             if (openers.Count > 0)
             {
-                LogNotOwnedButOpen(_logger, vg, name, string.Join(", ", openers));
+                AgentLog.NotOwnedButOpen(_logger, vg, name, string.Join(", ", openers));
                 findings.Add(new Finding(Layer.Lv, HealthState.Failed, $"{vg}/{name}", "active_not_owned",
                     $"LV {vg}/{name} is active and open here ({string.Join(", ", openers)}) but the controller does not record this node as its owner.",
                     "Find who should own it before anything else attaches it: another node may be using it too."));
@@ -56,12 +56,12 @@ public sealed partial class Reconciler
             {
                 await _activator.DeactivateAsync(vg, name, cancellationToken).ConfigureAwait(false);
                 deactivated++;
-                LogDeactivated(_logger, vg, name);
+                AgentLog.Deactivated(_logger, vg, name);
             }
             catch (Exception e) when (e is AgentException or SharedLvm.Os.Lvm.LvmException or SharedLvm.Os.Processes.ProcessTimeoutException or SharedLvm.Os.Processes.ProcessStartException)
             {
                 // One LV that won't deactivate must not stop the others, nor the node's heartbeats.
-                LogDeactivateFailed(_logger, vg, name, e.Message);
+                AgentLog.DeactivateFailed(_logger, vg, name, e.Message);
                 findings.Add(new Finding(Layer.Lv, HealthState.Failed, $"{vg}/{name}", "stray_deactivate_failed",
                     $"LV {vg}/{name} is active here but not owned by this node, and deactivating it failed: {e.Message}",
                     "Deactivate it by hand (lvchange -an) once whatever blocks it is resolved."));
@@ -71,13 +71,4 @@ public sealed partial class Reconciler
         Volatile.Write(ref _findings, findings);
         return deactivated;
     }
-
-    [LoggerMessage(4301, LogLevel.Warning, "Reconcile: deactivated {Vg}/{Lv}, active here but not owned by this node")]
-    private static partial void LogDeactivated(ILogger logger, string vg, string lv);
-
-    [LoggerMessage(4303, LogLevel.Error, "Reconcile: could not deactivate {Vg}/{Lv}: {Error}")]
-    private static partial void LogDeactivateFailed(ILogger logger, string vg, string lv, string error);
-
-    [LoggerMessage(4302, LogLevel.Critical, "Reconcile: {Vg}/{Lv} is active and OPEN here ({Openers}) but not owned by this node")]
-    private static partial void LogNotOwnedButOpen(ILogger logger, string vg, string lv, string openers);
 }

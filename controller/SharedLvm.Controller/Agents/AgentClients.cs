@@ -12,7 +12,7 @@ namespace SharedLvm.Controller.Agents;
 /// the node it registered as: an address that now answers with another node's certificate (a
 /// reused IP, a misrouted NAT) is refused instead of being told to activate someone else's LV.
 /// </summary>
-public sealed partial class AgentClients : IDisposable
+public sealed class AgentClients : IDisposable
 {
     private readonly ConcurrentDictionary<(string Node, string Address), (GrpcChannel Channel, AgentRpc.AgentClient Client)> _clients = new();
     private readonly TransportSecurity _security;
@@ -27,7 +27,7 @@ public sealed partial class AgentClients : IDisposable
     public AgentRpc.AgentClient For(string node, string address) =>
         _clients.GetOrAdd((node, address), key =>
         {
-            var channel = _security.Dial(key.Address, PeerRoles.Node, key.Node, why => LogAgentRefused(_logger, key.Node, key.Address, why));
+            var channel = _security.Dial(key.Address, PeerRoles.Node, key.Node, why => ControllerLog.AgentRefused(_logger, key.Node, key.Address, why));
             return (channel, new AgentRpc.AgentClient(channel));
         }).Client;
 
@@ -38,7 +38,4 @@ public sealed partial class AgentClients : IDisposable
             channel.Dispose();
         }
     }
-
-    [LoggerMessage(3601, LogLevel.Error, "agent of node {Node} at {Address} refused over TLS: {Reason}")]
-    private static partial void LogAgentRefused(ILogger logger, string node, string address, string reason);
 }

@@ -22,7 +22,7 @@ namespace SharedLvm.Controller.Attachments;
 /// activates and refreshes -> ATTACHED with its device. A detach clears the tag only after the
 /// agent confirmed the device is gone, or the node is FENCED.
 /// </summary>
-public sealed partial class AttachmentService
+public sealed class AttachmentService
 {
     private readonly PoolRegistry _pools;
     private readonly NodeDirectory _nodes;
@@ -90,7 +90,7 @@ public sealed partial class AttachmentService
         }, call), cancellationToken).ConfigureAwait(false);
         var attached = new AttachmentRecord(volumeId, node, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since);
         Record(pool, attached);
-        LogAttached(_logger, volumeId, volume.Name, node, response.Device.Path, response.Rescanned);
+        ControllerLog.Attached(_logger, volumeId, volume.Name, node, response.Device.Path, response.Rescanned);
         _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) attached to {node} as {response.Device.Path}.");
         return attached;
     }
@@ -120,7 +120,7 @@ public sealed partial class AttachmentService
         if (holder?.State == NodeLiveness.Fenced)
         {
             // Fenced: it can no longer reach the LU, so it can't be using the LV.
-            LogDetachFenced(_logger, volumeId, node);
+            ControllerLog.DetachFenced(_logger, volumeId, node);
         }
         else
         {
@@ -136,7 +136,7 @@ public sealed partial class AttachmentService
 
         volume = await SetOwnerAsync(pool, volume, node, owns: false, cancellationToken).ConfigureAwait(false);
         Forget(pool, volumeId, node);
-        LogDetached(_logger, volumeId, volume.Name, node);
+        ControllerLog.Detached(_logger, volumeId, volume.Name, node);
         _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) detached from {node}.");
     }
 
@@ -204,7 +204,7 @@ public sealed partial class AttachmentService
         }
         catch (RpcException e)
         {
-            LogAgentFailed(_logger, action, volume.Id, node.Name, e.StatusCode, e.Status.Detail);
+            ControllerLog.AgentFailed(_logger, action, volume.Id, node.Name, e.StatusCode, e.Status.Detail);
             var kind = e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument or StatusCode.NotFound
                 ? ControllerErrorKind.FailedPrecondition
                 : ControllerErrorKind.Unavailable;
@@ -221,16 +221,4 @@ public sealed partial class AttachmentService
         VolumeId = volume.Id,
         Lun = new LunAddress { Wwid = pool.Row.Wwid },
     };
-
-    [LoggerMessage(3501, LogLevel.Information, "Volume {VolumeId} ({Name}) attached to node {Node} as {Device} (rescanned: {Rescanned})")]
-    private static partial void LogAttached(ILogger logger, string volumeId, string name, string node, string device, bool rescanned);
-
-    [LoggerMessage(3502, LogLevel.Information, "Volume {VolumeId} ({Name}) detached from node {Node}")]
-    private static partial void LogDetached(ILogger logger, string volumeId, string name, string node);
-
-    [LoggerMessage(3503, LogLevel.Warning, "Node {Node} could not {Action} volume {VolumeId}: {StatusCode} {Detail}")]
-    private static partial void LogAgentFailed(ILogger logger, string action, string volumeId, string node, StatusCode statusCode, string detail);
-
-    [LoggerMessage(3504, LogLevel.Warning, "Detaching volume {VolumeId} from FENCED node {Node} without its agent")]
-    private static partial void LogDetachFenced(ILogger logger, string volumeId, string node);
 }

@@ -15,7 +15,7 @@ namespace SharedLvm.Controller.Nodes;
 /// stay pinned to it: without fencing, moving them is unsafe. Only an operator (or a fencing
 /// integration) marks it FENCED.
 /// </summary>
-public sealed partial class NodeDirectory : BackgroundService
+public sealed class NodeDirectory : BackgroundService
 {
     public const int MissedHeartbeatsBeforeUnreachable = 3;
 
@@ -95,7 +95,7 @@ public sealed partial class NodeDirectory : BackgroundService
                 State = old.State is NodeLiveness.Fenced or NodeLiveness.Draining ? old.State : NodeLiveness.Ready,
             });
         _store.SaveNode(new NodeRow(name, address, record.State.ToString(), agentVersion));
-        LogRegistered(_logger, name, address, record.State);
+        ControllerLog.Registered(_logger, name, address, record.State);
         _events.NodeChanged(record, AttachedVolumeIds(name), $"Node {name} registered from {address} ({record.State}).");
         return record;
     }
@@ -135,7 +135,7 @@ public sealed partial class NodeDirectory : BackgroundService
         var updated = node with { State = state };
         _nodes[name] = updated;
         _store.SaveNode(new NodeRow(name, node.Address, state.ToString(), node.AgentVersion));
-        LogStateChanged(_logger, name, node.State, state, reason);
+        ControllerLog.StateChanged(_logger, name, node.State, state, reason);
         _events.NodeChanged(updated, AttachedVolumeIds(name), $"Node {name}: {node.State} -> {state}. {reason}".Trim());
         return updated;
     }
@@ -174,18 +174,9 @@ public sealed partial class NodeDirectory : BackgroundService
             if (others.Length > 0)
             {
                 Interlocked.Increment(ref _doubleActivations);
-                LogDoubleActivation(_logger, lv, reporter, string.Join(", ", others));
+                ControllerLog.DoubleActivation(_logger, lv, reporter, string.Join(", ", others));
                 _events.Alarm(lv, $"LV {lv} is active on {reporter} and on {string.Join(", ", others)} at once: only one node may have it active (invariant 2).");
             }
         }
     }
-
-    [LoggerMessage(3401, LogLevel.Information, "Node {Node} registered from {Address} ({State})")]
-    private static partial void LogRegistered(ILogger logger, string node, string address, NodeLiveness state);
-
-    [LoggerMessage(3402, LogLevel.Warning, "Node {Node}: {From} -> {To}. {Reason}")]
-    private static partial void LogStateChanged(ILogger logger, string node, NodeLiveness from, NodeLiveness to, string reason);
-
-    [LoggerMessage(3403, LogLevel.Critical, "DOUBLE ACTIVATION: LV {Lv} is active on {Node} and on {Others}")]
-    private static partial void LogDoubleActivation(ILogger logger, string lv, string node, string others);
 }

@@ -19,7 +19,7 @@ public enum PoolCreateMode
 public sealed record CreatePoolCommand(string Name, string Wwid, string DevicePath, PoolCreateMode Mode, ulong MetadataSizeBytes, ulong ExtentSizeBytes);
 
 /// <summary>The pools this controller manages: creating (pvcreate + vgcreate), adopting, forgetting.</summary>
-public sealed partial class PoolRegistry : IAsyncDisposable
+public sealed class PoolRegistry : IAsyncDisposable
 {
     public const ulong DefaultMetadataSize = 128UL * 1024 * 1024;
     public const ulong DefaultExtentSize = 4UL * 1024 * 1024;
@@ -82,7 +82,7 @@ public sealed partial class PoolRegistry : IAsyncDisposable
             catch (Exception e) when (e is LvmException or ProcessTimeoutException)
             {
                 // One unreachable LU must not keep the controller from serving the others.
-                LogPoolUnavailable(_logger, row.Name, row.DevicePath, e);
+                ControllerLog.PoolUnavailable(_logger, row.Name, row.DevicePath, e);
                 _events.Alarm(row.Name, $"Pool {row.Name} could not be loaded from {row.DevicePath}: {e.Message}");
                 await runtime.DisposeAsync().ConfigureAwait(false);
             }
@@ -156,7 +156,7 @@ public sealed partial class PoolRegistry : IAsyncDisposable
             _store.AddPool(row);
             await runtime.StartAsync(cancellationToken).ConfigureAwait(false);
             _pools[row.Name] = runtime;
-            LogPoolAdded(_logger, row.Name, device, command.Mode.ToString());
+            ControllerLog.PoolAdded(_logger, row.Name, device, command.Mode.ToString());
             return runtime;
         }
         finally
@@ -244,10 +244,4 @@ public sealed partial class PoolRegistry : IAsyncDisposable
 
         return device;
     }
-
-    [LoggerMessage(3101, LogLevel.Information, "Pool {Pool} added on {Device} ({Mode})")]
-    private static partial void LogPoolAdded(ILogger logger, string pool, string device, string mode);
-
-    [LoggerMessage(3102, LogLevel.Error, "Pool {Pool} on {Device} could not be loaded; it is unavailable until the next start")]
-    private static partial void LogPoolUnavailable(ILogger logger, string pool, string device, Exception exception);
 }

@@ -12,7 +12,7 @@ namespace SharedLvm.Controller.Pools;
 /// One managed pool (VG): lvm restricted to its own PV, the in-memory catalogue that serves every
 /// read, and the single writer through which every metadata change of the VG passes.
 /// </summary>
-public sealed partial class PoolRuntime : IAsyncDisposable
+public sealed class PoolRuntime : IAsyncDisposable
 {
     private readonly ControllerStore _store;
     private readonly EventBus _events;
@@ -64,7 +64,7 @@ public sealed partial class PoolRuntime : IAsyncDisposable
         Catalog.Load(report, _store.Attachments());
         _metadataFreeAtLoad = report.VolumeGroup.MetadataAreaFreeBytes;
         _backupSizeAtLoad = BackupFile.Read(BackupPath)?.SizeBytes ?? 0;
-        LogLoaded(_logger, Name, VgName, Catalog.Count, report.VolumeGroup.Seqno);
+        ControllerLog.Loaded(_logger, Name, VgName, Catalog.Count, report.VolumeGroup.Seqno);
     }
 
     /// <summary>After one of our writes: seqno and metadata use from the backup file lvm just wrote.</summary>
@@ -90,7 +90,7 @@ public sealed partial class PoolRuntime : IAsyncDisposable
         if (vg.Seqno != expected)
         {
             ForeignWrites++;
-            LogForeignWrite(_logger, Name, VgName, expected, vg.Seqno);
+            ControllerLog.ForeignWrite(_logger, Name, VgName, expected, vg.Seqno);
             await LoadAsync(cancellationToken).ConfigureAwait(false);
             _events.Alarm(Name, $"VG {VgName} seqno is {vg.Seqno}, expected {expected}: another host wrote its metadata. Only the controller may write (invariant 1); the model was reloaded.");
         }
@@ -132,10 +132,4 @@ public sealed partial class PoolRuntime : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => Writer.DisposeAsync();
-
-    [LoggerMessage(3001, LogLevel.Information, "Pool {Pool}: loaded VG {Vg} with {Volumes} volumes at seqno {Seqno}")]
-    private static partial void LogLoaded(ILogger logger, string pool, string vg, int volumes, ulong seqno);
-
-    [LoggerMessage(3003, LogLevel.Error, "Pool {Pool}: VG {Vg} seqno changed from {Expected} to {Actual} by another writer; reloading")]
-    private static partial void LogForeignWrite(ILogger logger, string pool, string vg, ulong expected, ulong actual);
 }

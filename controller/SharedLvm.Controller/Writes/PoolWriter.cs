@@ -18,7 +18,7 @@ namespace SharedLvm.Controller.Writes;
 /// Writes to one VG serialize in LVM anyway (6.3 ops/s at 2k LVs); queueing them here makes the
 /// order fair and the queue bounded.
 /// </summary>
-public sealed partial class PoolWriter : IAsyncDisposable
+public sealed class PoolWriter : IAsyncDisposable
 {
     private readonly PoolRuntime _pool;
     private readonly LvmMetadataWriter _lvm;
@@ -71,7 +71,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
         {
             var outcome = await RecoverAsync(pending, cancellationToken).ConfigureAwait(false);
             _store.FinishOperation(pending.Id, outcome);
-            LogRecovered(_logger, _pool.Name, pending.Kind, pending.VolumeId, pending.Name, outcome);
+            ControllerLog.Recovered(_logger, _pool.Name, pending.Kind, pending.VolumeId, pending.Name, outcome);
         }
 
         _loop = Task.Run(() => LoopAsync(_stopping.Token), CancellationToken.None);
@@ -102,7 +102,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
             case "create" or "clone" or "snapshot":
                 if (present is not null)
                 {
-                    LogCommittedNotAcknowledged(_logger, _pool.Name, operation.Kind, operation.VolumeId, operation.Name);
+                    ControllerLog.CommittedNotAcknowledged(_logger, _pool.Name, operation.Kind, operation.VolumeId, operation.Name);
                     return "committed before the crash, not acknowledged; kept (a retry by name returns it)";
                 }
 
@@ -134,7 +134,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
         }
         catch (ProcessTimeoutException e)
         {
-            LogLvmTimedOut(_logger, _pool.Name, kind, volume.Id, e.Timeout.TotalSeconds);
+            ControllerLog.LvmTimedOut(_logger, _pool.Name, kind, volume.Id, e.Timeout.TotalSeconds);
             await _pool.LoadAsync(stopping).ConfigureAwait(false);
             if (!change.IsIn(_pool.Catalog))
             {
@@ -146,7 +146,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
         catch (LvmException e)
         {
             _store.FinishOperation(journalId, "failed: " + LvmException.Summarize(e.StandardError));
-            LogLvmFailed(_logger, _pool.Name, kind, volume.Id, volume.Name, e.Message);
+            ControllerLog.LvmFailed(_logger, _pool.Name, kind, volume.Id, volume.Name, e.Message);
             throw;
         }
 
@@ -155,7 +155,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
         change.ApplyTo(_pool.Catalog);
         _store.FinishOperation(journalId, "done");
         _faults.Hit(kind + ".before_reply");
-        LogWritten(_logger, _pool.Name, kind, volume.Id, volume.Name);
+        ControllerLog.Written(_logger, _pool.Name, kind, volume.Id, volume.Name);
         return volume;
     }
 
@@ -196,29 +196,11 @@ public sealed partial class PoolWriter : IAsyncDisposable
                 }
                 catch (Exception e) when (e is LvmException or ProcessTimeoutException or FormatException)
                 {
-                    LogCheckFailed(_logger, _pool.Name, e);
+                    ControllerLog.CheckFailed(_logger, _pool.Name, e);
                 }
             }
         }
     }
-
-    [LoggerMessage(3201, LogLevel.Information, "Pool {Pool}: {Operation} of volume {VolumeId} ({Name}) committed")]
-    private static partial void LogWritten(ILogger logger, string pool, string operation, string volumeId, string name);
-
-    [LoggerMessage(3202, LogLevel.Warning, "Pool {Pool}: {Operation} of volume {VolumeId} ({Name}) failed: {Error}")]
-    private static partial void LogLvmFailed(ILogger logger, string pool, string operation, string volumeId, string name, string error);
-
-    [LoggerMessage(3203, LogLevel.Error, "Pool {Pool}: lvm {Operation} of volume {VolumeId} timed out after {TimeoutSeconds} s; reconciling from the VG")]
-    private static partial void LogLvmTimedOut(ILogger logger, string pool, string operation, string volumeId, double timeoutSeconds);
-
-    [LoggerMessage(3204, LogLevel.Warning, "Pool {Pool}: {Operation} of volume {VolumeId} ({Name}) had committed before the crash without an acknowledgement")]
-    private static partial void LogCommittedNotAcknowledged(ILogger logger, string pool, string operation, string volumeId, string name);
-
-    [LoggerMessage(3205, LogLevel.Warning, "Pool {Pool}: journal entry {Kind} of volume {VolumeId} ({Name}) left pending by a crash: {Outcome}")]
-    private static partial void LogRecovered(ILogger logger, string pool, string kind, string volumeId, string name, string outcome);
-
-    [LoggerMessage(3206, LogLevel.Warning, "Pool {Pool}: foreign-writer check failed")]
-    private static partial void LogCheckFailed(ILogger logger, string pool, Exception exception);
 
     private sealed class WriteItem(MetadataChange change, CancellationToken callerToken)
     {

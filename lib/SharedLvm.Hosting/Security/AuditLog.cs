@@ -12,7 +12,7 @@ namespace SharedLvm.Hosting.Security;
 /// One JSON line per mutating call and per refused call: who, from where, what, when, the result.
 /// Appended and flushed per line, so a crash loses at most the call in flight.
 /// </summary>
-public sealed partial class AuditLog : IDisposable
+public sealed class AuditLog : IDisposable
 {
     private const int MaxRequestChars = 2048;
     private static readonly JsonFormatter RequestFormatter = new(JsonFormatter.Settings.Default.WithFormatDefaultValues(false));
@@ -73,13 +73,10 @@ public sealed partial class AuditLog : IDisposable
             catch (IOException e)
             {
                 // The call already happened; losing its audit line is logged, not hidden.
-                LogWriteFailed(_logger, Path, method, e);
+                HostingLog.AuditWriteFailed(_logger, Path, method, e);
             }
         }
     }
 
     public void Dispose() => _writer.Dispose();
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "audit: writing {Path} failed for {Method}")]
-    private static partial void LogWriteFailed(ILogger logger, string path, string method, Exception e);
 }

@@ -38,7 +38,7 @@ public sealed class MutationLimits
 /// HTTP 503, which gRPC clients read as UNAVAILABLE and retry, after spending a permit on a caller
 /// whose certificate was never checked.
 /// </remarks>
-public sealed partial class CallGate : Interceptor, IDisposable
+public sealed class CallGate : Interceptor, IDisposable
 {
     /// <summary>Status details echoed to a client are cut to this: a request can't make a reply overflow the client's header limit.</summary>
     public const int MaxDetailLength = 1024;

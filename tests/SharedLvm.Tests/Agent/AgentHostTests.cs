@@ -12,7 +12,7 @@ namespace SharedLvm.Tests.Agent;
 /// Type=notify unit started any other way would time out), so the agent binary is started here by
 /// a parent named "systemd", with $NOTIFY_SOCKET pointing at this test.
 /// </summary>
-public sealed class AgentDaemonTests : IAsyncLifetime
+public sealed class AgentHostTests : IAsyncLifetime
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("slvm-notify-").FullName;
     private Socket _notifySocket = null!;

@@ -24,7 +24,7 @@ public sealed class InteropTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _server = await GrpcTestServer.StartAsync<EchoService>(EchoService.OpenPolicy());
+        _server = await GrpcTestServer.StartAsync<EchoService>(GrpcTestServer.OpenPolicy(SharedLvm.Tests.Interop.Echo.Descriptor));
     }
 
     public async ValueTask DisposeAsync() => await _server.DisposeAsync();

@@ -12,13 +12,13 @@ using SharedLvm.Grpc;
 using SharedLvm.Tests.Interop;
 using SharedLvm.Tests.Support;
 
-namespace SharedLvm.Tests.Grpc;
+namespace SharedLvm.Tests.Hosting;
 
 /// <summary>
 /// The daemons' gRPC server configuration (GrpcServer: Grpc.AspNetCore with our limits, call gate,
 /// deadline cap, safe parsing, health, reflection) against our client channel over real HTTP/2.
 /// </summary>
-public sealed class GrpcWireTests : IAsyncLifetime
+public sealed class GrpcServerTests : IAsyncLifetime
 {
     private GrpcTestServer _server = null!;
     private GrpcChannel _channel = null!;
@@ -26,7 +26,7 @@ public sealed class GrpcWireTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _server = await GrpcTestServer.StartAsync<EchoService>(EchoService.OpenPolicy(), maxUnaryCall: TimeSpan.FromSeconds(3));
+        _server = await GrpcTestServer.StartAsync<EchoService>(GrpcTestServer.OpenPolicy(SharedLvm.Tests.Interop.Echo.Descriptor), maxUnaryCall: TimeSpan.FromSeconds(3));
         _channel = Channels.Open(_server.Address, null);
         _echo = new Echo.EchoClient(_channel);
     }

@@ -1,6 +1,8 @@
 using Grpc.Net.Client;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
 using SharedLvm.Agent;
+using SharedLvm.Agent.Lvm;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller.Api;
 using SharedLvm.Grpc;
@@ -89,7 +91,9 @@ public sealed class AgentSecurityTests : IAsyncLifetime
     {
         var state = Directory.CreateTempSubdirectory("slvm-mtls-controller-").FullName;
         await using var controller = await InProcessController.StartAsync(state, [.. _pki.ServerArgs("controller"), "--Controller:HeartbeatInterval", "00:00:01"]);
-        await using var agent = await InProcessAgent.StartAsync("node-b", "failed-path",
+        // The fixture's host has pool1/slvm-aaaa active, which the reconciler deactivates after registering:
+        // a recording activator, as there is no device-mapper here.
+        await using var agent = await InProcessAgent.StartAsync("node-b", "failed-path", s => s.AddSingleton<IVolumeActivator>(new FakeActivator(null, "node-b")),
             [.. _pki.ServerArgs("node-b"), "--controller", controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false"]);
         using var admin = _pki.Channel(controller.Address, "ada");
         var api = new SharedLvm.Contracts.V1.Controller.ControllerClient(admin);

@@ -3,7 +3,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using SharedLvm.Tests.Interop;
 
-namespace SharedLvm.Tests.Grpc;
+namespace SharedLvm.Tests.Support;
 
 /// <summary>The test service of Protos/interop.proto, served by the daemons' own server configuration.</summary>
 public sealed class EchoService : Echo.EchoBase
@@ -56,19 +56,5 @@ public sealed class EchoService : Echo.EchoBase
         {
             await responseStream.WriteAsync(new UInt32Value { Value = i }, context.CancellationToken);
         }
-    }
-
-    /// <summary>An access policy that lets anyone call Echo (the daemons' gate runs, with nobody refused).</summary>
-    public static SharedLvm.Hosting.Security.AccessPolicy OpenPolicy()
-    {
-        var policy = new SharedLvm.Hosting.Security.AccessPolicy();
-        SharedLvm.Hosting.Security.MethodPaths.OpenHealth(policy);
-        SharedLvm.Hosting.Security.MethodPaths.AllowReflection(policy, SharedLvm.Grpc.Security.PeerRoles.Reader);
-        foreach (var path in SharedLvm.Hosting.Security.MethodPaths.AllOf(Echo.Descriptor))
-        {
-            policy.Open(path);
-        }
-
-        return policy;
     }
 }

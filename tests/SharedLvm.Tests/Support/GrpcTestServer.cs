@@ -17,23 +17,38 @@ namespace SharedLvm.Tests.Support;
 internal sealed class GrpcTestServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly string _state;
 
-    private GrpcTestServer(WebApplication app, Uri address)
+    private GrpcTestServer(WebApplication app, Uri address, string state)
     {
         _app = app;
         Address = address;
+        _state = state;
     }
 
     public Uri Address { get; }
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>A policy that lets anyone call these services (the gate runs, with nobody refused), health and reflection too.</summary>
+    public static AccessPolicy OpenPolicy(params Google.Protobuf.Reflection.ServiceDescriptor[] services)
+    {
+        var policy = new AccessPolicy().OpenHealth().AllowReflection(SharedLvm.Grpc.Security.PeerRoles.Reader);
+        foreach (var path in services.SelectMany(MethodPaths.AllOf))
+        {
+            policy.Open(path);
+        }
+
+        return policy;
+    }
+
     public static async Task<GrpcTestServer> StartAsync<TService>(AccessPolicy policy, TimeSpan? maxUnaryCall = null)
         where TService : class
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        var audit = Path.Combine(Directory.CreateTempSubdirectory("slvm-grpc-").FullName, "audit.log");
+        var state = Directory.CreateTempSubdirectory("slvm-grpc-").FullName;
+        var audit = Path.Combine(state, "audit.log");
         GrpcServer.Configure<NoMapping>(builder, new GrpcServerSettings("127.0.0.1:0", TransportSecurity.Plaintext, policy, audit)
         {
             MaxUnaryCall = maxUnaryCall ?? TimeSpan.FromMinutes(10),
@@ -45,13 +60,14 @@ internal sealed class GrpcTestServer : IAsyncDisposable
         GrpcServer.MapCommon(app);
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new GrpcTestServer(app, new Uri(address));
+        return new GrpcTestServer(app, new Uri(address), state);
     }
 
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        Directory.Delete(_state, recursive: true);
     }
 
     private sealed class NoMapping : IStatusMapper

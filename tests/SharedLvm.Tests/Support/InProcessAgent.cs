@@ -16,9 +16,10 @@ internal sealed class InProcessAgent : IAsyncDisposable
     private readonly GrpcChannel _channel;
     private readonly string _state;
 
-    private InProcessAgent(WebApplication app, Uri address, string state)
+    private InProcessAgent(WebApplication app, Uri address, string state, LogSink logs)
     {
         _app = app;
+        Logs = logs;
         _state = state;
         Address = address;
         _channel = GrpcChannel.ForAddress(address);
@@ -31,10 +32,16 @@ internal sealed class InProcessAgent : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Its logs: an unexpected error among them fails the test when the agent stops.</summary>
+    public LogSink Logs { get; }
+
     public static Task<InProcessAgent> StartAsync(string node, string fixture, params string[] extraArgs) =>
         StartAsync(node, fixture, null, extraArgs);
 
-    public static async Task<InProcessAgent> StartAsync(string node, string fixture, Action<IServiceCollection>? services, params string[] extraArgs)
+    public static Task<InProcessAgent> StartAsync(string node, string fixture, Action<IServiceCollection>? services, params string[] extraArgs) =>
+        StartAsync(node, fixture, services, new LogSink(), extraArgs);
+
+    public static async Task<InProcessAgent> StartAsync(string node, string fixture, Action<IServiceCollection>? services, LogSink logs, params string[] extraArgs)
     {
         var state = Directory.CreateTempSubdirectory("slvm-agent-").FullName;
         var root = Path.Combine(AppContext.BaseDirectory, "Fixtures", "sysfs", fixture);
@@ -42,12 +49,14 @@ internal sealed class InProcessAgent : IAsyncDisposable
             ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--node", node, "--sysfs-root", root, "--state-dir", state, .. (extraArgs.Any(a => a.StartsWith("--tls", StringComparison.Ordinal)) ? [] : (string[])["--insecure"]), .. extraArgs],
             b =>
             {
-                b.Logging.SetMinimumLevel(LogLevel.Error);
+                b.Logging.ClearProviders();
+                b.Logging.AddProvider(logs);
+                b.Logging.SetMinimumLevel(LogLevel.Information);
                 services?.Invoke(b.Services);
             });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new InProcessAgent(app, new Uri(address), state);
+        return new InProcessAgent(app, new Uri(address), state, logs);
     }
 
     public async ValueTask DisposeAsync()
@@ -56,5 +65,6 @@ internal sealed class InProcessAgent : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
         Directory.Delete(_state, recursive: true);
+        Logs.VerifyNoErrors();
     }
 }

@@ -16,9 +16,10 @@ internal sealed class InProcessController : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly GrpcChannel _channel;
 
-    private InProcessController(WebApplication app, Uri address)
+    private InProcessController(WebApplication app, Uri address, LogSink logs)
     {
         _app = app;
+        Logs = logs;
         Address = address;
         _channel = GrpcChannel.ForAddress(address);
         Client = new ControllerRpc.ControllerClient(_channel);
@@ -33,14 +34,25 @@ internal sealed class InProcessController : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<InProcessController> StartAsync(string stateDirectory, params string[] extraArgs)
+    /// <summary>Its logs: an unexpected error among them fails the test when the controller stops.</summary>
+    public LogSink Logs { get; }
+
+    public static Task<InProcessController> StartAsync(string stateDirectory, params string[] extraArgs) =>
+        StartAsync(stateDirectory, new LogSink(), extraArgs);
+
+    public static async Task<InProcessController> StartAsync(string stateDirectory, LogSink logs, params string[] extraArgs)
     {
         var app = ControllerHost.Build(
             ["--listen", "127.0.0.1:0", "--metrics-listen", "", "--state-dir", stateDirectory, .. (extraArgs.Any(a => a.StartsWith("--tls", StringComparison.Ordinal)) ? [] : (string[])["--insecure"]), .. extraArgs],
-            builder => builder.Logging.SetMinimumLevel(LogLevel.Warning));
+            builder =>
+            {
+                builder.Logging.ClearProviders();
+                builder.Logging.AddProvider(logs);
+                builder.Logging.SetMinimumLevel(LogLevel.Information);
+            });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new InProcessController(app, new Uri(address));
+        return new InProcessController(app, new Uri(address), logs);
     }
 
     public async ValueTask DisposeAsync()
@@ -48,5 +60,6 @@ internal sealed class InProcessController : IAsyncDisposable
         _channel.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        Logs.VerifyNoErrors();
     }
 }

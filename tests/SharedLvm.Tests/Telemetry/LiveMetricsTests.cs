@@ -14,71 +14,47 @@ public sealed class LiveMetricsTests : IAsyncLifetime
 {
     public const string SkipVariable = "SHAREDLVM_SKIP_PROMETHEUS";
     private const string Wwid = "35000c500a0000001";
-    private readonly string _state = Directory.CreateTempSubdirectory("slvm-metrics-").FullName;
     private readonly int _controllerMetrics = FreePort.Next();
     private readonly int _agentMetrics = FreePort.Next();
-    private readonly string _pool = "met" + Guid.NewGuid().ToString("N")[..6];
     private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(10) };
-    private LoopDevice? _lu;
-    private InProcessController? _controller;
-    private InProcessAgent? _agent;
+    private Cluster _cluster = null!;
 
     public async ValueTask InitializeAsync()
     {
-        _lu = LoopDevice.Create(512L * 1024 * 1024);
-        if (_lu is null || string.Equals(Environment.GetEnvironmentVariable(SkipVariable), "1", StringComparison.Ordinal))
-        {
-            return;
-        }
-
+        Requirement.SkipIfRequested(SkipVariable, "promtool and a real Prometheus");
         Requirement.Demand(LoopDevice.Run("sh", "-c", "command -v promtool && command -v prometheus").Code == 0, "prometheus (promtool) is not installed", SkipVariable);
-        _controller = await InProcessController.StartAsync(_state, "--metrics-listen", $"127.0.0.1:{_controllerMetrics}", "--Controller:HeartbeatInterval", "00:00:01");
-        await _controller.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 4 * 1024 * 1024 });
+        _cluster = await Cluster.StartAsync(new ClusterOptions
+        {
+            PoolSizeBytes = 512L * 1024 * 1024,
+            PoolMetadataSizeBytes = 4 * 1024 * 1024,
+            ControllerArgs = ["--metrics-listen", $"127.0.0.1:{_controllerMetrics}"],
+        });
         foreach (var name in (string[])["vm-1", "vm-2", "vm-3"])
         {
-            await _controller.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = name, SizeBytes = 8 * 1024 * 1024 });
+            await _cluster.CreateVolumeAsync(name, 8 * 1024 * 1024);
         }
 
-        _agent = await InProcessAgent.StartAsync("node-m", "failed-path",
-            "--metrics-listen", $"127.0.0.1:{_agentMetrics}", "--controller", _controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false");
+        await _cluster.AddAgentAsync("node-m", "failed-path", "--metrics-listen", $"127.0.0.1:{_agentMetrics}");
     }
 
     public async ValueTask DisposeAsync()
     {
         _http.Dispose();
-        try
+        if (_cluster is not null)
         {
-            if (_agent is not null)
-            {
-                await _agent.DisposeAsync();
-            }
-
-            if (_controller is not null)
-            {
-                await _controller.DisposeAsync();
-            }
-        }
-        finally
-        {
-            _lu?.Lvm("vgremove", "-f", _pool);
-            _lu?.Dispose();
-            Directory.Delete(_state, recursive: true);
+            await _cluster.DisposeAsync();
         }
     }
 
     [Fact]
     public async Task Both_daemons_expose_what_can_fail_and_promtool_accepts_it()
     {
-        LoopDevice.Present(_lu);
-        Requirement.SkipIfRequested(SkipVariable, "promtool and a real Prometheus");
-        Assert.NotNull(_controller);
-
         var controller = await ScrapeAsync(_controllerMetrics);
-        Assert.Equal(3, Exposition.Value(controller, "sharedlvm_pool_volumes", ("pool", _pool), ("state", "available")));
+        Assert.Equal(3, Exposition.Value(controller, "sharedlvm_pool_volumes", ("pool", _cluster.Pool), ("state", "available")));
         Assert.Equal(3, Exposition.Value(controller, "sharedlvm_volume_operations_total", ("operation", "create"), ("result", "OK")));
         Assert.True(Exposition.Has(controller, "sharedlvm_grpc_server_calls_total", ("code", "OK"), ("method", "/sharedlvm.v1.Controller/CreateVolume")));
         Assert.True(Exposition.Has(controller, "sharedlvm_command_duration_seconds_bucket", ("command", "lvm lvcreate"), ("outcome", "ok")));
-        Assert.True(Exposition.Value(controller, "sharedlvm_pool_metadata_free_bytes", ("pool", _pool)) > 10);
+        Assert.True(Exposition.Value(controller, "sharedlvm_pool_metadata_free_bytes", ("pool", _cluster.Pool)) > 10);
         Assert.Contains("sharedlvm_controller_epoch ", controller, StringComparison.Ordinal);
         PromtoolAccepts(controller);
 
@@ -105,12 +81,8 @@ public sealed class LiveMetricsTests : IAsyncLifetime
     [Fact]
     public async Task A_real_prometheus_scrapes_both_and_reads_the_same_numbers()
     {
-        LoopDevice.Present(_lu);
-        Requirement.SkipIfRequested(SkipVariable, "promtool and a real Prometheus");
-        Assert.NotNull(_controller);
-
         var port = FreePort.Next();
-        var config = Path.Combine(_state, "prometheus.yml");
+        var config = Path.Combine(_cluster.StateDirectory, "prometheus.yml");
         await File.WriteAllTextAsync(config, $$"""
             global:
               scrape_interval: 1s
@@ -123,7 +95,7 @@ public sealed class LiveMetricsTests : IAsyncLifetime
                 static_configs: [{ targets: ["127.0.0.1:{{_agentMetrics}}"] }]
             """);
         var info = new ProcessStartInfo("prometheus") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in (string[])[$"--config.file={config}", $"--storage.tsdb.path={Path.Combine(_state, "tsdb")}", $"--web.listen-address=127.0.0.1:{port}"])
+        foreach (var argument in (string[])[$"--config.file={config}", $"--storage.tsdb.path={Path.Combine(_cluster.StateDirectory, "tsdb")}", $"--web.listen-address=127.0.0.1:{port}"])
         {
             info.ArgumentList.Add(argument);
         }
@@ -132,7 +104,7 @@ public sealed class LiveMetricsTests : IAsyncLifetime
         var log = prometheus.StandardError.ReadToEndAsync();
         try
         {
-            await Eventually.TrueAsync(() => Query(port, $"sum(sharedlvm_pool_volumes{{pool=\"{_pool}\"}})") == 3, "Prometheus read 3 volumes", TimeSpan.FromSeconds(60));
+            await Eventually.TrueAsync(() => Query(port, $"sum(sharedlvm_pool_volumes{{pool=\"{_cluster.Pool}\"}})") == 3, "Prometheus read 3 volumes", TimeSpan.FromSeconds(60));
             await Eventually.TrueAsync(() => Query(port, $"sharedlvm_lu_paths{{job=\"sharedlvm-agent\",node=\"node-m\",wwid=\"{Wwid}\",state=\"failed\"}}") == 1,
                 "Prometheus read the failed path", TimeSpan.FromSeconds(30));
             Assert.Equal(2, Query(port, "sum(up{job=~\"sharedlvm-.*\"})"));

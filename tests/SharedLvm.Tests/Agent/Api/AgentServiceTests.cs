@@ -3,10 +3,10 @@ using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
 using SharedLvm.Tests.Support;
 
-namespace SharedLvm.Tests.Agent;
+namespace SharedLvm.Tests.Agent.Api;
 
 /// <summary>The agent daemon over real gRPC, reading a fixture sysfs tree with a failed path.</summary>
-public sealed class AgentApiTests : IAsyncLifetime
+public sealed class AgentServiceTests : IAsyncLifetime
 {
     private InProcessAgent _agent = null!;
 

@@ -8,7 +8,7 @@ using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
 using SharedLvm.Tests.Support;
 
-namespace SharedLvm.Tests.Agent;
+namespace SharedLvm.Tests.Agent.Lvm;
 
 /// <summary>The agent's lvm on a real VG (loop device), and the hygiene checks.</summary>
 public sealed class AgentLvmTests

@@ -1,7 +1,9 @@
 using SharedLvm.Agent.Lvm;
 using SharedLvm.Os.Processes;
 
-namespace SharedLvm.Tests.Agent;
+using SharedLvm.Tests.Support;
+
+namespace SharedLvm.Tests.Agent.Lvm;
 
 public sealed class DmSetupTests
 {
@@ -42,17 +44,5 @@ public sealed class DmSetupTests
 
         var hung = await new DmSetupCli(new CannedRunner(null), TimeSpan.FromSeconds(1)).ReadAsync(CancellationToken.None);
         Assert.Empty(hung);
-    }
-
-    /// <summary>Answers dmsetup by its first argument; with no outputs, every call times out.</summary>
-    private sealed class CannedRunner(Dictionary<string, string>? outputs) : IProcessRunner
-    {
-        public Task<ProcessResult> RunAsync(ProcessSpec spec, CancellationToken cancellationToken = default)
-        {
-            Assert.Equal("dmsetup", spec.FileName);
-            return outputs is null
-                ? throw new ProcessTimeoutException($"dmsetup did not exit within {spec.Timeout}")
-                : Task.FromResult(new ProcessResult(0, outputs[spec.Arguments[0]], string.Empty, TimeSpan.Zero));
-        }
     }
 }

@@ -2,7 +2,7 @@ using System.Text;
 using SharedLvm.Agent.Udev;
 using SharedLvm.Tests.Support;
 
-namespace SharedLvm.Tests.Agent;
+namespace SharedLvm.Tests.Agent.Udev;
 
 public class UeventMonitorTests
 {

@@ -5,13 +5,13 @@ using SharedLvm.Tests.Support;
 using GrpcStatusCode = Grpc.Core.StatusCode;
 using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 
-namespace SharedLvm.Tests.Controller;
+namespace SharedLvm.Tests.Controller.Api;
 
 /// <summary>
 /// The controller API in-process over real gRPC, writing real LVM metadata on a loop device.
 /// Root; fails without it unless SHAREDLVM_SKIP_LVM_TESTS=1.
 /// </summary>
-public sealed class ControllerLvmTests : IAsyncLifetime
+public sealed class ControllerServiceTests : IAsyncLifetime
 {
     private const ulong MiB = 1024 * 1024;
     private readonly string _state = Directory.CreateTempSubdirectory("slvm-ctl-").FullName;
@@ -333,6 +333,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
 
         await _controller.DisposeAsync();
         _controller = await StartControllerAsync("--lvm-timeout", "1");
+        _controller.Logs.Expect(3203); // the timed-out lvm this test provokes
 
         // Killed before lvm ran: nothing committed, UNAVAILABLE, and the retry creates it.
         _slowLvm.Stall("lvcreate", "before", 5);
@@ -418,6 +419,7 @@ public sealed class ControllerLvmTests : IAsyncLifetime
 
         await _controller.DisposeAsync();
         _controller = await StartControllerAsync("--Controller:ForeignWriteCheckInterval", "00:00:00.300");
+        _controller.Logs.Expect(3003); // the foreign write this test makes
         using var watch = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         using var call = Api.WatchEvents(new WatchEventsRequest { Kinds = { EventKind.Alarm } }, cancellationToken: watch.Token);
         var alarms = call.ResponseStream.ReadAllAsync(watch.Token).GetAsyncEnumerator(watch.Token);

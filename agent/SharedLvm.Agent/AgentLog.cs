@@ -1,0 +1,66 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using SharedLvm.Contracts.V1;
+
+namespace SharedLvm.Agent;
+
+/// <summary>Every log message of the agent, one place: stable event ids 4xxx, each used once (a test checks).</summary>
+internal static partial class AgentLog
+{
+    [LoggerMessage(4001, LogLevel.Warning, "{Layer} {Severity}: {Subject}: {Message}")]
+    public static partial void Finding(ILogger logger, Layer layer, HealthState severity, string subject, string message);
+
+    [LoggerMessage(4002, LogLevel.Error, "SAN discovery failed; keeping the previous view")]
+    public static partial void ScanFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(4003, LogLevel.Warning, "No uevent socket ({Reason}); relying on a resync every {Seconds} s")]
+    public static partial void NoUevents(ILogger logger, string reason, double seconds);
+
+    [LoggerMessage(4101, LogLevel.Information, "Rescan of host{Host} with '{Scan}' took {ElapsedMs} ms: {Result}")]
+    public static partial void HostScanned(ILogger logger, int host, string scan, double elapsedMs, string result);
+
+    [LoggerMessage(4102, LogLevel.Error, "Scan write to {Path} hung for more than {TimeoutSeconds} s; abandoned")]
+    public static partial void WriteHung(ILogger logger, string path, double timeoutSeconds);
+
+    [LoggerMessage(4201, LogLevel.Information, "Node {Node} registered with controller {Controller} at epoch {Epoch}; it owns {Owned} volumes")]
+    public static partial void Registered(ILogger logger, string node, string controller, ulong epoch, int owned);
+
+    [LoggerMessage(4202, LogLevel.Information, "Connected to controller {Controller}")]
+    public static partial void ControllerLinkConnected(ILogger logger, string controller);
+
+    [LoggerMessage(4203, LogLevel.Warning, "Controller {Controller} unreachable ({StatusCode}: {Detail}); retrying in about {Seconds} s")]
+    public static partial void Unreachable(ILogger logger, string controller, StatusCode statusCode, string detail, double seconds);
+
+    [LoggerMessage(4204, LogLevel.Error, "Refusing controller epoch {Epoch} ({ControllerId}): this agent has seen epoch {Highest}")]
+    public static partial void StaleController(ILogger logger, ulong epoch, string controllerId, ulong highest);
+
+    [LoggerMessage(4205, LogLevel.Error, "Controller link failed; retrying")]
+    public static partial void LinkFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(4206, LogLevel.Error, "Controller {Controller} refused over TLS: {Reason}")]
+    public static partial void ControllerRefused(ILogger logger, string controller, string reason);
+
+    [LoggerMessage(4301, LogLevel.Warning, "Reconcile: deactivated {Vg}/{Lv}, active here but not owned by this node")]
+    public static partial void Deactivated(ILogger logger, string vg, string lv);
+
+    [LoggerMessage(4302, LogLevel.Critical, "Reconcile: {Vg}/{Lv} is active and OPEN here ({Openers}) but not owned by this node")]
+    public static partial void NotOwnedButOpen(ILogger logger, string vg, string lv, string openers);
+
+    [LoggerMessage(4303, LogLevel.Error, "Reconcile: could not deactivate {Vg}/{Lv}: {Error}")]
+    public static partial void DeactivateFailed(ILogger logger, string vg, string lv, string error);
+
+    [LoggerMessage(4501, LogLevel.Information, "On the system bus ({Address}): watching multipath device units and multipathd.service")]
+    public static partial void SystemdBusConnected(ILogger logger, string address);
+
+    [LoggerMessage(4502, LogLevel.Warning, "No system bus at {Address} ({Reason}): multipathd's unit state is not reported and map device units are not watched; the sysfs/netlink inventory works as before")]
+    public static partial void NoBus(ILogger logger, string address, string reason);
+
+    [LoggerMessage(4503, LogLevel.Information, "D-Bus: the device unit of map {Wwid} {Change}; taking a new view of the SAN")]
+    public static partial void MapUnit(ILogger logger, string wwid, string change);
+
+    [LoggerMessage(4504, LogLevel.Warning, "Restarting multipathd.service on node {Node}, as an operator asked")]
+    public static partial void Restarting(ILogger logger, string node);
+
+    [LoggerMessage(4505, LogLevel.Warning, "D-Bus: reading {Unit} failed: {Reason}")]
+    public static partial void ReadFailed(ILogger logger, string unit, string reason);
+}

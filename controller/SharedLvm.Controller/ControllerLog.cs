@@ -1,0 +1,66 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using SharedLvm.Controller.Catalog;
+
+namespace SharedLvm.Controller;
+
+/// <summary>Every log message of the controller, one place: stable event ids 3xxx, each used once (a test checks).</summary>
+internal static partial class ControllerLog
+{
+    [LoggerMessage(3001, LogLevel.Information, "Pool {Pool}: loaded VG {Vg} with {Volumes} volumes at seqno {Seqno}")]
+    public static partial void Loaded(ILogger logger, string pool, string vg, int volumes, ulong seqno);
+
+    [LoggerMessage(3003, LogLevel.Error, "Pool {Pool}: VG {Vg} seqno changed from {Expected} to {Actual} by another writer; reloading")]
+    public static partial void ForeignWrite(ILogger logger, string pool, string vg, ulong expected, ulong actual);
+
+    [LoggerMessage(3101, LogLevel.Information, "Pool {Pool} added on {Device} ({Mode})")]
+    public static partial void PoolAdded(ILogger logger, string pool, string device, string mode);
+
+    [LoggerMessage(3102, LogLevel.Error, "Pool {Pool} on {Device} could not be loaded; it is unavailable until the next start")]
+    public static partial void PoolUnavailable(ILogger logger, string pool, string device, Exception exception);
+
+    [LoggerMessage(3201, LogLevel.Information, "Pool {Pool}: {Operation} of volume {VolumeId} ({Name}) committed")]
+    public static partial void Written(ILogger logger, string pool, string operation, string volumeId, string name);
+
+    [LoggerMessage(3202, LogLevel.Warning, "Pool {Pool}: {Operation} of volume {VolumeId} ({Name}) failed: {Error}")]
+    public static partial void LvmFailed(ILogger logger, string pool, string operation, string volumeId, string name, string error);
+
+    [LoggerMessage(3203, LogLevel.Error, "Pool {Pool}: lvm {Operation} of volume {VolumeId} timed out after {TimeoutSeconds} s; reconciling from the VG")]
+    public static partial void LvmTimedOut(ILogger logger, string pool, string operation, string volumeId, double timeoutSeconds);
+
+    [LoggerMessage(3204, LogLevel.Warning, "Pool {Pool}: {Operation} of volume {VolumeId} ({Name}) had committed before the crash without an acknowledgement")]
+    public static partial void CommittedNotAcknowledged(ILogger logger, string pool, string operation, string volumeId, string name);
+
+    [LoggerMessage(3205, LogLevel.Warning, "Pool {Pool}: journal entry {Kind} of volume {VolumeId} ({Name}) left pending by a crash: {Outcome}")]
+    public static partial void Recovered(ILogger logger, string pool, string kind, string volumeId, string name, string outcome);
+
+    [LoggerMessage(3206, LogLevel.Warning, "Pool {Pool}: foreign-writer check failed")]
+    public static partial void CheckFailed(ILogger logger, string pool, Exception exception);
+
+    [LoggerMessage(3301, LogLevel.Information, "Controller {ControllerId} serving with epoch {Epoch} and {Pools} pools")]
+    public static partial void Started(ILogger logger, string controllerId, ulong epoch, int pools);
+
+    [LoggerMessage(3401, LogLevel.Information, "Node {Node} registered from {Address} ({State})")]
+    public static partial void Registered(ILogger logger, string node, string address, NodeLiveness state);
+
+    [LoggerMessage(3402, LogLevel.Warning, "Node {Node}: {From} -> {To}. {Reason}")]
+    public static partial void StateChanged(ILogger logger, string node, NodeLiveness from, NodeLiveness to, string reason);
+
+    [LoggerMessage(3403, LogLevel.Critical, "DOUBLE ACTIVATION: LV {Lv} is active on {Node} and on {Others}")]
+    public static partial void DoubleActivation(ILogger logger, string lv, string node, string others);
+
+    [LoggerMessage(3501, LogLevel.Information, "Volume {VolumeId} ({Name}) attached to node {Node} as {Device} (rescanned: {Rescanned})")]
+    public static partial void Attached(ILogger logger, string volumeId, string name, string node, string device, bool rescanned);
+
+    [LoggerMessage(3502, LogLevel.Information, "Volume {VolumeId} ({Name}) detached from node {Node}")]
+    public static partial void Detached(ILogger logger, string volumeId, string name, string node);
+
+    [LoggerMessage(3503, LogLevel.Warning, "Node {Node} could not {Action} volume {VolumeId}: {StatusCode} {Detail}")]
+    public static partial void AgentFailed(ILogger logger, string action, string volumeId, string node, StatusCode statusCode, string detail);
+
+    [LoggerMessage(3504, LogLevel.Warning, "Detaching volume {VolumeId} from FENCED node {Node} without its agent")]
+    public static partial void DetachFenced(ILogger logger, string volumeId, string node);
+
+    [LoggerMessage(3601, LogLevel.Error, "agent of node {Node} at {Address} refused over TLS: {Reason}")]
+    public static partial void AgentRefused(ILogger logger, string node, string address, string reason);
+}

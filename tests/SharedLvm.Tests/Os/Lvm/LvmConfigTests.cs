@@ -1,0 +1,31 @@
+using SharedLvm.Contracts.Conventions;
+using SharedLvm.Controller.Catalog;
+using SharedLvm.Controller.Volumes;
+using SharedLvm.Os.Lvm;
+
+namespace SharedLvm.Tests.Os.Lvm;
+
+/// <summary>The --config text every lvm call carries.</summary>
+public class LvmConfigTests
+{
+    [Fact]
+    public void Config_restricts_scanning_to_exact_devices_and_carries_every_safety_setting()
+    {
+        var controller = new LvmConfig
+        {
+            Devices = ["/dev/mapper/35000c500a0000001"],
+            BackupDirectory = "/var/lib/sharedlvm/lvm/backup",
+            ArchiveDirectory = "/var/lib/sharedlvm/lvm/archive",
+            ArchiveRetainCount = 20,
+        }.Render();
+        Assert.Equal(
+            "global{activation=0} devices{use_devicesfile=0 obtain_device_list_from_udev=0 global_filter=[\"a|^/dev/mapper/35000c500a0000001$|\",\"r|.*|\"]} " +
+            "backup{backup=1 backup_dir=\"/var/lib/sharedlvm/lvm/backup\" archive=1 archive_dir=\"/var/lib/sharedlvm/lvm/archive\" retain_days=0 retain_min=20}",
+            controller);
+
+        var agent = new LvmConfig { ActivationEnabled = true, MetadataReadOnly = true, DevicePatterns = ["^/dev/mapper/3[0-9a-f]+$"], VolumeList = ["@sharedlvm_owner_node-a"] }.Render();
+        Assert.Contains("global{activation=1 metadata_read_only=1}", agent, StringComparison.Ordinal);
+        Assert.Contains("activation{volume_list=[\"@sharedlvm_owner_node-a\"]}", agent, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new LvmConfig { Devices = ["/dev/sda\"]} global{activation=1"] }.Render());
+    }
+}
