@@ -26,7 +26,7 @@ public static class Channels
     public static GrpcChannel Open(Uri address, SslClientAuthenticationOptions? ssl, HttpMessageHandler? handler = null) =>
         GrpcChannel.ForAddress(address, new GrpcChannelOptions
         {
-            HttpHandler = handler ?? new RefusedServerAsUnavailable(new SocketsHttpHandler
+            HttpHandler = handler ?? new UnreachableAsUnavailable(new SocketsHttpHandler
             {
                 EnableMultipleHttp2Connections = true,
                 // An unreachable node fails fast as UNAVAILABLE instead of hanging the attach.
@@ -67,11 +67,11 @@ public static class Channels
     });
 
     /// <summary>
-    /// A server whose certificate we refuse is a server we can't reach: UNAVAILABLE, as for a dead
-    /// port, and slvm's exit code says so (14). Grpc.Net.Client would report INTERNAL, since the
-    /// failure is an AuthenticationException rather than an I/O error.
+    /// A server whose certificate we refuse, or whose connection died under a call, is a server we
+    /// can't reach: UNAVAILABLE, as for a dead port, and slvm's exit code says so (14).
+    /// Grpc.Net.Client would report INTERNAL for both.
     /// </summary>
-    private sealed class RefusedServerAsUnavailable(HttpMessageHandler inner) : DelegatingHandler(inner)
+    private sealed class UnreachableAsUnavailable(HttpMessageHandler inner) : DelegatingHandler(inner)
     {
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
@@ -82,6 +82,13 @@ public static class Channels
             catch (HttpRequestException e) when (e.InnerException is System.Security.Authentication.AuthenticationException tls)
             {
                 throw new RpcException(new Status(StatusCode.Unavailable, $"TLS with {request.RequestUri?.Authority} failed: {tls.Message}", e));
+            }
+            catch (HttpRequestException e) when (e.InnerException is HttpProtocolException { ErrorCode: 0x1 } lost)
+            {
+                // HTTP/2 PROTOCOL_ERROR on the connection: above all, a keep-alive ping that went
+                // unanswered (a powered-off or frozen peer). The connection is gone, which gRPC calls
+                // UNAVAILABLE; Grpc.Net.Client would say INTERNAL.
+                throw new RpcException(new Status(StatusCode.Unavailable, $"Connection to {request.RequestUri?.Authority} lost: {lost.Message}", e));
             }
         }
     }
