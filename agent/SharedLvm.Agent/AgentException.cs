@@ -6,6 +6,7 @@ public enum AgentErrorKind
     NotFound,
     FailedPrecondition,
     Unavailable,
+    ResourceExhausted,
 }
 
 /// <summary>Why the agent refused a command; mapped to a gRPC status at the API edge only.</summary>

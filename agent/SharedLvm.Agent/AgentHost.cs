@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using SharedLvm.Agent.Activation;
 using SharedLvm.Agent.Api;
 using SharedLvm.Agent.DBus;
+using SharedLvm.Agent.Data;
 using SharedLvm.Agent.Discovery;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Lvm;
@@ -109,6 +110,8 @@ public static class AgentHost
         services.AddSingleton(new EpochStore(options.StateDirectory));
         services.AddSingleton<CommandGuard>();
         services.AddSingleton<ActivationWorkflow>();
+        services.AddSingleton<DataMover>();
+        services.AddSingleton<DataWorkflow>();
         services.AddSingleton<Reconciler>();
         services.AddSingleton<ControllerLink>();
         services.AddHostedService(sp => sp.GetRequiredService<ControllerLink>());

@@ -49,6 +49,18 @@ internal static partial class AgentLog
     [LoggerMessage(4303, LogLevel.Error, "Reconcile: could not deactivate {Vg}/{Lv}: {Error}")]
     public static partial void DeactivateFailed(ILogger logger, string vg, string lv, string error);
 
+    [LoggerMessage(4401, LogLevel.Information, "Activated {Vg}/{Lv} (volume {VolumeId}) on node {Node} as {Device}: {Mode}")]
+    public static partial void Activated(ILogger logger, string vg, string lv, string volumeId, string node, string device, string mode);
+
+    [LoggerMessage(4402, LogLevel.Information, "Deactivated {Vg}/{Lv} (volume {VolumeId}) on node {Node} (was active: {WasActive})")]
+    public static partial void DeactivatedOnOrder(ILogger logger, string vg, string lv, string volumeId, string node, bool wasActive);
+
+    [LoggerMessage(4403, LogLevel.Information, "Data {Operation} of volume {VolumeId} ({Vg}/{Lv}) started on node {Node}: {TotalBytes} bytes from {ResumeFrom}, {Method}")]
+    public static partial void DataJobStarted(ILogger logger, string operation, string volumeId, string vg, string lv, string node, ulong totalBytes, ulong resumeFrom, string method);
+
+    [LoggerMessage(4404, LogLevel.Information, "Data {Operation} of volume {VolumeId} ({Vg}/{Lv}) finished on node {Node}: {DoneBytes} bytes ({ZeroedBytes} zeroed) at {BytesPerSecond:0} B/s")]
+    public static partial void DataJobFinished(ILogger logger, string operation, string volumeId, string vg, string lv, string node, ulong doneBytes, ulong zeroedBytes, double bytesPerSecond);
+
     [LoggerMessage(4501, LogLevel.Information, "On the system bus ({Address}): watching multipath device units and multipathd.service")]
     public static partial void SystemdBusConnected(ILogger logger, string address);
 

@@ -81,4 +81,13 @@ public sealed class AgentOptions
 
     /// <summary>Timeout of every dmsetup query (tables and open counts for the inventory).</summary>
     public TimeSpan DmSetupTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Copies and wipes this node runs at once; more are refused (RESOURCE_EXHAUSTED) so the controller picks another node.</summary>
+    public int MaxConcurrentDataJobs { get; set; } = 2;
+
+    /// <summary>
+    /// Default I/O rate cap of one copy or wipe, bytes per second (the controller may ask for less):
+    /// a clone must not starve the VMs on the node of their share of the LU's paths.
+    /// </summary>
+    public ulong DataJobMaxBytesPerSecond { get; set; } = 256UL * 1024 * 1024;
 }

@@ -77,7 +77,8 @@ internal static class Connection
         var options = new CallOptions(headers, DateTime.UtcNow.AddSeconds(parse.GetValue(TimeoutOption)), cancellationToken);
         try
         {
-            await action(api, new Output(stdout, parse.GetValue(JsonOption)), options);
+            var interactive = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
+            await action(api, new Output(stdout, parse.GetValue(JsonOption), interactive), options);
             return 0;
         }
         catch (RpcException e)

@@ -19,6 +19,7 @@ internal static class Printing
         ("extent size", Sizes.Format(x.ExtentSizeBytes)), ("volumes", x.VolumeCount.ToString(CultureInfo.InvariantCulture)),
         ("metadata free", $"{Sizes.Format(x.MetadataFreeBytes)} of {Sizes.Format(x.MetadataSizeBytes / 2)} usable"),
         ("seqno", x.Seqno.ToString(CultureInfo.InvariantCulture)), ("health", State(x.Health.ToString())),
+        ("wipe on delete", State(x.WipeOnDelete == WipePolicy.Unspecified ? "zero" : x.WipeOnDelete.ToString())),
         .. x.Warnings.Select(w => ("warning", w)),
     ]);
 
@@ -29,6 +30,7 @@ internal static class Printing
         .. v.SourceVolumeId.Length > 0 ? [("source", v.SourceVolumeId)] : Array.Empty<(string, string)>(),
         .. v.Attachments.Select(a => ("attached", $"{a.Node} ({State(a.State.ToString())})")),
         .. v.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => ("label", $"{l.Key}={l.Value}")),
+        .. v.Progress is { } p ? [("progress", $"{p.Operation} on {p.Node}: {(p.TotalBytes == 0 ? 0 : 100.0 * p.DoneBytes / p.TotalBytes):0.#}% ({Sizes.Format(p.DoneBytes)} of {Sizes.Format(p.TotalBytes)}, {Sizes.Format(p.BytesPerSecond)}/s, ETA {p.EtaSeconds} s)")] : Array.Empty<(string, string)>(),
         .. v.Message.Length > 0 ? [("message", v.Message)] : Array.Empty<(string, string)>(),
     ]);
 

@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using SharedLvm.Controller.Agents;
 using SharedLvm.Controller.Api;
 using SharedLvm.Controller.Attachments;
+using SharedLvm.Controller.Data;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Faults;
 using SharedLvm.Controller.Nodes;
@@ -108,6 +109,8 @@ public static class ControllerHost
         services.AddSingleton<ControllerService>();
         services.AddSingleton<NodeRegistryService>();
         services.AddHostedService<ControllerStartup>();
+        services.AddSingleton<DataJobs>();
+        services.AddHostedService(sp => sp.GetRequiredService<DataJobs>());
         services.AddSingleton<SystemdStatus>(sp => () => $"epoch {sp.GetRequiredService<ControllerEpoch>().Value}, {sp.GetRequiredService<PoolRegistry>().All.Count} pools");
         services.AddHostedService<SystemdWatchdog>();
         configure?.Invoke(builder);

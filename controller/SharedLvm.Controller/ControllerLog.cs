@@ -19,6 +19,9 @@ internal static partial class ControllerLog
     [LoggerMessage(3102, LogLevel.Error, "Pool {Pool} on {Device} could not be loaded; it is unavailable until the next start")]
     public static partial void PoolUnavailable(ILogger logger, string pool, string device, Exception exception);
 
+    [LoggerMessage(3103, LogLevel.Warning, "Pool {Pool}: wipe_on_delete is now {Policy}")]
+    public static partial void PoolPolicyChanged(ILogger logger, string pool, string policy);
+
     [LoggerMessage(3201, LogLevel.Information, "Pool {Pool}: {Operation} of volume {VolumeId} ({Name}) committed")]
     public static partial void Written(ILogger logger, string pool, string operation, string volumeId, string name);
 
@@ -63,4 +66,19 @@ internal static partial class ControllerLog
 
     [LoggerMessage(3601, LogLevel.Error, "agent of node {Node} at {Address} refused over TLS: {Reason}")]
     public static partial void AgentRefused(ILogger logger, string node, string address, string reason);
+
+    [LoggerMessage(3901, LogLevel.Information, "Volume {VolumeId} ({Name}): {Operation} started on node {Node} from byte {ResumeFrom} of {TotalBytes}")]
+    public static partial void DataJobStarted(ILogger logger, string volumeId, string name, string operation, string node, ulong resumeFrom, ulong totalBytes);
+
+    [LoggerMessage(3902, LogLevel.Information, "Volume {VolumeId} ({Name}): {Operation} finished on node {Node}, {TotalBytes} bytes in {Seconds:0.0} s")]
+    public static partial void DataJobFinished(ILogger logger, string volumeId, string name, string operation, string node, ulong totalBytes, double seconds);
+
+    [LoggerMessage(3903, LogLevel.Warning, "Volume {VolumeId} ({Name}): {Operation} on node {Node} failed at byte {DoneBytes}: {Error}; retrying in {RetrySeconds} s")]
+    public static partial void DataJobFailed(ILogger logger, string volumeId, string name, string operation, string node, ulong doneBytes, string error, double retrySeconds);
+
+    [LoggerMessage(3904, LogLevel.Warning, "Volume {VolumeId} ({Name}): {Operation} waits: {Reason}")]
+    public static partial void DataJobWaiting(ILogger logger, string volumeId, string name, string operation, string reason);
+
+    [LoggerMessage(3905, LogLevel.Information, "Volume {VolumeId} ({Name}): copy cancelled ({Reason})")]
+    public static partial void DataJobCancelled(ILogger logger, string volumeId, string name, string reason);
 }

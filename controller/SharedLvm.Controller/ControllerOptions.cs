@@ -63,6 +63,12 @@ public sealed class ControllerOptions
     /// <summary>Metadata archives kept per VG.</summary>
     public int ArchiveRetainCount { get; set; } = 20;
 
+    /// <summary>Copies and wipes the controller runs on one node at once (the agent refuses more anyway).</summary>
+    public int DataJobsPerNode { get; set; } = 2;
+
+    /// <summary>I/O rate cap the controller asks of each copy or wipe, bytes per second; 0 = the agent's own cap.</summary>
+    public ulong DataJobMaxBytesPerSecond { get; set; }
+
     /// <summary>Refuse new volumes when the metadata area has less than this free (LVM fails hard at 0).</summary>
     public ulong MetadataReserveBytes { get; set; } = 64 * 1024;
 

@@ -87,6 +87,12 @@ public static partial class Validation
             {
                 throw ControllerException.Invalid($"{field}: value of '{key}' is longer than {MaxLabelValueBytes} bytes.");
             }
+
+            if (value.Any(char.IsControl))
+            {
+                // A newline or escape in a label would reach operators' terminals and log lines verbatim.
+                throw ControllerException.Invalid($"{field}: value of '{key}' contains a control character (newline, tab, escape...).");
+            }
         }
     }
 

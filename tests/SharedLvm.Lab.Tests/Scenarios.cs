@@ -10,6 +10,7 @@ namespace SharedLvm.Lab.Tests;
 /// The end-to-end scenarios on real kernels. Every step's truth is read from the guests
 /// (dmsetup, lvs, multipath, blockdev), and after every step no LV may be active on two nodes.
 /// </summary>
+[TestMethodOrderer(typeof(ScenarioOrder))]
 [TestCaseOrderer(typeof(ScenarioOrder))]
 public sealed class Scenarios : IClassFixture<Lab>
 {

@@ -1,6 +1,8 @@
 using Grpc.Core;
+using Microsoft.Extensions.Logging;
 using SharedLvm.Agent.Activation;
 using SharedLvm.Agent.DBus;
+using SharedLvm.Agent.Data;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Inventory;
 using SharedLvm.Agent.Lvm;
@@ -18,12 +20,14 @@ namespace SharedLvm.Agent.Api;
 public sealed class AgentService(
     CommandGuard guard,
     ActivationWorkflow activation,
+    DataWorkflow data,
     SanWatcher watcher,
     IDmSetup dmsetup,
     ScsiRescanner rescanner,
     SystemdBus systemd,
     AgentMetrics metrics,
-    AgentOptions options) : AgentRpc.AgentBase
+    AgentOptions options,
+    ILogger<AgentService> logger) : AgentRpc.AgentBase
 {
     private const uint DefaultRescanWaitSeconds = 30;
     private const uint MaxRescanWaitSeconds = 600;
@@ -33,13 +37,19 @@ public sealed class AgentService(
     {
         var (vg, lv) = guard.Check(request.Header, request.Lv);
         var activated = await activation.ActivateAsync(vg, lv, request.Lv.Lun?.Wwid ?? string.Empty, context.CancellationToken);
+        // Without lvmlockd, LVM activates the same way for one holder or two; what differs is that the
+        // controller accepted a second holder for a live migration, which the logs should say.
+        AgentLog.Activated(logger, vg, lv, request.Lv.VolumeId, options.NodeName, activated.Device.Path,
+            (request.Shared ? "shared (multi-attach: another node may hold it too)" : "exclusive") + (activated.WasActive ? ", already active" : string.Empty));
         return new ActivateVolumeResponse { Device = ToContract(activated.Device), WasActive = activated.WasActive, Rescanned = activated.Rescanned };
     });
 
     public override Task<DeactivateVolumeResponse> DeactivateVolume(DeactivateVolumeRequest request, ServerCallContext context) => Measured("deactivate", request.Lv, async () =>
     {
         var (vg, lv) = guard.Check(request.Header, request.Lv);
-        return new DeactivateVolumeResponse { WasActive = await activation.DeactivateAsync(vg, lv, context.CancellationToken) };
+        var wasActive = await activation.DeactivateAsync(vg, lv, context.CancellationToken);
+        AgentLog.DeactivatedOnOrder(logger, vg, lv, request.Lv.VolumeId, options.NodeName, wasActive);
+        return new DeactivateVolumeResponse { WasActive = wasActive };
     });
 
     public override Task<ActivateVolumeResponse> RefreshVolume(RefreshVolumeRequest request, ServerCallContext context) => Measured("refresh", request.Lv, async () =>
@@ -47,6 +57,21 @@ public sealed class AgentService(
         var (vg, lv) = guard.Check(request.Header, request.Lv);
         return new ActivateVolumeResponse { Device = ToContract(await activation.RefreshAsync(vg, lv, context.CancellationToken)), WasActive = true };
     });
+
+    public override Task WipeVolume(WipeVolumeRequest request, IServerStreamWriter<DataProgress> responseStream, ServerCallContext context) =>
+        Streamed("wipe", request.Lv, responseStream, () =>
+        {
+            guard.Check(request.Header, request.Lv);
+            return data.WipeAsync(request.Lv, request.Method == WipeMethod.Discard, request.ResumeFromBytes, request.MaxBytesPerSecond, context.CancellationToken);
+        });
+
+    public override Task CopyVolume(CopyVolumeRequest request, IServerStreamWriter<DataProgress> responseStream, ServerCallContext context) =>
+        Streamed("copy", request.Target, responseStream, () =>
+        {
+            guard.Check(request.Header, request.Source);
+            guard.Check(request.Header, request.Target);
+            return data.CopyAsync(request.Source, request.Target, request.ResumeFromBytes, request.MaxBytesPerSecond, context.CancellationToken);
+        });
 
     public override async Task<Contracts.V1.Inventory> GetInventory(GetInventoryRequest request, ServerCallContext context)
     {
@@ -110,6 +135,18 @@ public sealed class AgentService(
             .SetTag("sharedlvm.node", options.NodeName);
         return await metrics.Operations.Measure(operation, call);
     }
+
+    /// <summary>A data job: its progress streamed as it comes, measured like every volume command.</summary>
+    private Task Streamed(string operation, LvRef? lv, IServerStreamWriter<DataProgress> stream, Func<IAsyncEnumerable<DataProgress>> job) =>
+        Measured(operation, lv, async () =>
+        {
+            await foreach (var progress in job())
+            {
+                await stream.WriteAsync(progress);
+            }
+
+            return true;
+        });
 
     private static DevicePath ToContract(ActiveDevice device) => new()
     {

@@ -15,8 +15,11 @@ public sealed class AgentStatusMapper : IStatusMapper
             AgentErrorKind.InvalidArgument => StatusCode.InvalidArgument,
             AgentErrorKind.NotFound => StatusCode.NotFound,
             AgentErrorKind.Unavailable => StatusCode.Unavailable,
+            AgentErrorKind.ResourceExhausted => StatusCode.ResourceExhausted,
             _ => StatusCode.FailedPrecondition,
         }, e.Message),
+        // I/O on the LU failed (a path down without queueing, a reservation conflict): the LU, not the request.
+        Data.BlockDeviceException => new Status(StatusCode.Unavailable, exception.Message),
         LvmException or ProcessTimeoutException or ProcessStartException => new Status(StatusCode.Unavailable, exception.Message),
         _ => null,
     };

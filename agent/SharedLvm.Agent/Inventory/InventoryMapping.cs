@@ -79,6 +79,7 @@ public static class InventoryMapping
             OpenCount = (uint)(dm?.OpenCount ?? 0),
         };
         activation.Tags.AddRange(metadata?.Tags ?? []);
+        activation.Shared = OwnerTag.IsShared(activation.Tags);
         return activation;
     }
 }

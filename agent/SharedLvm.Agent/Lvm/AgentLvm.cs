@@ -114,6 +114,10 @@ public sealed class AgentLvm : IVolumeActivator
         return null;
     }
 
+    /// <summary>Where an LV's extents lie on its PV, as this node's lvm sees the VG; null when it does not exist.</summary>
+    public Task<LvLayout?> LayoutAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
+        _reader.LayoutAsync(vgName, lvName, cancellationToken);
+
     public async Task<LvmView> InspectAsync(CancellationToken cancellationToken)
     {
         var version = await _reader.VersionAsync(cancellationToken).ConfigureAwait(false);

@@ -82,7 +82,11 @@ public sealed class ControllerLink : BackgroundService
                     var heartbeat = new HeartbeatRequest { NodeName = _options.NodeName, VisibleWwids = { wwids } };
                     if (snapshot is not null)
                     {
-                        heartbeat.ActiveLvs.AddRange(snapshot.View.ActiveLvs.Select(l => DmName.ToVgLv(l.DmName)).OfType<string>());
+                        // Volumes only: the node's own LVs (root, swap) are no business of the
+                        // controller's double-activation check.
+                        heartbeat.ActiveLvs.AddRange(snapshot.View.ActiveLvs
+                            .Select(l => DmName.Split(l.DmName)).OfType<(string Vg, string Lv)>()
+                            .Where(l => VolumeId.IsVolumeLv(l.Lv)).Select(l => l.Vg + "/" + l.Lv));
                         heartbeat.Health = snapshot.Overall;
                         heartbeat.Findings.AddRange(snapshot.Findings.Select(f => f.ToContract()));
                     }

@@ -20,7 +20,11 @@ internal static class PoolCommands
         var adopt = new Option<bool>("--adopt") { Description = "Take over an existing VG instead of initialising a blank LU." };
         var metadata = new Option<string?>("--metadata-size") { Description = "PV metadata area (default 128M, ~10,000+ volumes; can't grow later)." };
         var extent = new Option<string?>("--extent-size") { Description = "VG extent size (default 4M)." };
-        var create = new Command("create", "Initialise a pool on a blank LU, or adopt an existing VG.") { name, device, wwid, adopt, metadata, extent };
+        var wipe = new Option<string?>("--wipe-on-delete")
+        {
+            Description = "What a deleted volume's extents get before reuse: zero (default: an agent zeroes them), discard (where the LU guarantees zeros after a discard, else zero), none (no wipe: the next volume may read old data).",
+        };
+        var create = new Command("create", "Initialise a pool on a blank LU, or adopt an existing VG.") { name, device, wwid, adopt, metadata, extent, wipe };
         create.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
         {
             var request = new CreatePoolRequest
@@ -31,9 +35,16 @@ internal static class PoolCommands
                 Mode = p.GetValue(adopt) ? PoolCreateMode.Adopt : PoolCreateMode.Initialize,
                 MetadataSizeBytes = p.GetValue(metadata) is { } m ? Sizes.Parse(m) : 0,
                 ExtentSizeBytes = p.GetValue(extent) is { } e ? Sizes.Parse(e) : 0,
+                WipeOnDelete = p.GetValue(wipe) is { } w ? ParseWipe(w) : WipePolicy.Unspecified,
             };
             PrintPool(o, await api.CreatePoolAsync(request, options));
         }));
+
+        var setName = new Argument<string>("name") { Description = "Pool name." };
+        var setWipe = new Option<string>("--wipe-on-delete") { Description = "zero, discard or none (see pool create --help).", Required = true };
+        var set = new Command("set", "Change a pool's policies (admin). Volumes already being wiped finish as they started.") { setName, setWipe };
+        set.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+            PrintPool(o, await api.UpdatePoolAsync(new UpdatePoolRequest { Name = p.GetValue(setName)!, WipeOnDelete = ParseWipe(p.GetValue(setWipe)!) }, options))));
 
         var list = new Command("list", "List pools with capacity and metadata-area use.");
         list.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
@@ -62,7 +73,16 @@ internal static class PoolCommands
         pool.Subcommands.Add(create);
         pool.Subcommands.Add(list);
         pool.Subcommands.Add(get);
+        pool.Subcommands.Add(set);
         pool.Subcommands.Add(forget);
         return pool;
     }
+
+    private static WipePolicy ParseWipe(string text) => text.ToLowerInvariant() switch
+    {
+        "zero" => WipePolicy.Zero,
+        "discard" => WipePolicy.Discard,
+        "none" => WipePolicy.None,
+        _ => throw new FormatException($"--wipe-on-delete '{text}' is not one of: zero, discard, none."),
+    };
 }

@@ -4,6 +4,7 @@ using Grpc.Core;
 using SharedLvm.Contracts.V1;
 using static SharedLvm.Cli.Connection;
 using static SharedLvm.Cli.Printing;
+using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 
 namespace SharedLvm.Cli.Commands;
 
@@ -64,12 +65,23 @@ internal static class VolumeCommands
             }
         }));
 
+        var wait = new Option<bool>("--wait") { Description = "Wait until the work is done, showing its progress (a bar on a terminal, a line every 10 s otherwise)." };
         var deleteId = new Argument<string>("id") { Description = "Volume id." };
-        var delete = new Command("delete", "Delete a detached volume (succeeds if it does not exist).") { deleteId };
+        var delete = new Command("delete",
+            "Delete a detached volume (succeeds if it does not exist). Under the pool's wipe policy (zero by default) the volume stays DELETING while an agent wipes its extents, then it is gone.")
+            { deleteId, wait };
         delete.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
         {
-            await api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = p.GetValue(deleteId)! }, options);
-            o.Text($"volume {p.GetValue(deleteId)} deleted");
+            var id = p.GetValue(deleteId)!;
+            await api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = id }, options);
+            if (!p.GetValue(wait))
+            {
+                o.Text($"volume {id} is being deleted (slvm volume get {id} shows the wipe; --wait waits for it)");
+                return;
+            }
+
+            await WaitAsync(api, o, options, id, VolumeState.Deleting, "wipe");
+            o.Text($"volume {id} deleted");
         }));
 
         var extendId = new Argument<string>("id") { Description = "Volume id." };
@@ -89,12 +101,15 @@ internal static class VolumeCommands
             PrintVolume(o, await api.CreateSnapshotAsync(request, options));
         }));
 
-        var clone = new Command("clone", "New volume with the source's size; data copied by an agent.") { sourceArg, newName, labelOption };
+        var clone = new Command("clone",
+            "New volume with the source's size, whose data an agent on a node that sees the LU copies (direct I/O, rate-capped). The clone is COPYING, with progress, until the copy is done; the source must stay detached meanwhile.")
+            { sourceArg, newName, labelOption, wait };
         clone.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
         {
             var request = new CloneVolumeRequest { SourceVolumeId = p.GetValue(sourceArg)!, Name = p.GetValue(newName)! };
             request.Labels.Add(ParseLabels(p.GetValue(labelOption)));
-            PrintVolume(o, await api.CloneVolumeAsync(request, options));
+            var created = await api.CloneVolumeAsync(request, options);
+            PrintVolume(o, p.GetValue(wait) ? await WaitAsync(api, o, options, created.Id, VolumeState.Copying, "copy") ?? created : created);
         }));
 
         var labelId = new Argument<string>("id") { Description = "Volume id." };
@@ -145,5 +160,45 @@ internal static class VolumeCommands
         }
 
         return volume;
+    }
+
+    /// <summary>Polls the volume while it is in <paramref name="state"/>, showing progress; the volume after, or null once it is gone.</summary>
+    private static async Task<Volume?> WaitAsync(ControllerRpc.ControllerClient api, Output o, CallOptions options, string id, VolumeState state, string what)
+    {
+        try
+        {
+            while (true)
+            {
+                Volume volume;
+                try
+                {
+                    volume = await api.GetVolumeAsync(new GetVolumeRequest { Id = id }, options.WithDeadline(DateTime.UtcNow.AddSeconds(30)));
+                }
+                catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+                {
+                    return null;
+                }
+
+                if (volume.State != state)
+                {
+                    return volume;
+                }
+
+                if (volume.Progress is { DoneBytes: > 0 } p)
+                {
+                    o.Progress($"{what} {id}", p.DoneBytes, p.TotalBytes, p.BytesPerSecond, p.EtaSeconds);
+                }
+                else if (volume.Message.Length > 0)
+                {
+                    o.Status($"{what} {id}", volume.Message);
+                }
+
+                await Task.Delay(TimeSpan.FromSeconds(1), options.CancellationToken);
+            }
+        }
+        finally
+        {
+            o.EndProgress();
+        }
     }
 }

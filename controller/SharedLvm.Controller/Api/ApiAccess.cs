@@ -20,7 +20,7 @@ public static class ApiAccess
         ["CreateVolume", "ExtendVolume", "CreateSnapshot", "CloneVolume", "SetVolumeLabels", "AttachVolume", "DetachVolume"];
 
     public static readonly string[] AdminMethods =
-        ["CreatePool", "ForgetPool", "DeleteVolume", "FenceNode", "DrainNode", "ResumeNode", "RestartNodeMultipathd"];
+        ["CreatePool", "UpdatePool", "ForgetPool", "DeleteVolume", "FenceNode", "DrainNode", "ResumeNode", "RestartNodeMultipathd"];
 
     public static AccessPolicy Policy()
     {

@@ -38,12 +38,32 @@ public sealed class ControllerService(
             _ => throw ControllerException.Invalid("mode must be INITIALIZE or ADOPT."),
         };
         var runtime = await pools.CreateAsync(
-            new CreatePoolCommand(request.Name, request.Wwid, request.DevicePath, mode, request.MetadataSizeBytes, request.ExtentSizeBytes),
+            new CreatePoolCommand(request.Name, request.Wwid, request.DevicePath, mode, request.MetadataSizeBytes, request.ExtentSizeBytes, WipeOnDeleteOf(request.WipeOnDelete)),
             context.CancellationToken);
         var pool = runtime.ToContract(options.MetadataWarnFreeFraction);
         events.Publish(EventKind.PoolChanged, pool.Name, $"Pool {pool.Name} is managed on {pool.DevicePath}.", e => e.Pool = pool);
         return pool;
     }
+
+    public override Task<Pool> UpdatePool(UpdatePoolRequest request, ServerCallContext context)
+    {
+        Validation.PoolName("name", request.Name);
+        if (request.WipeOnDelete == WipePolicy.Unspecified)
+        {
+            throw ControllerException.Invalid("wipe_on_delete must be ZERO, DISCARD or NONE.");
+        }
+
+        var pool = pools.SetWipeOnDelete(request.Name, WipeOnDeleteOf(request.WipeOnDelete)).ToContract(options.MetadataWarnFreeFraction);
+        events.Publish(EventKind.PoolChanged, pool.Name, $"Pool {pool.Name}: wipe_on_delete is now {pool.WipeOnDelete}.", e => e.Pool = pool);
+        return Task.FromResult(pool);
+    }
+
+    private static WipeOnDelete WipeOnDeleteOf(WipePolicy policy) => policy switch
+    {
+        WipePolicy.Discard => WipeOnDelete.Discard,
+        WipePolicy.None => WipeOnDelete.None,
+        _ => WipeOnDelete.Zero,
+    };
 
     public override Task<Pool> GetPool(GetPoolRequest request, ServerCallContext context)
     {

@@ -61,32 +61,35 @@ public sealed class AttachmentService
 
         using var claim = pool.Catalog.Claim("attach", volumeId);
         var volume = pool.Catalog.Get(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
+        if (volume.WipePending)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {volumeId} is being deleted; it can't be attached.");
+        }
+
         if (volume.CopyPending)
         {
-            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {volumeId} is a clone whose data copy has not run; it can't be attached yet.");
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {volumeId} is a clone whose data copy has not finished; it can be attached once it is AVAILABLE.");
+        }
+
+        if (pool.Catalog.Snapshot().FirstOrDefault(v => v.CopyPending && !v.WipePending && string.Equals(v.SourceVolumeId, volumeId, StringComparison.Ordinal)) is { } clone)
+        {
+            // The copy reads the source below LVM: a writer on it now would tear the clone.
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"Volume {volumeId} is being copied into clone {clone.Id}; attach it once the copy finished, or delete the clone.");
         }
 
         var holders = volume.Owners.Where(o => o != node).ToArray();
-        if (holders.Length > 0 && !multiAttach)
-        {
-            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
-                $"Volume {volumeId} is attached to {string.Join(", ", holders)}; detach it there first (or ask for multi_attach for a live migration).");
-        }
-
-        if (holders.Length >= 2)
-        {
-            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {volumeId} is already attached to two nodes ({string.Join(", ", holders)}), the most multi_attach allows.");
-        }
+        CheckSecondHolder(volume, holders, multiAttach);
 
         var since = pool.Catalog.Attachment(volumeId, node)?.Since ?? _time.GetUtcNow();
         Record(pool, new AttachmentRecord(volumeId, node, AttachmentPhase.Attaching, null, since));
-        volume = await SetOwnerAsync(pool, volume, node, owns: true, cancellationToken).ConfigureAwait(false);
+        volume = await SetOwnerAsync(pool, volume, node, owns: true, cancellationToken, multiAttach).ConfigureAwait(false);
 
         var response = await CallAgentAsync(target, "activate", volume, (agent, call) => agent.ActivateVolumeAsync(new ActivateVolumeRequest
         {
             Header = _epoch.HeaderFor(node),
             Lv = LvRef(pool, volume),
-            Shared = holders.Length > 0,
+            Shared = volume.MultiAttach,
         }, call), cancellationToken).ConfigureAwait(false);
         var attached = new AttachmentRecord(volumeId, node, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since);
         Record(pool, attached);
@@ -164,10 +167,51 @@ public sealed class AttachmentService
     }
 
     /// <summary>
-    /// Adds or removes the owner tag, the LVM-level half of exclusive attach: an agent's volume_list
-    /// lets it activate only LVs tagged for its node. The caller holds the volume's claim.
+    /// Invariant 2's exception, and nothing more: a second holder only for a live migration that both
+    /// sides asked for (the first holder attached with multi_attach, and so does this one), only while
+    /// the first holder is READY, and two at most. An UNREACHABLE holder keeps the volume pinned
+    /// whatever the flag says: it may still be writing, and asking for multi-attach must not be a way
+    /// around fencing.
     /// </summary>
-    private Task<VolumeRecord> SetOwnerAsync(PoolRuntime pool, VolumeRecord volume, string node, bool owns, CancellationToken cancellationToken)
+    private void CheckSecondHolder(VolumeRecord volume, string[] holders, bool multiAttach)
+    {
+        if (holders.Length == 0)
+        {
+            return;
+        }
+
+        if (holders.Length >= 2)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {volume.Id} is already attached to two nodes ({string.Join(", ", holders)}), the most multi_attach allows.");
+        }
+
+        var holder = holders[0];
+        var state = _nodes.Find(holder)?.State;
+        if (state != NodeLiveness.Ready)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"Volume {volume.Id} is attached to {holder}, which is {(state?.ToString() ?? "not registered").ToUpperInvariant()}: it stays pinned there until {holder} confirms a detach or is fenced, multi_attach or not.");
+        }
+
+        if (!multiAttach)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"Volume {volume.Id} is attached to {holder}; detach it there first (or, for a live migration, attach with multi_attach on both nodes).");
+        }
+
+        if (!volume.MultiAttach)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"Volume {volume.Id} was attached to {holder} without multi_attach; a second node may join only an attachment that asked for sharing from the start.");
+        }
+    }
+
+    /// <summary>
+    /// Adds or removes the owner tag, the LVM-level half of exclusive attach: an agent's volume_list
+    /// lets it activate only LVs tagged for its node. The multi-attach mark is set with the first
+    /// holder (when it asked for it) and cleared with the last. The caller holds the volume's claim.
+    /// </summary>
+    private Task<VolumeRecord> SetOwnerAsync(PoolRuntime pool, VolumeRecord volume, string node, bool owns, CancellationToken cancellationToken, bool multiAttach = false)
     {
         if (volume.IsOwnedBy(node) == owns)
         {
@@ -175,7 +219,13 @@ public sealed class AttachmentService
         }
 
         var owners = owns ? [.. volume.Owners, node] : volume.Owners.Where(o => o != node).ToArray();
-        return pool.Writer.WriteAsync(new RetagLv(owns ? "attach" : "detach", volume, volume with { Owners = owners }), cancellationToken);
+        var shared = owners.Length switch
+        {
+            0 => false,
+            1 when owns => multiAttach,
+            _ => volume.MultiAttach,
+        };
+        return pool.Writer.WriteAsync(new RetagLv(owns ? "attach" : "detach", volume, volume with { Owners = owners, MultiAttach = shared }), cancellationToken);
     }
 
     /// <summary>A span per attachment step; the agent's call joins it through the traceparent header.</summary>

@@ -20,8 +20,14 @@ public static class LvTags
     public const string SourcePrefix = "slvm_src=";
     public const string LabelPrefix = "slvm_l_";
 
-    /// <summary>Present while a clone's data copy has not finished.</summary>
-    public const string CopyPending = "slvm_copy_pending";
+    /// <summary>Present while a clone's data copy has not finished (<see cref="DataTags.CopyPending"/>).</summary>
+    public const string CopyPending = DataTags.CopyPending;
+
+    /// <summary>Present while a deleted volume's extents are being wiped (<see cref="DataTags.WipePending"/>).</summary>
+    public const string WipePending = DataTags.WipePending;
+
+    /// <summary>A second holder is accepted only while this is present (<see cref="OwnerTag.Shared"/>).</summary>
+    public const string MultiAttach = OwnerTag.Shared;
 
     /// <summary>Every tag of <paramref name="record"/>'s LV.</summary>
     public static IReadOnlySet<string> Of(VolumeRecord record)
@@ -36,6 +42,16 @@ public static class LvTags
         if (record.CopyPending)
         {
             tags.Add(CopyPending);
+        }
+
+        if (record.MultiAttach)
+        {
+            tags.Add(MultiAttach);
+        }
+
+        if (record.WipePending)
+        {
+            tags.Add(WipePending);
         }
 
         tags.UnionWith(LabelTags(record.Labels));

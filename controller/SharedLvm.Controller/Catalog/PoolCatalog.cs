@@ -14,6 +14,7 @@ public sealed class PoolCatalog
     private readonly Dictionary<string, string> _idByName = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _inFlight = new(StringComparer.Ordinal);
     private readonly Dictionary<(string VolumeId, string Node), AttachmentRecord> _attachments = [];
+    private readonly Dictionary<string, DataWork> _dataWork = new(StringComparer.Ordinal);
     private PoolCapacity _capacity;
 
     public PoolCatalog(string pool)
@@ -143,6 +144,30 @@ public sealed class PoolCatalog
         }
     }
 
+    /// <summary>A clone's copy or a deleted volume's wipe as it stands (progress, or what it waits for); null when none runs.</summary>
+    public DataWork? Work(string volumeId)
+    {
+        lock (_gate)
+        {
+            return _dataWork.GetValueOrDefault(volumeId);
+        }
+    }
+
+    public void SetWork(string volumeId, DataWork? work)
+    {
+        lock (_gate)
+        {
+            if (work is null)
+            {
+                _dataWork.Remove(volumeId);
+            }
+            else
+            {
+                _dataWork[volumeId] = work;
+            }
+        }
+    }
+
     /// <summary>The volume's state now, with the operation in flight on it (if any).</summary>
     public VolumeLifecycle StateOf(VolumeRecord volume)
     {
@@ -184,6 +209,7 @@ public sealed class PoolCatalog
             if (_byId.Remove(id, out var old))
             {
                 _idByName.Remove(old.Name);
+                _dataWork.Remove(id);
                 foreach (var key in _attachments.Keys.Where(k => k.VolumeId == id).ToArray())
                 {
                     _attachments.Remove(key);
@@ -253,6 +279,13 @@ public sealed class PoolCatalog
         }
     }
 }
+
+/// <summary>
+/// A data job of a volume as operators see it: the agent's latest progress (null before the first
+/// report), and a line saying what it is doing or waiting for (no node sees the LU, the last
+/// attempt's error and when it is retried).
+/// </summary>
+public sealed record DataWork(string Operation, Contracts.V1.DataProgress? Progress, string Status);
 
 public readonly record struct PoolCapacity(
     ulong SizeBytes,

@@ -22,7 +22,9 @@ public sealed record VolumeRecord(
     IReadOnlyDictionary<string, string> Labels,
     DateTimeOffset? CreatedAt,
     bool CopyPending,
-    IReadOnlyList<string> Owners)
+    IReadOnlyList<string> Owners,
+    bool MultiAttach = false,
+    bool WipePending = false)
 {
     public string LvName => VolumeId.LvName(Id);
 
@@ -58,6 +60,8 @@ public sealed record VolumeRecord(
             LvTags.Labels(lv.Tags),
             lv.CreatedAt,
             lv.Tags.Contains(LvTags.CopyPending),
-            OwnerTag.Owners(lv.Tags));
+            OwnerTag.Owners(lv.Tags),
+            lv.Tags.Contains(LvTags.MultiAttach),
+            lv.Tags.Contains(LvTags.WipePending));
     }
 }

@@ -19,6 +19,7 @@ public static class VolumeStates
     public static VolumeLifecycle Of(VolumeRecord record, string? inFlight, IReadOnlyList<AttachmentRecord> attachments) => inFlight switch
     {
         "delete" => VolumeLifecycle.Deleting,
+        _ when record.WipePending => VolumeLifecycle.Deleting,
         "create" or "clone" or "snapshot" => VolumeLifecycle.Creating,
         // Extending or relabelling leaves the volume usable: it keeps the state its attachments give it.
         _ when record.CopyPending => VolumeLifecycle.Copying,

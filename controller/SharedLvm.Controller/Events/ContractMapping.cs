@@ -9,7 +9,7 @@ namespace SharedLvm.Controller.Events;
 /// <summary>The catalogue's records as v1 messages: what replies and events carry.</summary>
 public static class ContractMapping
 {
-    public static Volume ToContract(this VolumeRecord record, VolumeLifecycle state, IReadOnlyList<AttachmentRecord> attachments)
+    public static Volume ToContract(this VolumeRecord record, VolumeLifecycle state, IReadOnlyList<AttachmentRecord> attachments, DataWork? work = null)
     {
         var volume = new Volume
         {
@@ -28,8 +28,14 @@ public static class ContractMapping
             VgName = record.VgName,
             LvName = record.LvName,
             Timestamps = new Timestamps(),
-            Message = record.CopyPending ? "data copy from the source has not run yet" : string.Empty,
+            Message = work?.Status ?? (record.CopyPending ? "waiting for a node to copy the data"
+                : record.WipePending ? "waiting for a node to wipe the extents" : string.Empty),
         };
+        if (work?.Progress is { } progress)
+        {
+            volume.Progress = progress;
+        }
+
         if (record.CreatedAt is { } created)
         {
             volume.Timestamps.Created = Timestamp.FromDateTimeOffset(created);
@@ -46,7 +52,7 @@ public static class ContractMapping
 
     /// <summary>The volume as its catalogue shows it now.</summary>
     public static Volume ToContract(this VolumeRecord record, PoolCatalog catalog) =>
-        record.ToContract(catalog.StateOf(record), catalog.Attachments(record));
+        record.ToContract(catalog.StateOf(record), catalog.Attachments(record), catalog.Work(record.Id));
 
     public static VolumeState ToContract(VolumeLifecycle lifecycle) => lifecycle switch
     {

@@ -49,7 +49,7 @@ public sealed class EventBus
     /// <summary>A volume was created or changed: the event carries its new state, as a get would show it once the change is done.</summary>
     public void VolumeChanged(PoolCatalog catalog, VolumeRecord volume, string message) =>
         Publish(EventKind.VolumeChanged, volume.Id, message,
-            e => e.Volume = volume.ToContract(VolumeStates.Of(volume, inFlight: null, catalog.Attachments(volume)), catalog.Attachments(volume)));
+            e => e.Volume = volume.ToContract(VolumeStates.Of(volume, inFlight: null, catalog.Attachments(volume)), catalog.Attachments(volume), catalog.Work(volume.Id)));
 
     /// <summary>
     /// An attachment moved on (attaching, attached, detached): the subject is the volume, and the

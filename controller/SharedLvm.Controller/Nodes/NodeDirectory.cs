@@ -164,19 +164,41 @@ public sealed class NodeDirectory : BackgroundService
 
     /// <summary>
     /// Invariant 2, checked cluster-wide from what agents report: an LV active on two nodes is the
-    /// failure that silently corrupts data. Seen within one heartbeat interval.
+    /// failure that silently corrupts data. Seen within one heartbeat interval. Only volumes of
+    /// managed pools count (nodes built from one image all have a local ubuntu-vg/ubuntu-lv active,
+    /// which is no alarm), and a volume legitimately multi-attached to exactly the nodes that have it
+    /// active (a live migration) is silent.
     /// </summary>
     private void CheckDoubleActivation(string reporter, IReadOnlyList<string> activeLvs)
     {
         foreach (var lv in activeLvs)
         {
-            var others = _nodes.Values.Where(n => n.Name != reporter && n.State != NodeLiveness.Fenced && n.ActiveLvs.Contains(lv, StringComparer.Ordinal)).Select(n => n.Name).ToArray();
-            if (others.Length > 0)
+            if (ManagedVolume(lv) is not { } volume)
             {
-                Interlocked.Increment(ref _doubleActivations);
-                ControllerLog.DoubleActivation(_logger, lv, reporter, string.Join(", ", others));
-                _events.Alarm(lv, $"LV {lv} is active on {reporter} and on {string.Join(", ", others)} at once: only one node may have it active (invariant 2).");
+                continue;
             }
+
+            var others = _nodes.Values.Where(n => n.Name != reporter && n.State != NodeLiveness.Fenced && n.ActiveLvs.Contains(lv, StringComparer.Ordinal)).Select(n => n.Name).ToArray();
+            if (others.Length == 0 || (volume.MultiAttach && others.Append(reporter).All(volume.IsOwnedBy)))
+            {
+                continue;
+            }
+
+            Interlocked.Increment(ref _doubleActivations);
+            ControllerLog.DoubleActivation(_logger, lv, reporter, string.Join(", ", others));
+            _events.Alarm(lv, $"LV {lv} is active on {reporter} and on {string.Join(", ", others)} at once: only one node may have it active (invariant 2).");
         }
+    }
+
+    /// <summary>The volume behind "vg/lv" when the VG is a managed pool's and the LV one of its volumes.</summary>
+    private VolumeRecord? ManagedVolume(string vgLv)
+    {
+        var slash = vgLv.IndexOf('/', StringComparison.Ordinal);
+        if (slash <= 0 || SharedLvm.Contracts.Conventions.VolumeId.FromLvName(vgLv[(slash + 1)..]) is not { } id)
+        {
+            return null;
+        }
+
+        return _pools.Find(id) is var (pool, volume) && string.Equals(pool.VgName, vgLv[..slash], StringComparison.Ordinal) ? volume : null;
     }
 }

@@ -16,7 +16,8 @@ public enum PoolCreateMode
     Adopt,
 }
 
-public sealed record CreatePoolCommand(string Name, string Wwid, string DevicePath, PoolCreateMode Mode, ulong MetadataSizeBytes, ulong ExtentSizeBytes);
+public sealed record CreatePoolCommand(string Name, string Wwid, string DevicePath, PoolCreateMode Mode, ulong MetadataSizeBytes, ulong ExtentSizeBytes,
+    WipeOnDelete WipeOnDelete = WipeOnDelete.Zero);
 
 /// <summary>The pools this controller manages: creating (pvcreate + vgcreate), adopting, forgetting.</summary>
 public sealed class PoolRegistry : IAsyncDisposable
@@ -121,7 +122,7 @@ public sealed class PoolRegistry : IAsyncDisposable
                 throw new ControllerException(ControllerErrorKind.AlreadyExists, $"Device {device} already backs pool '{other.Name}'.");
             }
 
-            var row = new PoolRow(command.Name, command.Name, device, command.Wwid);
+            var row = new PoolRow(command.Name, command.Name, device, command.Wwid, command.WipeOnDelete);
             var runtime = NewRuntime(row);
             var lvm = Writer(row);
             var vgOnDevice = await runtime.Reader.PvVgNameAsync(device, cancellationToken).ConfigureAwait(false);
@@ -163,6 +164,17 @@ public sealed class PoolRegistry : IAsyncDisposable
         {
             _poolChanges.Release();
         }
+    }
+
+    /// <summary>Changes a pool's wipe policy; volumes already being wiped finish as they started.</summary>
+    public PoolRuntime SetWipeOnDelete(string name, WipeOnDelete policy)
+    {
+        var pool = Get(name);
+        var row = pool.Row with { WipeOnDelete = policy };
+        _store.AddPool(row);
+        pool.Update(row);
+        ControllerLog.PoolPolicyChanged(_logger, name, policy.ToString());
+        return pool;
     }
 
     /// <summary>Stops managing a pool; the VG stays on the LU untouched. Refused while volumes are attached.</summary>

@@ -33,7 +33,10 @@ public sealed class PoolRuntime : IAsyncDisposable
         Writer = writer(this);
     }
 
-    public PoolRow Row { get; }
+    public PoolRow Row { get; private set; }
+
+    /// <summary>A changed policy of the pool, already stored.</summary>
+    internal void Update(PoolRow row) => Row = row;
 
     public string Name => Row.Name;
 
@@ -114,6 +117,12 @@ public sealed class PoolRuntime : IAsyncDisposable
             MetadataFreeBytes = capacity.MetadataFreeBytes,
             Seqno = capacity.Seqno,
             Health = HealthState.Ok,
+            WipeOnDelete = Row.WipeOnDelete switch
+            {
+                WipeOnDelete.Discard => WipePolicy.Discard,
+                WipeOnDelete.None => WipePolicy.None,
+                _ => WipePolicy.Zero,
+            },
         };
         if (capacity.MetadataFreeFraction < warnFreeFraction)
         {

@@ -4,7 +4,7 @@ using SharedLvm.Controller.Catalog;
 
 namespace SharedLvm.Controller.State;
 
-public sealed record PoolRow(string Name, string VgName, string DevicePath, string Wwid);
+public sealed record PoolRow(string Name, string VgName, string DevicePath, string Wwid, WipeOnDelete WipeOnDelete = WipeOnDelete.Zero);
 
 public sealed record NodeRow(string Name, string Address, string State, string AgentVersion);
 
@@ -30,7 +30,8 @@ public sealed class ControllerStore : IDisposable
         Execute("PRAGMA synchronous=FULL;");
         Execute("""
             CREATE TABLE IF NOT EXISTS epoch(id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL, controller_id TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS pools(name TEXT PRIMARY KEY, vg_name TEXT NOT NULL, device_path TEXT NOT NULL, wwid TEXT NOT NULL, created TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS pools(name TEXT PRIMARY KEY, vg_name TEXT NOT NULL, device_path TEXT NOT NULL, wwid TEXT NOT NULL, created TEXT NOT NULL, wipe_on_delete TEXT NOT NULL DEFAULT 'Zero');
+            CREATE TABLE IF NOT EXISTS data_progress(volume_id TEXT PRIMARY KEY, operation TEXT NOT NULL, done INTEGER NOT NULL, updated TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS operations(
                 id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, pool TEXT NOT NULL, volume_id TEXT NOT NULL,
                 name TEXT NOT NULL, size INTEGER NOT NULL, detail TEXT NOT NULL, state TEXT NOT NULL,
@@ -42,6 +43,18 @@ public sealed class ControllerStore : IDisposable
                 PRIMARY KEY(volume_id, node));
             CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, address TEXT NOT NULL, state TEXT NOT NULL, agent_version TEXT NOT NULL, registered TEXT NOT NULL);
             """);
+        AddColumnIfMissing("pools", "wipe_on_delete", "TEXT NOT NULL DEFAULT 'Zero'");
+    }
+
+    /// <summary>A state directory from before a column existed gets it, with its default.</summary>
+    private void AddColumnIfMissing(string table, string column, string definition)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'";
+        if ((long)command.ExecuteScalar()! == 0)
+        {
+            Execute($"ALTER TABLE {table} ADD COLUMN {column} {definition}");
+        }
     }
 
     /// <summary>Takes the next epoch, durably, before the controller serves anything.</summary>
@@ -64,12 +77,13 @@ public sealed class ControllerStore : IDisposable
         lock (_gate)
         {
             using var command = _connection.CreateCommand();
-            command.CommandText = "SELECT name, vg_name, device_path, wwid FROM pools ORDER BY name";
+            command.CommandText = "SELECT name, vg_name, device_path, wwid, wipe_on_delete FROM pools ORDER BY name";
             using var reader = command.ExecuteReader();
             var rows = new List<PoolRow>();
             while (reader.Read())
             {
-                rows.Add(new PoolRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3)));
+                rows.Add(new PoolRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3),
+                    Enum.TryParse<WipeOnDelete>(reader.GetString(4), out var wipe) ? wipe : WipeOnDelete.Zero));
             }
 
             return rows;
@@ -80,8 +94,39 @@ public sealed class ControllerStore : IDisposable
     {
         lock (_gate)
         {
-            Execute("INSERT OR REPLACE INTO pools(name, vg_name, device_path, wwid, created) VALUES($n, $v, $d, $w, $t)", null,
-                ("$n", pool.Name), ("$v", pool.VgName), ("$d", pool.DevicePath), ("$w", pool.Wwid), ("$t", Now()));
+            Execute("INSERT OR REPLACE INTO pools(name, vg_name, device_path, wwid, created, wipe_on_delete) VALUES($n, $v, $d, $w, $t, $wipe)", null,
+                ("$n", pool.Name), ("$v", pool.VgName), ("$d", pool.DevicePath), ("$w", pool.Wwid), ("$t", Now()), ("$wipe", pool.WipeOnDelete.ToString()));
+        }
+    }
+
+    /// <summary>How far a clone's copy or a wipe got (a checkpoint to resume from after a restart; losing it only means starting over).</summary>
+    public ulong DataProgress(string volumeId, string operation)
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT done FROM data_progress WHERE volume_id = $v AND operation = $o";
+            command.Parameters.AddWithValue("$v", volumeId);
+            command.Parameters.AddWithValue("$o", operation);
+            return command.ExecuteScalar() is long done ? (ulong)done : 0;
+        }
+    }
+
+    public void SaveDataProgress(string volumeId, string operation, ulong done)
+    {
+        lock (_gate)
+        {
+            Execute("INSERT INTO data_progress(volume_id, operation, done, updated) VALUES($v, $o, $d, $t) " +
+                    "ON CONFLICT(volume_id) DO UPDATE SET operation = $o, done = $d, updated = $t", null,
+                ("$v", volumeId), ("$o", operation), ("$d", (long)done), ("$t", Now()));
+        }
+    }
+
+    public void ForgetDataProgress(string volumeId)
+    {
+        lock (_gate)
+        {
+            Execute("DELETE FROM data_progress WHERE volume_id = $v", null, ("$v", volumeId));
         }
     }
 

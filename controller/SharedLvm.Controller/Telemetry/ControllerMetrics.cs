@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using SharedLvm.Controller.Api;
 using SharedLvm.Controller.Catalog;
+using SharedLvm.Controller.Data;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Telemetry;
@@ -19,7 +20,7 @@ public sealed class ControllerMetrics : IDisposable
     private readonly Meter _meter;
     private readonly OperationMeter _operations;
 
-    public ControllerMetrics(MetricScope scope, PoolRegistry pools, NodeDirectory nodes, ControllerEpoch epoch, TimeProvider time)
+    public ControllerMetrics(MetricScope scope, PoolRegistry pools, NodeDirectory nodes, DataJobs dataJobs, ControllerEpoch epoch, TimeProvider time)
     {
         _meter = scope.CreateMeter(MeterName);
         _operations = new OperationMeter(_meter, "sharedlvm_volume_operation", "Volume operations through the API (queueing and lvm included)", ControllerStatusMapper.CodeOf);
@@ -53,6 +54,15 @@ public sealed class ControllerMetrics : IDisposable
             "1", "1 when the node is READY (heartbeating), else 0.");
         _meter.CreateObservableCounter("sharedlvm_double_activations", () => nodes.DoubleActivations, "{event}",
             "Times an LV of a single-attach volume was reported active on two nodes at once.");
+        _meter.CreateObservableGauge("sharedlvm_data_jobs", () => dataJobs.Jobs()
+                .Select(j => new Measurement<int>(j.Count, Tag("operation", j.Operation), Tag("state", j.State))),
+            "{job}", "Clone copies and delete wipes: running on an agent, or waiting (for a node that sees the LU, or a retry).");
+        _meter.CreateObservableCounter("sharedlvm_data_job_failures", () => ((string[])["copy", "wipe"])
+                .Select(op => new Measurement<long>(dataJobs.Failures.GetValueOrDefault(op), Tag("operation", op))),
+            "{attempt}", "Copy or wipe attempts that failed on an agent (retried with backoff).");
+        _meter.CreateObservableCounter("sharedlvm_data_job_completions", () => ((string[])["copy", "wipe"])
+                .Select(op => new Measurement<long>(dataJobs.Completions.GetValueOrDefault(op), Tag("operation", op))),
+            "{job}", "Copies and wipes finished to the last byte.");
         _meter.CreateObservableGauge("sharedlvm_controller_epoch", () => (long)epoch.Value, "1", "This controller's epoch; agents refuse commands from older ones.");
     }
 

@@ -1,5 +1,6 @@
 using SharedLvm.Contracts.Conventions;
 using SharedLvm.Controller.Catalog;
+using SharedLvm.Controller.Data;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.Writes;
@@ -18,13 +19,15 @@ public sealed class VolumeService
 {
     private readonly PoolRegistry _pools;
     private readonly EventBus _events;
+    private readonly DataJobs _dataJobs;
     private readonly ControllerOptions _options;
     private readonly TimeProvider _time;
 
-    public VolumeService(PoolRegistry pools, EventBus events, ControllerOptions options, TimeProvider time)
+    public VolumeService(PoolRegistry pools, EventBus events, DataJobs dataJobs, ControllerOptions options, TimeProvider time)
     {
         _pools = pools;
         _events = events;
+        _dataJobs = dataJobs;
         _options = options;
         _time = time;
     }
@@ -49,14 +52,19 @@ public sealed class VolumeService
         return await WriteAsync(pool, new CreateLv("create", record), $"Volume {record.Name} ({record.Id}) created in pool {pool.Name}, {size} bytes.", cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Records the intent of a clone and creates its target LV; the data copy runs on an agent (not yet).</summary>
+    /// <summary>
+    /// A new volume of the source's size whose data an agent copies (<see cref="DataJobs"/>): the clone
+    /// is COPYING, with progress, until the last byte is on it, then AVAILABLE. The source must be a
+    /// detached plain volume: a copy of a volume in use would be torn, and a COW snapshot's data is not
+    /// its extents in order.
+    /// </summary>
     public async Task<VolumeRecord> CloneAsync(string sourceId, string name, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
     {
         Validation.Id("source_volume_id", sourceId);
         Validation.VolumeName("name", name);
         Validation.Labels("labels", labels);
         var (pool, source) = _pools.Find(sourceId) ?? throw ControllerException.NotFound($"Source volume {sourceId} does not exist.");
-        using var claim = pool.Catalog.Claim("clone", PoolCatalog.NameKey(name));
+        using var claim = pool.Catalog.Claim("clone", PoolCatalog.NameKey(name), sourceId);
         if (pool.Catalog.GetByName(name) is { } existing)
         {
             return existing.Kind == VolumeKind.Clone && string.Equals(existing.SourceVolumeId, sourceId, StringComparison.Ordinal)
@@ -64,10 +72,30 @@ public sealed class VolumeService
                 : throw new ControllerException(ControllerErrorKind.AlreadyExists, $"Volume '{name}' already exists in pool {pool.Name} and is not a clone of {sourceId}.");
         }
 
+        source = pool.Catalog.Get(sourceId) ?? throw ControllerException.NotFound($"Source volume {sourceId} does not exist.");
+        CheckCloneSource(source);
         EnsureCapacity(pool, source.SizeBytes, newVolume: true);
         var record = new VolumeRecord(VolumeId.New(), name, pool.Name, pool.VgName, source.SizeBytes, VolumeKind.Clone, sourceId,
             labels, _time.GetUtcNow(), CopyPending: true, Owners: []);
-        return await WriteAsync(pool, new CreateLv("clone", record), $"Volume {name} ({record.Id}) created in pool {pool.Name} as a clone of {sourceId}.", cancellationToken).ConfigureAwait(false);
+        var clone = await WriteAsync(pool, new CreateLv("clone", record), $"Volume {name} ({record.Id}) created in pool {pool.Name} as a clone of {sourceId}; copying its data.", cancellationToken).ConfigureAwait(false);
+        _dataJobs.Poke();
+        return clone;
+    }
+
+    private static void CheckCloneSource(VolumeRecord source)
+    {
+        var reason = source switch
+        {
+            { WipePending: true } => "it is being deleted",
+            { CopyPending: true } => "it is a clone whose own copy has not finished",
+            { Kind: VolumeKind.Snapshot } => "it is a COW snapshot, whose data is not its extents in order; restore it onto its origin (slvm volume restore) and clone that",
+            { Owners.Count: > 0 } => $"it is attached to {string.Join(", ", source.Owners)} and a copy of a volume in use would be torn; detach it first",
+            _ => null,
+        };
+        if (reason is not null)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {source.Id} can't be cloned: {reason}.");
+        }
     }
 
     /// <summary>
@@ -107,7 +135,12 @@ public sealed class VolumeService
         return await WriteAsync(pool, new CreateSnapshotLv(record, source.LvName), $"Snapshot {name} ({record.Id}) of {sourceId} created in pool {pool.Name}.", cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Deleting a volume that does not exist succeeds (CSI).</summary>
+    /// <summary>
+    /// Deleting a volume that does not exist succeeds (CSI). Under the pool's wipe policy (zero by
+    /// default) the LV is marked for wiping and stays, DELETING, until an agent has zeroed its extents;
+    /// <see cref="DataJobs"/> then removes it. A crash anywhere leaves either the mark (the wipe runs
+    /// again) or no LV: never an LV removed unwiped.
+    /// </summary>
     public async Task DeleteAsync(string id, CancellationToken cancellationToken)
     {
         Validation.Id("id", id);
@@ -117,22 +150,58 @@ public sealed class VolumeService
         }
 
         using var claim = pool.Catalog.Claim("delete", id);
+        record = pool.Catalog.Get(id);
+        if (record is null || record.WipePending)
+        {
+            return;
+        }
+
+        CheckDeletable(pool, record);
+        if (pool.Row.WipeOnDelete == WipeOnDelete.None)
+        {
+            await pool.Writer.WriteAsync(new RemoveLv(record), cancellationToken).ConfigureAwait(false);
+            _events.Publish(Contracts.V1.EventKind.VolumeDeleted, id, $"Volume {record.Name} ({id}) deleted from pool {pool.Name} (wipe_on_delete none).");
+            return;
+        }
+
+        if (record.CopyPending)
+        {
+            // Its copy stops first: the wipe must not race a copy still writing the same extents.
+            await _dataJobs.CancelCopyAsync(id, "the clone is being deleted").ConfigureAwait(false);
+        }
+
+        var marked = await pool.Writer.WriteAsync(new RetagLv("mark_deleted", record, record with { WipePending = true }), cancellationToken).ConfigureAwait(false);
+        _events.VolumeChanged(pool.Catalog, marked, $"Volume {record.Name} ({id}) is being deleted: its extents are wiped ({pool.Row.WipeOnDelete.ToString().ToLowerInvariant()}) before the LV is removed.");
+        _dataJobs.Poke();
+    }
+
+    private static void CheckDeletable(PoolRuntime pool, VolumeRecord record)
+    {
         if (record.Owners.Count > 0)
         {
             throw new ControllerException(ControllerErrorKind.FailedPrecondition,
-                $"Volume {id} is attached to {string.Join(", ", record.Owners)}; detach it first.");
+                $"Volume {record.Id} is attached to {string.Join(", ", record.Owners)}; detach it first.");
         }
 
-        var snapshots = pool.Catalog.Snapshot().Where(v => v.Kind == VolumeKind.Snapshot && string.Equals(v.SourceVolumeId, id, StringComparison.Ordinal)).ToArray();
-        if (snapshots.Length > 0)
+        var dependents = pool.Catalog.Snapshot().Where(v => string.Equals(v.SourceVolumeId, record.Id, StringComparison.Ordinal)).ToArray();
+        if (dependents.Any(v => v.Kind == VolumeKind.Snapshot))
         {
             // lvremove of an origin would take its snapshots with it.
             throw new ControllerException(ControllerErrorKind.FailedPrecondition,
-                $"Volume {id} has snapshots ({string.Join(", ", snapshots.Select(s => s.Id))}); delete them first.");
+                $"Volume {record.Id} has snapshots ({string.Join(", ", dependents.Where(v => v.Kind == VolumeKind.Snapshot).Select(s => s.Id))}); delete them first.");
         }
 
-        await pool.Writer.WriteAsync(new RemoveLv(record), cancellationToken).ConfigureAwait(false);
-        _events.Publish(Contracts.V1.EventKind.VolumeDeleted, id, $"Volume {record.Name} ({id}) deleted from pool {pool.Name}.");
+        if (dependents.FirstOrDefault(v => v.CopyPending && !v.WipePending) is { } clone)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"Volume {record.Id} is the source of clone {clone.Id}, whose copy has not finished; delete the clone or wait for it.");
+        }
+
+        if (record.Kind == VolumeKind.Snapshot && pool.Catalog.Get(record.SourceVolumeId) is { Owners.Count: > 0 } origin)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"Snapshot {record.Id} belongs to volume {origin.Id}, attached to {string.Join(", ", origin.Owners)}: its COW store is in use there; detach the origin first.");
+        }
     }
 
     /// <summary>Grows a volume; a size at or below the current one returns it unchanged.</summary>

@@ -59,6 +59,16 @@ public sealed class LvmReader
             ?? throw new LvmException("vgs", 5, $"Volume group \"{vgName}\" not found");
     }
 
+    /// <summary>Where an LV's extents lie on its PV, or null when the LV does not exist.</summary>
+    public async Task<LvLayout?> LayoutAsync(string vgName, string lvName, CancellationToken cancellationToken)
+    {
+        // The names are LVM names ([a-zA-Z0-9+_.-]): quoted, they are plain strings to lvm's selection parser.
+        var output = await _lvm.RunAsync("pvs",
+            ["--segments", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", LvLayoutParser.Fields,
+             "--select", $"vg_name=\"{vgName}\" && lv_name=\"{lvName}\""], cancellationToken).ConfigureAwait(false);
+        return LvLayoutParser.Parse(output);
+    }
+
     /// <summary>The VG a device's PV label names ("" for a bare PV), or null when it carries no PV label.</summary>
     public async Task<string?> PvVgNameAsync(string device, CancellationToken cancellationToken)
     {

@@ -46,7 +46,9 @@ public sealed class ControllerCrashTests : IDisposable
         var targetKills = int.Parse(Environment.GetEnvironmentVariable("SHAREDLVM_CRASH_KILLS") ?? "200", CultureInfo.InvariantCulture);
         await using (var setup = await ControllerProcess.StartAsync(_state, faults: null))
         {
-            await setup.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize });
+            // Metadata writes only: deleted volumes go at once (a wipe needs an agent; DataJobsTests
+            // covers wipes, and restarts in the middle of them).
+            await setup.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, WipeOnDelete = WipePolicy.None });
         }
 
         var random = new Random(4242);

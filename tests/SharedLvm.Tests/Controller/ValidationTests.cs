@@ -46,6 +46,9 @@ public class ValidationTests
         Assert.False(Accepts(() => Validation.Labels("labels", new Dictionary<string, string> { ["Tenant"] = "x" })));
         Assert.False(Accepts(() => Validation.Labels("labels", new Dictionary<string, string> { ["k"] = new string('v', 300) })));
         Assert.False(Accepts(() => Validation.Labels("labels", Enumerable.Range(0, 33).ToDictionary(i => "k" + i, _ => "v"))));
+        Assert.False(Accepts(() => Validation.Labels("labels", new Dictionary<string, string> { ["tenant"] = "acme\n" })));
+        Assert.False(Accepts(() => Validation.Labels("labels", new Dictionary<string, string> { ["tenant"] = "a\u001b[31mred" })));
+        Assert.False(Accepts(() => Validation.Labels("labels", new Dictionary<string, string> { ["tenant\n"] = "x" })));
     }
 
     [Fact]

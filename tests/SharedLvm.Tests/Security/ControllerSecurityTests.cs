@@ -29,7 +29,7 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
         ["GetNode"] = "reader", ["ListNodes"] = "reader", ["GetNodeHealth"] = "reader", ["WatchEvents"] = "reader",
         ["CreateVolume"] = "operator", ["ExtendVolume"] = "operator", ["CreateSnapshot"] = "operator", ["CloneVolume"] = "operator",
         ["SetVolumeLabels"] = "operator", ["AttachVolume"] = "operator", ["DetachVolume"] = "operator",
-        ["CreatePool"] = "admin", ["ForgetPool"] = "admin", ["DeleteVolume"] = "admin", ["FenceNode"] = "admin",
+        ["CreatePool"] = "admin", ["UpdatePool"] = "admin", ["ForgetPool"] = "admin", ["DeleteVolume"] = "admin", ["FenceNode"] = "admin",
         ["DrainNode"] = "admin", ["ResumeNode"] = "admin", ["RestartNodeMultipathd"] = "admin",
     };
 

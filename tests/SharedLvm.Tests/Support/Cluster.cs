@@ -14,6 +14,11 @@ internal sealed record ClusterOptions
 
     public ulong PoolMetadataSizeBytes { get; init; }
 
+    /// <summary>The pool's WWID: the fixture trees' nodes see 35000c500a0000001, so data jobs can run on them.</summary>
+    public string PoolWwid { get; init; } = string.Empty;
+
+    public WipePolicy WipeOnDelete { get; init; }
+
     /// <summary>Extra controller arguments (heartbeats are 1 s unless these say otherwise).</summary>
     public IReadOnlyList<string> ControllerArgs { get; init; } = [];
 }
@@ -66,6 +71,7 @@ internal sealed class Cluster : IAsyncDisposable
             await cluster.Api.CreatePoolAsync(new CreatePoolRequest
             {
                 Name = cluster.Pool, DevicePath = lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = options.PoolMetadataSizeBytes,
+                Wwid = options.PoolWwid, WipeOnDelete = options.WipeOnDelete,
             });
         }
 
@@ -92,8 +98,11 @@ internal sealed class Cluster : IAsyncDisposable
     {
         var activator = _activators[node] = new FakeActivator(Lu, node);
         prepare?.Invoke(activator);
+        // The agent's lvm sees the pool's loop device as if it were the LU's multipath map: its data
+        // jobs (copies, wipes) read the VG and do their I/O for real.
+        string[] lvmSeesLu = Lu is null ? [] : ["--Agent:ExtraLvmDevicePatterns:0", $"^{Lu.Device}$"];
         var agent = await InProcessAgent.StartAsync(node, fixture, s => s.AddSingleton<IVolumeActivator>(activator), Logs,
-            ["--controller", Controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false", .. extraArgs]);
+            ["--controller", Controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false", .. lvmSeesLu, .. extraArgs]);
         _agents.Add(agent);
         await Eventually.TrueAsync(async () =>
         {

@@ -33,7 +33,7 @@ public sealed class ControllerLinkTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task It_registers_as_its_node_then_heartbeats_findings_with_layer_state_and_remedy()
+    public async Task It_registers_as_its_node_then_heartbeats_its_volumes_and_findings_with_layer_state_and_remedy()
     {
         await Eventually.TrueAsync(() => !Registry.Heartbeats.IsEmpty, "a heartbeat after the registration");
         var registration = Assert.Single(Registry.Registrations);
@@ -41,6 +41,8 @@ public sealed class ControllerLinkTests : IAsyncLifetime
         Assert.Equal(["35000c500a0000001"], registration.VisibleWwids);
         Assert.Equal(_agent.Address.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), registration.Address.Split(':')[^1]);
         var heartbeat = Registry.Heartbeats.Last();
+        // The node's own ubuntu-vg/ubuntu-lv is active too: only volumes are reported.
+        Assert.Equal(["pool1/slvm-aaaaaaaaaaaaaaaaaaaaaaaaaa"], heartbeat.ActiveLvs);
         Assert.Equal(HealthState.Failed, heartbeat.Health);
         var path = Assert.Single(heartbeat.Findings, f => f.Code == "path_failed");
         Assert.Equal((Layer.Multipath, HealthState.Degraded), (path.Layer, path.State));

@@ -229,18 +229,27 @@ public sealed class ControllerServiceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Delete_removes_the_lv_and_is_idempotent()
+    public async Task Delete_marks_the_lv_for_wiping_by_default_and_removes_it_at_once_where_the_pool_opted_out()
     {
         LoopDevice.Present(_lu);
 
+        // The default (zero): the LV stays, DELETING, until an agent wiped it (none runs here).
+        var kept = await CreateAsync("wiped-later", MiB);
+        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = kept.Id });
+        Assert.Equal(VolumeState.Deleting, (await Api.GetVolumeAsync(new GetVolumeRequest { Id = kept.Id })).State);
+        Assert.Contains("slvm_wipe_pending", _lu.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{_pool}/{kept.LvName}").Output, StringComparison.Ordinal);
+        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = kept.Id });
+        Assert.Equal(1, LvCount());
+
+        Assert.Equal(WipePolicy.None, (await Api.UpdatePoolAsync(new UpdatePoolRequest { Name = _pool, WipeOnDelete = WipePolicy.None })).WipeOnDelete);
         var volume = await CreateAsync("doomed", MiB);
+        Assert.Equal(2, LvCount());
+        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = volume.Id });
         Assert.Equal(1, LvCount());
         await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = volume.Id });
-        Assert.Equal(0, LvCount());
-        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = volume.Id });
         var pool = await Api.GetPoolAsync(new GetPoolRequest { Name = _pool });
-        Assert.Equal(pool.SizeBytes, pool.FreeBytes);
-        Assert.Equal(0u, pool.VolumeCount);
+        Assert.Equal(pool.SizeBytes - MiB * 4, pool.FreeBytes); // the one extent of the volume still being deleted
+        Assert.Equal(1u, pool.VolumeCount);
     }
 
     [Fact]
@@ -435,19 +444,27 @@ public sealed class ControllerServiceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Watch_streams_volume_events()
+    public async Task Watch_streams_volume_events_each_carrying_the_volume_as_it_now_is()
     {
         LoopDevice.Present(_lu);
 
         using var watch = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        using var call = Api.WatchEvents(new WatchEventsRequest(), cancellationToken: watch.Token);
+        using var call = Api.WatchEvents(new WatchEventsRequest { Kinds = { EventKind.VolumeChanged } }, cancellationToken: watch.Token);
         var events = call.ResponseStream.ReadAllAsync(watch.Token).GetAsyncEnumerator(watch.Token);
         var next = events.MoveNextAsync();
         await Task.Delay(200);
-        var volume = await CreateAsync("watched", MiB);
+        var volume = await CreateAsync("watched", 4 * MiB);
         Assert.True(await next);
-        Assert.Equal(EventKind.VolumeChanged, events.Current.Kind);
-        Assert.Equal(volume.Id, events.Current.Subject);
+        Assert.Equal((EventKind.VolumeChanged, volume.Id), (events.Current.Kind, events.Current.Subject));
+        Assert.Equal((volume.Id, "watched", 4 * MiB, VolumeState.Available), (events.Current.Volume.Id, events.Current.Volume.Name, events.Current.Volume.SizeBytes, events.Current.Volume.State));
+
+        await Api.ExtendVolumeAsync(new ExtendVolumeRequest { Id = volume.Id, SizeBytes = 8 * MiB });
+        Assert.True(await events.MoveNextAsync());
+        Assert.Equal(8 * MiB, events.Current.Volume.SizeBytes);
+
+        await Api.SetVolumeLabelsAsync(new SetVolumeLabelsRequest { Id = volume.Id, Labels = { ["tenant"] = "acme" } });
+        Assert.True(await events.MoveNextAsync());
+        Assert.Equal("acme", events.Current.Volume.Labels["tenant"]);
         await watch.CancelAsync();
     }
 

@@ -115,6 +115,10 @@ public sealed class AttachmentServiceTests : IAsyncLifetime
 
         var refused = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b" }));
         Assert.Contains("attached to node-a", refused.Status.Detail, StringComparison.Ordinal);
+        // Asking for multi-attach is no way around it: the holder may still be writing.
+        var multi = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b", MultiAttach = true }));
+        Assert.Equal(GrpcStatusCode.FailedPrecondition, multi.StatusCode);
+        Assert.Contains("node-a, which is UNREACHABLE", multi.Status.Detail, StringComparison.Ordinal);
         var stuck = await Assert.ThrowsAsync<RpcException>(async () => await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" }));
         Assert.Equal(GrpcStatusCode.Unavailable, stuck.StatusCode);
         Assert.Contains("sharedlvm_owner_node-a", _cluster.Tags(volume), StringComparison.Ordinal);
@@ -143,17 +147,41 @@ public sealed class AttachmentServiceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Multi_attach_allows_two_nodes_for_a_live_migration_and_no_third()
+    public async Task Multi_attach_allows_two_nodes_that_both_asked_for_it_and_no_third()
     {
         await _cluster.AddAgentAsync("node-a");
         await _cluster.AddAgentAsync("node-b");
         await _cluster.AddAgentAsync("node-c");
         var volume = await _cluster.CreateVolumeAsync("vm-6");
-        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a", MultiAttach = true });
+        Assert.Contains("slvm_multi", _cluster.Tags(volume), StringComparison.Ordinal);
         await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b", MultiAttach = true });
         Assert.Equal(["node-a", "node-b"], (await Api.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id })).Attachments.Select(x => x.Node).Order());
+        Assert.True(_cluster.Activator("node-b").IsActive(_cluster.Pool, volume.LvName));
         var third = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-c", MultiAttach = true }));
         Assert.Contains("two nodes", third.Status.Detail, StringComparison.Ordinal);
+
+        // The migration ends: the source detaches, then the target; the mark goes with the last holder.
+        await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+        Assert.Contains("slvm_multi", _cluster.Tags(volume), StringComparison.Ordinal);
+        await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-b" });
+        Assert.DoesNotContain("slvm_multi", _cluster.Tags(volume), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_second_holder_can_not_join_an_attachment_that_did_not_ask_to_share()
+    {
+        await _cluster.AddAgentAsync("node-a");
+        await _cluster.AddAgentAsync("node-b");
+        var volume = await _cluster.CreateVolumeAsync("vm-7");
+        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a" });
+
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b", MultiAttach = true }));
+
+        Assert.Equal(GrpcStatusCode.FailedPrecondition, e.StatusCode);
+        Assert.Contains("without multi_attach", e.Status.Detail, StringComparison.Ordinal);
+        Assert.False(_cluster.Activator("node-b").IsActive(_cluster.Pool, volume.LvName));
+        Assert.DoesNotContain("sharedlvm_owner_node-b", _cluster.Tags(volume), StringComparison.Ordinal);
     }
 
     [Fact]
