@@ -10,9 +10,9 @@ namespace SharedLvm.Lab.Tests;
 /// </summary>
 public sealed class ScenarioOrder : ITestMethodOrderer, ITestCaseOrderer
 {
-    public IReadOnlyCollection<TTestMethod> OrderTestMethods<TTestMethod>(IReadOnlyCollection<TTestMethod> testMethods)
+    public IReadOnlyCollection<TTestMethod?> OrderTestMethods<TTestMethod>(IReadOnlyCollection<TTestMethod?> testMethods)
         where TTestMethod : notnull, ITestMethod =>
-        testMethods.OrderBy(m => m.MethodName, StringComparer.Ordinal).ToArray();
+        testMethods.OrderBy(m => m?.MethodName, StringComparer.Ordinal).ToArray();
 
     public IReadOnlyCollection<TTestCase> OrderTestCases<TTestCase>(IReadOnlyCollection<TTestCase> testCases)
         where TTestCase : notnull, ITestCase =>

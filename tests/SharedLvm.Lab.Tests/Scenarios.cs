@@ -285,6 +285,102 @@ public sealed class Scenarios : IClassFixture<Lab>
     }
 
     [LabFact]
+    public async Task S8b_a_clone_copies_256_mib_with_progress_and_its_checksum_matches_then_figures_against_dd()
+    {
+        var source = await CreateAsync("s8b-golden", 256);
+        await AttachAsync(source, "node-a");
+        var sum = _lab.Guest("node-a", $"head -c {192 * MiB} /dev/urandom | dd of={Lab.DevicePath(source)} bs=4M oflag=direct status=none && " +
+            $"dd if={Lab.DevicePath(source)} bs=4M iflag=direct status=none | sha256sum").Split(' ')[0];
+        await DetachAsync(source, "node-a");
+
+        var timer = Stopwatch.StartNew();
+        var clone = await Api.CloneVolumeAsync(new CloneVolumeRequest { SourceVolumeId = source.Id, Name = "s8b-copy" }, Long);
+        Assert.Equal(VolumeState.Copying, clone.State);
+        DataProgress? seen = null;
+        Volume now;
+        while ((now = await Api.GetVolumeAsync(new GetVolumeRequest { Id = clone.Id }, Long)).State == VolumeState.Copying)
+        {
+            seen = now.Progress ?? seen;
+            Assert.True(timer.Elapsed < TimeSpan.FromMinutes(5), "the copy finished within 5 minutes");
+            await Task.Delay(250);
+        }
+
+        var apiSeconds = timer.Elapsed.TotalSeconds;
+        Assert.Equal(VolumeState.Available, now.State);
+        Assert.True(seen is { DoneBytes: > 0, TotalBytes: 256 * MiB }, $"progress was visible while copying (last seen: {seen})");
+        _output.WriteLine($"progress seen: {seen}");
+
+        await AttachAsync(clone, "node-b");
+        Assert.Equal(sum, _lab.Guest("node-b", $"dd if={Lab.DevicePath(clone)} bs=4M iflag=direct status=none | sha256sum").Split(' ')[0]);
+        await DetachAsync(clone, "node-b");
+
+        // Raw: dd between the same two LVs in the same guest, activated by hand and deactivated after.
+        var lvs = $"{Lab.Pool}/{source.LvName} {Lab.Pool}/{clone.LvName}";
+        var ddSeconds = double.Parse(_lab.Guest("node-b",
+            $"lvchange -ay {lvs} >/dev/null && t0=$(date +%s%N); dd if={Lab.DevicePath(source)} of={Lab.DevicePath(clone)} bs=4M iflag=direct oflag=direct status=none; " +
+            $"t1=$(date +%s%N); lvchange -an {lvs} >/dev/null; echo $(( (t1 - t0) / 1000000 ))", timeoutSeconds: 600).Trim(), System.Globalization.CultureInfo.InvariantCulture) / 1000;
+        _lab.AssertNoLvActiveOnTwoNodes();
+        var ddRate = 256 / ddSeconds;
+        Lab.Figure($"clone copy 256 MiB: API end to end {256 / apiSeconds:F0} MiB/s ({apiSeconds:F1} s), agent I/O {seen!.BytesPerSecond / (double)MiB:F0} MiB/s, " +
+            $"raw dd bs=4M direct in the same guest {ddRate:F0} MiB/s: {256 / apiSeconds / ddRate:F2}x end to end, {seen.BytesPerSecond / (double)MiB / ddRate:F2}x I/O " +
+            $"({seen.ZeroedBytes / MiB} MiB of zeros zeroed, not written)");
+        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = clone.Id }, Long);
+        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = source.Id }, Long);
+        await UntilAsync(() => Gone(clone.Id) && Gone(source.Id), "both wiped and removed", 300);
+    }
+
+    [LabFact]
+    public async Task S8c_a_deleted_volumes_extents_read_zeros_in_the_next_volume_then_figures_against_blkdiscard()
+    {
+        var old = await CreateAsync("s8c-tenant-a", 128);
+        await AttachAsync(old, "node-a");
+        _lab.Guest("node-a", $"yes TENANT-A-SECRET | head -c {128 * MiB} | dd of={Lab.DevicePath(old)} bs=4M oflag=direct status=none");
+        var extents = _lab.Guest("node-a", $"lvs --noheadings -o seg_pe_ranges {Lab.Pool}/{old.LvName}").Trim();
+        await DetachAsync(old, "node-a");
+
+        var timer = Stopwatch.StartNew();
+        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = old.Id }, Long);
+        await UntilAsync(() => Gone(old.Id), "the deleted volume is wiped and removed", 300);
+        var wipeSeconds = timer.Elapsed.TotalSeconds;
+
+        var next = await CreateAsync("s8c-tenant-b", 128);
+        Assert.Equal(extents, _lab.Guest("node-b", $"lvs --noheadings -o seg_pe_ranges {Lab.Pool}/{next.LvName}").Trim()); // the same extents
+        await AttachAsync(next, "node-b");
+        Assert.Equal("0", _lab.Guest("node-b", $"dd if={Lab.DevicePath(next)} bs=4M iflag=direct status=none | tr -d '\\0' | wc -c").Trim());
+        Assert.Equal("0", _lab.Guest("node-b", $"dd if={Lab.DevicePath(next)} bs=4M iflag=direct status=none | grep -c TENANT-A-SECRET || true").Trim());
+
+        // Raw: blkdiscard -z (BLKZEROOUT) of the same LV in the same guest.
+        var rawSeconds = double.Parse(_lab.Guest("node-b",
+            $"t0=$(date +%s%N); blkdiscard -z {Lab.DevicePath(next)}; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 ))", timeoutSeconds: 600).Trim(),
+            System.Globalization.CultureInfo.InvariantCulture) / 1000;
+        await DetachAsync(next, "node-b");
+        Lab.Figure($"wipe of a deleted 128 MiB volume: API delete to gone {wipeSeconds:F1} s ({128 / wipeSeconds:F0} MiB/s) vs raw blkdiscard -z of 128 MiB in the guest {rawSeconds:F1} s ({128 / rawSeconds:F0} MiB/s): {rawSeconds / wipeSeconds:F2}x");
+        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = next.Id }, Long);
+    }
+
+    [LabFact]
+    public async Task S8d_a_live_migration_holds_the_volume_on_both_nodes_without_an_alarm_until_the_source_detaches()
+    {
+        var volume = await CreateAsync("s8d-migrating", 16);
+        var alarmsBefore = await DoubleActivationsAsync();
+        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-a", MultiAttach = true }, Long);
+        await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b", MultiAttach = true }, Long);
+        Assert.Contains(Lab.DmName(volume), _lab.ActiveLvs("node-a"));
+        Assert.Contains(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
+        _lab.AssertNoLvActiveOnTwoNodes(Lab.DmName(volume));
+        var inventory = await _lab.Agent("node-b").GetInventoryAsync(new GetInventoryRequest());
+        Assert.True(inventory.ActiveLvs.Single(l => l.LvName == volume.LvName).Shared);
+
+        await Task.Delay(TimeSpan.FromSeconds(8)); // several heartbeats of both nodes reporting it active
+        Assert.Equal(alarmsBefore, await DoubleActivationsAsync());
+
+        await DetachAsync(volume, "node-a");
+        Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-a"));
+        await DetachAsync(volume, "node-b");
+        await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = volume.Id }, Long);
+    }
+
+    [LabFact]
     public async Task S9_an_unreachable_node_keeps_its_volume_until_fenced()
     {
         var volume = await CreateAsync("s9-pinned", 16);
@@ -296,6 +392,11 @@ public sealed class Scenarios : IClassFixture<Lab>
         await UntilAsync(() => NodeState("node-a") == Contracts.V1.NodeState.Unreachable, "node-a is UNREACHABLE", 60);
         var refused = await Assert.ThrowsAsync<RpcException>(async () => await AttachAsync(volume, "node-b"));
         Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        // Asking for multi-attach is no way around it.
+        var multi = await Assert.ThrowsAsync<RpcException>(async () =>
+            await Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-b", MultiAttach = true }, Long));
+        Assert.Contains("UNREACHABLE", multi.Status.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
         var detach = await Assert.ThrowsAsync<RpcException>(async () => await DetachAsync(volume, "node-a"));
         Assert.NotEqual(StatusCode.OK, detach.StatusCode);
 
@@ -327,6 +428,28 @@ public sealed class Scenarios : IClassFixture<Lab>
         await Api.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = node }, Long);
         _output.WriteLine($"detach {volume.Name} <- {node}: {timer.ElapsedMilliseconds} ms");
         _lab.AssertNoLvActiveOnTwoNodes();
+    }
+
+    private bool Gone(string id)
+    {
+        try
+        {
+            Api.GetVolume(new GetVolumeRequest { Id = id });
+            return false;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.NotFound)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>The controller's double-activation counter, from its /metrics.</summary>
+    private static async Task<double> DoubleActivationsAsync()
+    {
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync(new Uri("http://127.0.0.1:7410/metrics"));
+        var line = text.Split('\n').FirstOrDefault(l => l.StartsWith("sharedlvm_double_activations_total", StringComparison.Ordinal));
+        return line is null ? 0 : double.Parse(line.Split(' ')[^1], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private bool HasFinding(string node, string code) =>

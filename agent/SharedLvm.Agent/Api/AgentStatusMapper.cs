@@ -19,7 +19,7 @@ public sealed class AgentStatusMapper : IStatusMapper
             _ => StatusCode.FailedPrecondition,
         }, e.Message),
         // I/O on the LU failed (a path down without queueing, a reservation conflict): the LU, not the request.
-        Data.BlockDeviceException => new Status(StatusCode.Unavailable, exception.Message),
+        SharedLvm.Os.Devices.BlockDeviceException => new Status(StatusCode.Unavailable, exception.Message),
         LvmException or ProcessTimeoutException or ProcessStartException => new Status(StatusCode.Unavailable, exception.Message),
         _ => null,
     };

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using SharedLvm.Os.Devices;
 using SharedLvm.Os.Lvm;
 
 namespace SharedLvm.Agent.Data;

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using SharedLvm.Agent.Data;
+using SharedLvm.Os.Devices;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Tests.Support;
 

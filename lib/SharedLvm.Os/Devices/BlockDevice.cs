@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace SharedLvm.Agent.Data;
+namespace SharedLvm.Os.Devices;
 
 /// <summary>An I/O error on a block device, with the errno the kernel gave (EIO, EBADE for a reservation conflict...).</summary>
 public sealed class BlockDeviceException : Exception
