@@ -158,10 +158,13 @@ public sealed partial class Lab : IAsyncLifetime
     {
         using var http = new HttpClient();
         var text = http.GetStringAsync(new Uri("http://127.0.0.1:7410/metrics")).GetAwaiter().GetResult();
-        return ulong.Parse(EpochLine().Match(text).Groups[1].Value, CultureInfo.InvariantCulture);
+        var line = EpochLine().Match(text);
+        Assert.True(line.Success, "the controller's /metrics has no sharedlvm_controller_epoch line");
+        return ulong.Parse(line.Groups[1].Value, CultureInfo.InvariantCulture);
     }
 
-    [GeneratedRegex(@"^sharedlvm_controller_epoch (\d+)$", RegexOptions.Multiline | RegexOptions.CultureInvariant)]
+    // The OpenTelemetry exporter may add labels and a timestamp after the value.
+    [GeneratedRegex(@"^sharedlvm_controller_epoch(?:\{[^}]*\})? (\d+)", RegexOptions.Multiline | RegexOptions.CultureInvariant)]
     private static partial Regex EpochLine();
 
     public static (int Code, string Output) Script(TimeSpan timeout, params string[] arguments)
