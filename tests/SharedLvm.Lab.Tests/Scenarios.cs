@@ -196,7 +196,7 @@ public sealed class Scenarios : IClassFixture<Lab>
         var timer = Stopwatch.StartNew();
         var rescan = await _lab.Agent("node-b").RescanAsync(new RescanRequest
         {
-            Header = new CommandHeader { NodeName = "node-b" },
+            Header = new CommandHeader { NodeName = "node-b", Epoch = new Epoch { Value = Lab.ControllerEpoch() } },
             Expect = { new LunAddress { Wwid = Lab.HotAddedWwid } },
             WaitSeconds = 60,
         }, Long);

@@ -7,7 +7,8 @@ namespace SharedLvm.Agent.Activation;
 /// <summary>
 /// What every command from the controller must be before the agent acts on it: addressed to this
 /// node (a stale address or a reused IP misroutes it), from a controller epoch not older than the
-/// highest this node has seen (a deposed controller's late order), naming a valid VG and LV.
+/// highest this node has seen (a deposed controller's late order) nor the same epoch from
+/// another controller, naming a valid VG and LV.
 /// </summary>
 public sealed partial class CommandGuard(AgentOptions options, EpochStore epochs)
 {
@@ -35,15 +36,16 @@ public sealed partial class CommandGuard(AgentOptions options, EpochStore epochs
             throw new AgentException(AgentErrorKind.InvalidArgument, "The command carries no controller epoch.");
         }
 
-        if (!epochs.Observe(epoch.Value))
+        if (!epochs.Observe(epoch.Value, epoch.ControllerId))
         {
-            throw new AgentException(AgentErrorKind.FailedPrecondition,
-                $"Refused: controller epoch {epoch.Value} is older than {epochs.Highest}, the highest this node has seen (a deposed controller?).");
+            throw new AgentException(AgentErrorKind.FailedPrecondition, epoch.Value == epochs.Highest
+                ? $"Refused: controller {epoch.ControllerId} claims epoch {epoch.Value}, which controller {epochs.Holder} holds on this node (two controllers with one epoch?)."
+                : $"Refused: controller epoch {epoch.Value} is older than {epochs.Highest}, the highest this node has seen (a deposed controller?).");
         }
     }
 
     /// <summary>A command for another node was misrouted (stale address, reused IP): refuse it.</summary>
-    public void CheckAddressedToMe(CommandHeader? header)
+    private void CheckAddressedToMe(CommandHeader? header)
     {
         if (header is { NodeName.Length: > 0 } && !string.Equals(header.NodeName, options.NodeName, StringComparison.Ordinal))
         {

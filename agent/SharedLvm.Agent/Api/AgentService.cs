@@ -95,7 +95,9 @@ public sealed class AgentService(
 
     public override async Task<RescanResponse> Rescan(RescanRequest request, ServerCallContext context)
     {
-        guard.CheckAddressedToMe(request.Header);
+        // A rescan changes what the node sees (a LIP resets the fabric login): a deposed controller
+        // may not order one either.
+        guard.Check(request.Header);
         if (request.WaitSeconds > MaxRescanWaitSeconds)
         {
             throw new AgentException(AgentErrorKind.InvalidArgument, $"wait_seconds must be at most {MaxRescanWaitSeconds}.");

@@ -148,10 +148,11 @@ public sealed class ControllerLink : BackgroundService
 
     private void AcceptEpoch(Epoch epoch)
     {
-        if (!_epochs.Observe(epoch.Value))
+        if (!_epochs.Observe(epoch.Value, epoch.ControllerId))
         {
             AgentLog.StaleController(_logger, epoch.Value, epoch.ControllerId, _epochs.Highest);
-            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"Controller epoch {epoch.Value} is older than {_epochs.Highest}: a deposed controller."));
+            throw new RpcException(new Status(StatusCode.FailedPrecondition,
+                $"Controller {epoch.ControllerId} at epoch {epoch.Value} is deposed: this node has seen epoch {_epochs.Highest} of controller {_epochs.Holder}."));
         }
     }
 }

@@ -66,17 +66,27 @@ public sealed class AgentServiceTests : IAsyncLifetime
     [Fact]
     public async Task Bad_rescans_get_clear_statuses()
     {
-        var unknownHost = await Assert.ThrowsAsync<RpcException>(async () => await _api.RescanAsync(new RescanRequest { Hosts = { 9 } }));
+        var current = new CommandHeader { NodeName = "node-a", Epoch = new Epoch { Value = 3, ControllerId = "c3" } };
+        var unknownHost = await Assert.ThrowsAsync<RpcException>(async () => await _api.RescanAsync(new RescanRequest { Header = current, Hosts = { 9 } }));
         Assert.Equal(StatusCode.InvalidArgument, unknownHost.StatusCode);
         Assert.Contains("host9", unknownHost.Status.Detail, StringComparison.Ordinal);
 
         var misrouted = await Assert.ThrowsAsync<RpcException>(async () => await
-            _api.RescanAsync(new RescanRequest { Header = new CommandHeader { NodeName = "node-b" } }));
+            _api.RescanAsync(new RescanRequest { Header = new CommandHeader { NodeName = "node-b", Epoch = current.Epoch } }));
         Assert.Equal(StatusCode.FailedPrecondition, misrouted.StatusCode);
 
         var badWwid = await Assert.ThrowsAsync<RpcException>(async () => await
-            _api.RescanAsync(new RescanRequest { Expect = { new LunAddress { Wwid = "../../etc" } } }));
+            _api.RescanAsync(new RescanRequest { Header = current, Expect = { new LunAddress { Wwid = "../../etc" } } }));
         Assert.Equal(StatusCode.InvalidArgument, badWwid.StatusCode);
+
+        // A deposed controller may not order a rescan (a LIP resets the fabric login) either.
+        var older = await Assert.ThrowsAsync<RpcException>(async () => await
+            _api.RescanAsync(new RescanRequest { Header = new CommandHeader { NodeName = "node-a", Epoch = new Epoch { Value = 2, ControllerId = "c2" } } }));
+        Assert.Equal(StatusCode.FailedPrecondition, older.StatusCode);
+        var twin = await Assert.ThrowsAsync<RpcException>(async () => await
+            _api.RescanAsync(new RescanRequest { Header = new CommandHeader { NodeName = "node-a", Epoch = new Epoch { Value = 3, ControllerId = "other" } } }));
+        Assert.Equal(StatusCode.FailedPrecondition, twin.StatusCode);
+        Assert.Contains("c3", twin.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
