@@ -29,7 +29,9 @@ public static class AgentHost
         Options (also in /etc/sharedlvm/agent.json under "Agent", or SHAREDLVM_AGENT__<NAME>):
           --listen HOST:PORT     agent gRPC address                   [127.0.0.1:7401]
           --node NAME            this node's name                     [the hostname]
-          --controller ADDRESS   controller API, host:port or URL      [127.0.0.1:7400]
+          --controller ADDRESS   controller API, host:port or URL; several, comma-separated,
+                                 with standbys: the agent follows the active one
+                                                                [127.0.0.1:7400]
           --tls-ca FILE          cluster CA certificate     [/etc/sharedlvm/pki/ca.crt]
           --tls-cert FILE        this node's certificate   [/etc/sharedlvm/pki/node.crt]
           --tls-key FILE         its key (mode 0600)       [/etc/sharedlvm/pki/node.key]

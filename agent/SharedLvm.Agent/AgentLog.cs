@@ -52,6 +52,9 @@ internal static partial class AgentLog
     [LoggerMessage(4401, LogLevel.Information, "Activated {Vg}/{Lv} (volume {VolumeId}) on node {Node} as {Device}: {Mode}")]
     public static partial void Activated(ILogger logger, string vg, string lv, string volumeId, string node, string device, string mode);
 
+    [LoggerMessage(4410, LogLevel.Information, "Following the controller at {Controller}")]
+    public static partial void FollowingController(ILogger logger, string controller);
+
     [LoggerMessage(4402, LogLevel.Information, "Deactivated {Vg}/{Lv} (volume {VolumeId}) on node {Node} (was active: {WasActive})")]
     public static partial void DeactivatedOnOrder(ILogger logger, string vg, string lv, string volumeId, string node, bool wasActive);
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Grpc.Core;
+using SharedLvm.Contracts.Conventions;
 using SharedLvm.Grpc;
 using SharedLvm.Grpc.Security;
 using ControllerRpc = SharedLvm.Contracts.V1.Controller;
@@ -19,7 +20,7 @@ internal static class Connection
 
     public static readonly Option<string?> ControllerOption = new("--controller")
     {
-        Description = "Controller address: host:port (https when a CA is given, else http) or a URL. Else $SLVM_CONTROLLER, ~/.config/sharedlvm/slvm.json or /etc/sharedlvm/slvm.json {\"controller\": ...}, else " + DefaultController + ".",
+        Description = "Controller address: host:port (https when a CA is given, else http) or a URL; several, comma-separated, for a cluster with standbys: slvm follows the active one. Else $SLVM_CONTROLLER, ~/.config/sharedlvm/slvm.json or /etc/sharedlvm/slvm.json {\"controller\": ...}, else " + DefaultController + ".",
         Recursive = true,
     };
 
@@ -47,12 +48,12 @@ internal static class Connection
     public static async Task<int> Run(ParseResult parse, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken,
         Func<ControllerRpc.ControllerClient, Output, CallOptions, Task> action)
     {
-        string address;
+        IReadOnlyList<string> addresses;
         TransportSecurity security;
         try
         {
             var ca = Setting(parse.GetValue(CaOption), "SLVM_CA", "ca");
-            address = ResolveController(parse.GetValue(ControllerOption), tls: ca is not null);
+            addresses = ResolveControllers(parse.GetValue(ControllerOption), tls: ca is not null);
             var cert = Setting(parse.GetValue(CertOption), "SLVM_CERT", "cert");
             var key = Setting(parse.GetValue(KeyOption), "SLVM_KEY", "key");
             security = ca is null
@@ -66,8 +67,6 @@ internal static class Connection
         }
 
         using var _ = security;
-        using var channel = security.Dial(address, PeerRoles.Controller, refused: why => stderr.WriteLine("slvm: the controller's certificate is refused: " + why));
-        var api = new ControllerRpc.ControllerClient(channel);
         var headers = new Metadata();
         if (Environment.GetEnvironmentVariable("SLVM_TOKEN") is { Length: > 0 } token)
         {
@@ -75,33 +74,76 @@ internal static class Connection
         }
 
         var options = new CallOptions(headers, DateTime.UtcNow.AddSeconds(parse.GetValue(TimeoutOption)), cancellationToken);
-        try
+        var candidates = new Queue<string>(addresses);
+        var tried = new HashSet<string>(StringComparer.Ordinal);
+        while (true)
         {
-            var interactive = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
-            await action(api, new Output(stdout, parse.GetValue(JsonOption), interactive), options);
-            return 0;
-        }
-        catch (RpcException e)
-        {
-            await stderr.WriteLineAsync($"slvm: {StatusNames.Of(e.StatusCode)}: {e.Status.Detail}");
-            return (int)e.StatusCode;
-        }
-        catch (FormatException e)
-        {
-            await stderr.WriteLineAsync("slvm: " + e.Message);
-            return UsageError;
+            var address = candidates.Dequeue();
+            tried.Add(address);
+            using var channel = security.Dial(address, PeerRoles.Controller, refused: why => stderr.WriteLine("slvm: the controller's certificate is refused: " + why));
+            try
+            {
+                var interactive = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected;
+                await action(new ControllerRpc.ControllerClient(channel), new Output(stdout, parse.GetValue(JsonOption), interactive), options);
+                return 0;
+            }
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && NextController(e, address, candidates, tried, security.Tls is not null) is { } next)
+            {
+                // A standby (it names the active controller) or a controller that can't be reached:
+                // the call never started there, so trying the next one is safe.
+                await stderr.WriteLineAsync($"slvm: {address}: {e.Status.Detail} Trying {next}.");
+            }
+            catch (RpcException e)
+            {
+                await stderr.WriteLineAsync($"slvm: {StatusNames.Of(e.StatusCode)}: {e.Status.Detail}");
+                return (int)e.StatusCode;
+            }
+            catch (FormatException e)
+            {
+                await stderr.WriteLineAsync("slvm: " + e.Message);
+                return UsageError;
+            }
         }
     }
 
-    internal static string ResolveController(string? flag, bool tls = false)
+    /// <summary>
+    /// Where to go after UNAVAILABLE from <paramref name="address"/>: the active controller a standby
+    /// names, else (no connection at all) the next address given; null when there is nowhere left.
+    /// </summary>
+    private static string? NextController(RpcException e, string address, Queue<string> candidates, HashSet<string> tried, bool tls)
     {
-        var address = flag ?? Environment.GetEnvironmentVariable("SLVM_CONTROLLER") ?? FromConfigFiles("controller") ?? DefaultController;
-        if (!address.Contains("://", StringComparison.Ordinal))
+        if (e.Trailers.GetValue(ActiveController.Trailer) is { Length: > 0 } active && ResolveControllers(active, tls)[0] is var named && !tried.Contains(named))
         {
-            address = (tls ? "https://" : "http://") + address;
+            var rest = candidates.Where(c => c != named).ToArray();
+            candidates.Clear();
+            candidates.Enqueue(named);
+            foreach (var other in rest)
+            {
+                candidates.Enqueue(other);
+            }
+        }
+        else if (e.Trailers.GetValue(ActiveController.Trailer) is not null || e.Status.DebugException is null)
+        {
+            // A standby that knows no active controller, or an answer from a live controller: not a
+            // reason to try elsewhere.
+            return null;
         }
 
-        return Uri.TryCreate(address, UriKind.Absolute, out _) ? address : throw new FormatException($"controller address '{address}' is not a URL.");
+        return candidates.TryPeek(out var next) ? next : null;
+    }
+
+    internal static IReadOnlyList<string> ResolveControllers(string? flag, bool tls = false)
+    {
+        var setting = flag ?? Environment.GetEnvironmentVariable("SLVM_CONTROLLER") ?? FromConfigFiles("controller") ?? DefaultController;
+        return setting.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(address =>
+        {
+            if (!address.Contains("://", StringComparison.Ordinal))
+            {
+                address = (tls ? "https://" : "http://") + address;
+            }
+
+            return Uri.TryCreate(address, UriKind.Absolute, out _) ? address : throw new FormatException($"controller address '{address}' is not a URL.");
+        }).DefaultIfEmpty(tls ? "https://" + DefaultController : "http://" + DefaultController).ToArray();
     }
 
     /// <summary>A setting from its flag, else its environment variable, else slvm.json.</summary>

@@ -7,6 +7,7 @@ using SharedLvm.Controller.Attachments;
 using SharedLvm.Controller.Data;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Faults;
+using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
@@ -15,6 +16,7 @@ using SharedLvm.Controller.Volumes;
 using SharedLvm.Grpc.Security;
 using SharedLvm.Hosting;
 using SharedLvm.Os.Processes;
+using SharedLvm.Os.Sanlock;
 using SharedLvm.Telemetry;
 
 namespace SharedLvm.Controller;
@@ -39,6 +41,14 @@ public static class ControllerHost
           --lvm PATH                lvm binary                                [lvm]
           --lvm-timeout SECONDS     kill any lvm command after this           [120]
           --write-queue N           queued writes per pool before refusing    [256]
+          --lease MODE              none: the only controller; sanlock: a writer lease on every
+                                    pool's LU, any number of controllers, one active      [none]
+          --host-id N               sanlock host id of this controller host, 1..250 (sanlock)
+          --lease-io-timeout S      sanlock io_timeout; a dead holder's lease frees after
+                                    8 x S + 60 s (140 s at 10, 76 s at 2)                    [10]
+          --advertise HOST:PORT     the address standbys point clients to         [--listen]
+          --pool-devices DEV,...    look for pools (by their lease area) on these devices at
+                                    start: a fresh host joins with every pool
           --metrics-listen HOST:PORT  Prometheus /metrics (HTTP/1.1); "" = off [127.0.0.1:7410]
           --otlp-endpoint URL       export traces by OTLP/HTTP to this URL     [off]
           --config FILE             another JSON settings file
@@ -65,6 +75,11 @@ public static class ControllerHost
             ["--lvm"] = "Controller:LvmBinary",
             ["--lvm-timeout"] = "Controller:LvmTimeoutSeconds",
             ["--write-queue"] = "Controller:WriteQueueCapacity",
+            ["--lease"] = "Controller:Lease",
+            ["--host-id"] = "Controller:HostId",
+            ["--lease-io-timeout"] = "Controller:LeaseIoTimeoutSeconds",
+            ["--advertise"] = "Controller:Advertise",
+            ["--pool-devices"] = "Controller:PoolDevices",
             ["--metrics-listen"] = "Controller:MetricsListen",
             ["--otlp-endpoint"] = "Controller:OtlpEndpoint",
             ["--insecure"] = "Controller:Insecure",
@@ -97,6 +112,21 @@ public static class ControllerHost
         services.AddSingleton(_ => new ControllerStore(options.DatabasePath));
         services.AddSingleton(FaultInjector.FromEnvironment());
         services.AddSingleton<ControllerEpoch>();
+        if (options.UsesSanlock)
+        {
+            services.AddSingleton<ISanlock>(_ => new SanlockClient(TimeSpan.FromSeconds((8 * options.LeaseIoTimeoutSeconds) + 90)));
+            services.AddSingleton<IWriterLease, SanlockLease>();
+        }
+        else if (string.Equals(options.Lease, "none", StringComparison.Ordinal))
+        {
+            services.AddSingleton<IWriterLease, LocalLease>();
+        }
+        else
+        {
+            throw new DaemonConfigurationException($"Controller:Lease (--lease) is 'none' or 'sanlock', not '{options.Lease}'.");
+        }
+
+        services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions>(o => o.Interceptors.Add<StandbyGate>());
         services.AddSingleton<EventBus>();
         services.AddSingleton<PoolRegistry>();
         services.AddSingleton<VolumeService>();
@@ -111,7 +141,7 @@ public static class ControllerHost
         services.AddHostedService<ControllerStartup>();
         services.AddSingleton<DataJobs>();
         services.AddHostedService(sp => sp.GetRequiredService<DataJobs>());
-        services.AddSingleton<SystemdStatus>(sp => () => $"epoch {sp.GetRequiredService<ControllerEpoch>().Value}, {sp.GetRequiredService<PoolRegistry>().All.Count} pools");
+        services.AddSingleton<SystemdStatus>(sp => () => (sp.GetRequiredService<IWriterLease>().IsActive ? "active" : "standby") + $", epoch {sp.GetRequiredService<ControllerEpoch>().Value}, {sp.GetRequiredService<PoolRegistry>().All.Count} pools");
         services.AddHostedService<SystemdWatchdog>();
         configure?.Invoke(builder);
 

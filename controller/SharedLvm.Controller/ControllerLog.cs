@@ -81,4 +81,28 @@ internal static partial class ControllerLog
 
     [LoggerMessage(3905, LogLevel.Information, "Volume {VolumeId} ({Name}): copy cancelled ({Reason})")]
     public static partial void DataJobCancelled(ILogger logger, string volumeId, string name, string reason);
+
+    [LoggerMessage(3951, LogLevel.Information, "Writer lease: standby (host id {HostId}); pool {Pool}'s lease is held by host {OwnerId}, the active controller is {Active}")]
+    public static partial void Standby(ILogger logger, ulong hostId, string pool, ulong ownerId, string active);
+
+    [LoggerMessage(3952, LogLevel.Information, "Writer lease: active (host id {HostId}) on {Pools} pools, epoch {Epoch} (lease version {Lver})")]
+    public static partial void LeaseAcquired(ILogger logger, ulong hostId, int pools, ulong epoch, ulong lver);
+
+    [LoggerMessage(3953, LogLevel.Critical, "Writer lease of pool {Pool} LOST: the disk says host {OwnerId} holds it at version {Lver} (ours: host {HostId} version {OurLver}); no more writes, stopping")]
+    public static partial void LeaseLost(ILogger logger, string pool, ulong ownerId, ulong lver, ulong hostId, ulong ourLver);
+
+    [LoggerMessage(3954, LogLevel.Warning, "Pool {Pool} has no lease area yet: creating {Lv} ({Reason})")]
+    public static partial void LeaseAreaCreated(ILogger logger, string pool, string lv, string reason);
+
+    [LoggerMessage(3955, LogLevel.Error, "Node {Node} has seen controller epoch {Seen}, above ours ({Epoch}): another controller took over, or this state directory is older than the cluster; agents refuse this controller")]
+    public static partial void HigherEpochSeen(ILogger logger, string node, ulong seen, ulong epoch);
+
+    [LoggerMessage(3956, LogLevel.Information, "Pool {Pool} found on {Device} by its lease area; added to this controller's state")]
+    public static partial void PoolDiscovered(ILogger logger, string pool, string device);
+
+    [LoggerMessage(3957, LogLevel.Warning, "Writer lease: {Action} failed, retrying: {Error}")]
+    public static partial void LeaseRetry(ILogger logger, string action, string error);
+
+    [LoggerMessage(3958, LogLevel.Critical, "Controller start-up failed; stopping")]
+    public static partial void StartupFailed(ILogger logger, Exception exception);
 }

@@ -75,6 +75,36 @@ public sealed class ControllerOptions
     /// <summary>Warn when the metadata area's free fraction drops below this (VDSM: 20 %).</summary>
     public double MetadataWarnFreeFraction { get; set; } = 0.20;
 
+    /// <summary>
+    /// "none": this controller is the writer because it is the only one (its epoch lives in the state
+    /// directory). "sanlock": every pool's LU carries a sanlock writer lease; any number of controllers
+    /// run, the holder is active, the rest are standbys (needs the sanlock daemon and HostId).
+    /// </summary>
+    public string Lease { get; set; } = "none";
+
+    /// <summary>sanlock host id of this controller host, 1..250, unique among the controllers.</summary>
+    public ulong HostId { get; set; }
+
+    /// <summary>
+    /// sanlock io_timeout of the pools' lockspaces. A dead holder's lease frees 8 x this + the watchdog's
+    /// 60 s after its last renewal: 140 s at sanlock's default 10, 76 s at 2 (ARCHITECTURE.md).
+    /// </summary>
+    public uint LeaseIoTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>host:port clients should use for this controller (standbys point to it); default: Listen.</summary>
+    public string? Advertise { get; set; }
+
+    public string AdvertisedAddress => string.IsNullOrEmpty(Advertise) ? Listen : Advertise;
+
+    /// <summary>
+    /// Comma-separated devices (by WWID: /dev/mapper/WWID) to look for pools on at start: a pool with a
+    /// lease area that this state directory does not know is added, so a controller on a fresh host
+    /// joins with every pool.
+    /// </summary>
+    public string PoolDevices { get; set; } = string.Empty;
+
+    public bool UsesSanlock => string.Equals(Lease, "sanlock", StringComparison.Ordinal);
+
     /// <summary>Who did what: every mutating call and every refused call, one JSON line each.</summary>
     public string AuditLogPath => Path.Combine(StateDirectory, "audit.log");
 

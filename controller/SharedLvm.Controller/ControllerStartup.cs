@@ -1,30 +1,121 @@
 using Grpc.HealthCheck;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
+using SharedLvm.Os.Lvm;
+using SharedLvm.Os.Processes;
 using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
 
 namespace SharedLvm.Controller;
 
-/// <summary>Runs before the API listens: takes a new epoch, loads every pool and settles the journal.</summary>
-internal sealed class ControllerStartup(ControllerStore store, PoolRegistry pools, ControllerEpoch epoch, HealthServiceImpl health, ILogger<ControllerStartup> logger) : IHostedService
+/// <summary>
+/// Becomes the writer, then serves: takes the writer lease (at once without sanlock; with it, as a
+/// standby for as long as another controller holds it, while the API answers UNAVAILABLE naming the
+/// active one), takes the epoch, loads every pool and settles the journal. With sanlock it then
+/// watches the lease on the disk, so a takeover stops this controller even when it has nothing to write.
+/// </summary>
+internal sealed class ControllerStartup(
+    ControllerStore store, PoolRegistry pools, ControllerEpoch epoch, IWriterLease lease, ControllerOptions options,
+    IProcessRunner runner, HealthServiceImpl health, IHostApplicationLifetime lifetime, ILogger<ControllerStartup> logger) : IHostedService
 {
     public const string ApiService = "sharedlvm.v1.Controller";
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _background;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        epoch.Set(store.TakeEpoch(epoch.ControllerId));
-        await pools.StartAsync(cancellationToken);
-        store.PruneOperations(TimeSpan.FromDays(7));
-        health.SetStatus(ApiService, ServingStatus.Serving);
-        ControllerLog.Started(logger, epoch.ControllerId, epoch.Value, pools.All.Count);
+        health.SetStatus(ApiService, ServingStatus.NotServing);
+        if (!options.UsesSanlock)
+        {
+            // One controller: the API listens once everything is loaded.
+            await BecomeActiveAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // A standby listens from the start: its answers point clients to the active controller.
+        _background = Task.Run(() => RunAsync(_stopping.Token), CancellationToken.None);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         health.SetStatus(string.Empty, ServingStatus.NotServing);
         health.SetStatus(ApiService, ServingStatus.NotServing);
-        await pools.DisposeAsync();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        if (_background is not null)
+        {
+            await _background.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+
+        await pools.DisposeAsync().ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private async Task RunAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await DiscoverPoolsAsync(stopping).ConfigureAwait(false);
+            await BecomeActiveAsync(stopping).ConfigureAwait(false);
+            var period = TimeSpan.FromSeconds(Math.Max(1, options.LeaseIoTimeoutSeconds));
+            using var timer = new PeriodicTimer(period);
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            {
+                foreach (var pool in pools.All)
+                {
+                    await lease.VerifyAsync(pool.Name, stopping).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+        catch (ControllerException) when (!lease.IsActive)
+        {
+            // Lost: the lease has logged it and asked the host to stop (exit 75).
+        }
+        catch (Exception e)
+        {
+            ControllerLog.StartupFailed(logger, e);
+            Environment.ExitCode = SharedLvm.Hosting.Daemon.TemporaryFailure;
+            lifetime.StopApplication();
+        }
+    }
+
+    private async Task BecomeActiveAsync(CancellationToken cancellationToken)
+    {
+        epoch.Set(await lease.AcquireAsync(store.Pools(), cancellationToken).ConfigureAwait(false));
+        await pools.StartAsync(cancellationToken).ConfigureAwait(false);
+        store.PruneOperations(TimeSpan.FromDays(7));
+        health.SetStatus(ApiService, ServingStatus.Serving);
+        ControllerLog.Started(logger, epoch.ControllerId, epoch.Value, pools.All.Count);
+    }
+
+    /// <summary>
+    /// The LU is the record of which pools exist: a device named in PoolDevices whose VG carries a lease
+    /// area joins this controller's state (a fresh host, a lost state directory).
+    /// </summary>
+    private async Task DiscoverPoolsAsync(CancellationToken cancellationToken)
+    {
+        var known = store.Pools();
+        foreach (var device in options.PoolDevices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (known.Any(p => string.Equals(p.DevicePath, device, StringComparison.Ordinal)))
+            {
+                continue;
+            }
+
+            var probe = new PoolRow(string.Empty, string.Empty, device, string.Empty, Catalog.WipeOnDelete.Zero);
+            var reader = new LvmReader(runner, PoolRegistry.LvmConfigFor(probe, options), options.LvmTimeout, options.LvmBinary);
+            if (await reader.PvVgNameAsync(device, cancellationToken).ConfigureAwait(false) is not { Length: > 0 } vg
+                || await reader.LayoutAsync(vg, LeaseArea.LvName, cancellationToken).ConfigureAwait(false) is null)
+            {
+                continue;
+            }
+
+            store.AddPool(probe with { Name = vg, VgName = vg, Wwid = device.StartsWith("/dev/mapper/", StringComparison.Ordinal) ? device["/dev/mapper/".Length..] : string.Empty });
+            ControllerLog.PoolDiscovered(logger, vg, device);
+        }
     }
 }

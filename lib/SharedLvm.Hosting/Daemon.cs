@@ -31,12 +31,15 @@ public sealed class DaemonConfigurationException(string message) : Exception(mes
 /// The one bootstrap of every SharedLvm daemon: --help, configuration (default JSON file, --config,
 /// environment, command line, in that order of precedence), logging (journald format under systemd,
 /// plain stderr otherwise), systemd notification, and exit codes systemd and scripts can act on:
-/// 0, 64 (EX_USAGE: a bad switch or value) and 78 (EX_CONFIG: missing certificates, a key others can
+/// 0, 64 (EX_USAGE: a bad switch or value), 75 (EX_TEMPFAIL: stopped itself, restart) and 78 (EX_CONFIG: missing certificates, a key others can
 /// read; the unit's RestartPreventExitStatus stops a restart loop that can't succeed).
 /// </summary>
 public static class Daemon
 {
     public const int UsageError = 64;
+
+    /// <summary>EX_TEMPFAIL: stopped on purpose (the controller lost its writer lease); a restart is right.</summary>
+    public const int TemporaryFailure = 75;
     public const int ConfigurationError = 78;
     private const string ConfigSwitch = "--config";
 
@@ -52,7 +55,8 @@ public static class Daemon
         {
             await using var app = build(args);
             await app.RunAsync().ConfigureAwait(false);
-            return 0;
+            // 0, or what a daemon set before it stopped itself (TemporaryFailure).
+            return Environment.ExitCode;
         }
         catch (ArgumentException e)
         {

@@ -6,23 +6,27 @@ namespace SharedLvm.Os.Lvm;
 /// <summary>
 /// The lvm verbs that change a VG's metadata: the single writer's tools (invariant 1). Every LV is
 /// created inactive and never auto-activated; the controller's config runs lvm with activation=0.
+/// Every verb that changes metadata first awaits the writer's guard: the controller checks there, right
+/// before each lvm write, that it still holds the pool's writer lease (invariant 1's one place).
 /// </summary>
 public sealed class LvmMetadataWriter
 {
     private readonly LvmCommand _lvm;
+    private readonly Func<CancellationToken, Task>? _guard;
 
-    public LvmMetadataWriter(IProcessRunner runner, LvmConfig config, TimeSpan timeout, string binary = "lvm")
+    public LvmMetadataWriter(IProcessRunner runner, LvmConfig config, TimeSpan timeout, string binary = "lvm", Func<CancellationToken, Task>? guard = null)
     {
         _lvm = new LvmCommand(runner, config, timeout, binary);
+        _guard = guard;
     }
 
     public LvmConfig Config => _lvm.Config;
 
     public Task PvCreateAsync(string device, ulong metadataSizeBytes, CancellationToken cancellationToken) =>
-        _lvm.RunAsync("pvcreate", ["--metadatasize", Bytes(metadataSizeBytes), device], cancellationToken);
+        WriteAsync("pvcreate", ["--metadatasize", Bytes(metadataSizeBytes), device], cancellationToken);
 
     public Task VgCreateAsync(string vgName, string device, ulong extentSizeBytes, CancellationToken cancellationToken) =>
-        _lvm.RunAsync("vgcreate", ["--setautoactivation", "n", "--physicalextentsize", Bytes(extentSizeBytes), vgName, device], cancellationToken);
+        WriteAsync("vgcreate", ["--setautoactivation", "n", "--physicalextentsize", Bytes(extentSizeBytes), vgName, device], cancellationToken);
 
     /// <summary>
     /// Creates an inactive LV: -an (the controller never activates), -Zn (zeroing needs an active
@@ -30,22 +34,32 @@ public sealed class LvmMetadataWriter
     /// and a stale dm map blocked a recreated LV).
     /// </summary>
     public Task LvCreateAsync(string vgName, string lvName, ulong sizeBytes, IEnumerable<string> tags, CancellationToken cancellationToken) =>
-        _lvm.RunAsync("lvcreate", ["-an", "-Zn", "--setautoactivation", "n", "--yes", "-L", Bytes(sizeBytes), "-n", lvName, .. TagArguments("--addtag", tags), vgName], cancellationToken);
+        WriteAsync("lvcreate", ["-an", "-Zn", "--setautoactivation", "n", "--yes", "-L", Bytes(sizeBytes), "-n", lvName, .. TagArguments("--addtag", tags), vgName], cancellationToken);
 
     /// <summary>COW snapshot. LVM needs device-mapper for this even with -an: on a host without it
     /// this fails with <see cref="LvmErrorKind.NeedsDeviceMapper"/>.</summary>
     public Task LvSnapshotAsync(string vgName, string originLv, string snapshotLv, ulong cowSizeBytes, IEnumerable<string> tags, CancellationToken cancellationToken) =>
-        _lvm.RunAsync("lvcreate", ["-an", "--yes", "-s", "-L", Bytes(cowSizeBytes), "-n", snapshotLv, .. TagArguments("--addtag", tags), vgName + "/" + originLv], cancellationToken);
+        WriteAsync("lvcreate", ["-an", "--yes", "-s", "-L", Bytes(cowSizeBytes), "-n", snapshotLv, .. TagArguments("--addtag", tags), vgName + "/" + originLv], cancellationToken);
 
     public Task LvRemoveAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
-        _lvm.RunAsync("lvremove", ["--yes", vgName + "/" + lvName], cancellationToken);
+        WriteAsync("lvremove", ["--yes", vgName + "/" + lvName], cancellationToken);
 
     public Task LvExtendAsync(string vgName, string lvName, ulong sizeBytes, CancellationToken cancellationToken) =>
-        _lvm.RunAsync("lvextend", ["-L", Bytes(sizeBytes), vgName + "/" + lvName], cancellationToken);
+        WriteAsync("lvextend", ["-L", Bytes(sizeBytes), vgName + "/" + lvName], cancellationToken);
 
     public Task LvChangeTagsAsync(string vgName, string lvName, IEnumerable<string> add, IEnumerable<string> remove, CancellationToken cancellationToken) =>
-        _lvm.RunAsync("lvchange", [.. TagArguments("--addtag", add), .. TagArguments("--deltag", remove), vgName + "/" + lvName], cancellationToken);
+        WriteAsync("lvchange", [.. TagArguments("--addtag", add), .. TagArguments("--deltag", remove), vgName + "/" + lvName], cancellationToken);
 
     public Task VgCheckAsync(string vgName, CancellationToken cancellationToken) =>
         _lvm.RunAsync("vgck", [vgName], cancellationToken);
+
+    private async Task WriteAsync(string command, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
+    {
+        if (_guard is not null)
+        {
+            await _guard(cancellationToken).ConfigureAwait(false);
+        }
+
+        await _lvm.RunAsync(command, arguments, cancellationToken).ConfigureAwait(false);
+    }
 }

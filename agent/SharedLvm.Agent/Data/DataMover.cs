@@ -158,21 +158,4 @@ public sealed class DataMover(TimeProvider time)
             return new DataProgressSample(_done, total, _zeroed, seconds > 0 ? (_done - _startedAt) / seconds : 0, finished);
         }
     }
-
-    /// <summary>Page-aligned native memory: O_DIRECT refuses unaligned buffers.</summary>
-    private sealed unsafe class AlignedBuffer : IDisposable
-    {
-        private readonly void* _memory;
-        private readonly int _length;
-
-        public AlignedBuffer(int length)
-        {
-            _length = length;
-            _memory = NativeMemory.AlignedAlloc((nuint)length, BlockDevice.Alignment);
-        }
-
-        public Span<byte> Span => new(_memory, _length);
-
-        public void Dispose() => NativeMemory.AlignedFree(_memory);
-    }
 }

@@ -6,6 +6,7 @@ using SharedLvm.Agent.Health;
 using SharedLvm.Contracts.V1;
 using Grpc.Core;
 using SharedLvm.Contracts.Conventions;
+using Grpc.Net.Client;
 using SharedLvm.Grpc.Security;
 
 namespace SharedLvm.Agent.Uplink;
@@ -46,7 +47,11 @@ public sealed class ControllerLink : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var channel = _security.Dial(_options.Controller, PeerRoles.Controller, refused: why => AgentLog.ControllerRefused(_logger, _options.Controller, why));
+        // One controller, or several (one active, standbys): a standby names the active one in a
+        // trailer; an unreachable controller makes the agent try the next address.
+        var controllers = _options.Controller.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var current = controllers[0];
+        var channel = Dial(current);
         var registry = new NodeRegistry.NodeRegistryClient(channel);
         await _watcher.WaitForFirstScanAsync(stoppingToken).ConfigureAwait(false);
         var address = _options.AdvertiseAddress ?? await BoundAddressAsync(stoppingToken).ConfigureAwait(false);
@@ -75,7 +80,7 @@ public sealed class ControllerLink : BackgroundService
                     interval = TimeSpan.FromSeconds(Math.Max(1, response.HeartbeatIntervalSeconds));
                     await _reconciler.ReconcileAsync(response.OwnedVolumes, stoppingToken).ConfigureAwait(false);
                     registered = true;
-                    AgentLog.Registered(_logger, _options.NodeName, _options.Controller, response.Epoch.Value, response.OwnedVolumes.Count);
+                    AgentLog.Registered(_logger, _options.NodeName, current, response.Epoch.Value, response.OwnedVolumes.Count);
                 }
                 else
                 {
@@ -99,7 +104,7 @@ public sealed class ControllerLink : BackgroundService
                 if (!Connected)
                 {
                     Connected = true;
-                    AgentLog.ControllerLinkConnected(_logger, _options.Controller);
+                    AgentLog.ControllerLinkConnected(_logger, current);
                 }
 
                 backoff = TimeSpan.FromSeconds(1);
@@ -109,11 +114,25 @@ public sealed class ControllerLink : BackgroundService
             {
                 if (Connected || !registered)
                 {
-                    AgentLog.Unreachable(_logger, _options.Controller, e.StatusCode, e.Status.Detail, backoff.TotalSeconds);
+                    AgentLog.Unreachable(_logger, current, e.StatusCode, e.Status.Detail, backoff.TotalSeconds);
                 }
 
                 Connected = false;
                 registered = registered && e.StatusCode != StatusCode.NotFound;
+                var next = e.Trailers.GetValue(ActiveController.Trailer) is { Length: > 0 } named ? named
+                    : e.StatusCode == StatusCode.Unavailable ? controllers[(Array.IndexOf(controllers, current) + 1) % controllers.Length]
+                    : current;
+                if (!string.Equals(next, current, StringComparison.Ordinal))
+                {
+                    // A new controller: register with it (it answers with its epoch and what this node owns).
+                    channel.Dispose();
+                    current = next;
+                    channel = Dial(current);
+                    registry = new NodeRegistry.NodeRegistryClient(channel);
+                    registered = false;
+                    AgentLog.FollowingController(_logger, current);
+                }
+
                 await Task.Delay(backoff + TimeSpan.FromMilliseconds(Random.Shared.Next(0, 1000)), stoppingToken).ConfigureAwait(false);
                 backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
             }
@@ -131,7 +150,12 @@ public sealed class ControllerLink : BackgroundService
                 backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
             }
         }
+
+        channel.Dispose();
     }
+
+    private GrpcChannel Dial(string address) =>
+        _security.Dial(address, PeerRoles.Controller, refused: why => AgentLog.ControllerRefused(_logger, address, why));
 
     /// <summary>The address Kestrel really bound (Listen may say port 0), known once the server started.</summary>
     private async Task<string> BoundAddressAsync(CancellationToken cancellationToken)

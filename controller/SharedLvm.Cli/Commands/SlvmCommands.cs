@@ -21,6 +21,7 @@ internal static class SlvmCommands
         root.Subcommands.Add(VolumeCommands.Build(stdout, stderr));
         root.Subcommands.Add(NodeCommands.Build(stdout, stderr));
         root.Subcommands.Add(EventCommands.Build(stdout, stderr));
+        root.Subcommands.Add(ControllerCommands.Build(stdout, stderr));
         return root;
     }
 }

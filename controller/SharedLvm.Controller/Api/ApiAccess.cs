@@ -14,7 +14,7 @@ namespace SharedLvm.Controller.Api;
 public static class ApiAccess
 {
     public static readonly string[] ReaderMethods =
-        ["GetPool", "ListPools", "GetVolume", "ListVolumes", "GetNode", "ListNodes", "GetNodeHealth", "WatchEvents"];
+        ["GetPool", "ListPools", "GetVolume", "ListVolumes", "GetNode", "ListNodes", "GetNodeHealth", "WatchEvents", "GetControllerStatus"];
 
     public static readonly string[] OperatorMethods =
         ["CreateVolume", "ExtendVolume", "CreateSnapshot", "CloneVolume", "SetVolumeLabels", "AttachVolume", "DetachVolume"];

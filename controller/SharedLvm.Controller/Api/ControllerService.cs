@@ -3,6 +3,7 @@ using SharedLvm.Contracts.V1;
 using SharedLvm.Controller.Attachments;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Events;
+using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.Telemetry;
@@ -24,7 +25,9 @@ public sealed class ControllerService(
     NodeHealthService health,
     EventBus events,
     ControllerMetrics metrics,
-    ControllerOptions options) : ControllerRpc.ControllerBase
+    ControllerOptions options,
+    ControllerEpoch epoch,
+    IWriterLease lease) : ControllerRpc.ControllerBase
 {
     private const int DefaultPageSize = 100;
     private const int MaxPageSize = 1000;
@@ -179,6 +182,18 @@ public sealed class ControllerService(
 
     public override Task<NodeHealth> GetNodeHealth(GetNodeHealthRequest request, ServerCallContext context) =>
         health.GetAsync(request.Name, request.Live, context.CancellationToken);
+
+    public override Task<ControllerStatus> GetControllerStatus(GetControllerStatusRequest request, ServerCallContext context) =>
+        Task.FromResult(new ControllerStatus
+        {
+            Active = lease.IsActive,
+            Epoch = epoch.ToContract(),
+            Lease = options.Lease,
+            HostId = options.HostId,
+            Address = options.AdvertisedAddress,
+            ActiveAddress = lease.ActiveAddress ?? string.Empty,
+            Pools = (uint)pools.All.Count,
+        });
 
     public override async Task WatchEvents(WatchEventsRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)
     {

@@ -1,15 +1,22 @@
 using Grpc.Core;
 using SharedLvm.Contracts.V1;
+using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 
 namespace SharedLvm.Controller.Api;
 
 /// <summary>sharedlvm.v1.NodeRegistry: agents register and heartbeat here.</summary>
-public sealed class NodeRegistryService(NodeDirectory nodes, PoolRegistry pools, ControllerEpoch epoch) : NodeRegistry.NodeRegistryBase
+public sealed class NodeRegistryService(NodeDirectory nodes, PoolRegistry pools, ControllerEpoch epoch, IWriterLease lease) : NodeRegistry.NodeRegistryBase
 {
     public override Task<RegisterNodeResponse> RegisterNode(RegisterNodeRequest request, ServerCallContext context)
     {
+        if (request.HighestEpochSeen > epoch.Value)
+        {
+            // The agent will refuse us anyway; say why, and make sure the next epoch is above it.
+            lease.HigherEpochSeen(request.NodeName, request.HighestEpochSeen);
+        }
+
         nodes.Register(request.NodeName, request.Address, request.AgentVersion, request.VisibleWwids);
         var response = new RegisterNodeResponse { Epoch = epoch.ToContract(), HeartbeatIntervalSeconds = (uint)nodes.HeartbeatInterval.TotalSeconds };
         // What the controller's records say this node owns: the agent deactivates anything else.

@@ -4,6 +4,7 @@ using SharedLvm.Controller.Events;
 using SharedLvm.Controller.State;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Faults;
+using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Writes;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
@@ -32,11 +33,13 @@ public sealed class PoolRegistry : IAsyncDisposable
     private readonly EventBus _events;
     private readonly FaultInjector _faults;
     private readonly ControllerOptions _options;
+    private readonly IWriterLease _lease;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
 
-    public PoolRegistry(ControllerStore store, IProcessRunner runner, EventBus events, FaultInjector faults, ControllerOptions options, ILoggerFactory loggers)
+    public PoolRegistry(ControllerStore store, IProcessRunner runner, EventBus events, FaultInjector faults, ControllerOptions options, IWriterLease lease, ILoggerFactory loggers)
     {
+        _lease = lease;
         _store = store;
         _runner = runner;
         _events = events;
@@ -154,6 +157,7 @@ public sealed class PoolRegistry : IAsyncDisposable
                         : $"Device {device} holds no VG to adopt; use mode INITIALIZE.");
             }
 
+            await _lease.AddPoolAsync(row, cancellationToken).ConfigureAwait(false);
             _store.AddPool(row);
             await runtime.StartAsync(cancellationToken).ConfigureAwait(false);
             _pools[row.Name] = runtime;
@@ -203,20 +207,22 @@ public sealed class PoolRegistry : IAsyncDisposable
     }
 
     private PoolRuntime NewRuntime(PoolRow row) =>
-        new(row, new LvmReader(_runner, LvmConfigFor(row), _options.LvmTimeout, _options.LvmBinary),
+        new(row, new LvmReader(_runner, LvmConfigFor(row, _options), _options.LvmTimeout, _options.LvmBinary),
             pool => new PoolWriter(pool, Writer(row), _store, _faults, _options, _loggers.CreateLogger<PoolWriter>()),
             _store, _events, _options, _loggers.CreateLogger<PoolRuntime>());
 
-    private LvmMetadataWriter Writer(PoolRow row) => new(_runner, LvmConfigFor(row), _options.LvmTimeout, _options.LvmBinary);
+    /// <summary>The pool's lvm writer: every metadata write first checks the writer lease on the disk.</summary>
+    private LvmMetadataWriter Writer(PoolRow row) =>
+        new(_runner, LvmConfigFor(row, _options), _options.LvmTimeout, _options.LvmBinary, ct => _lease.VerifyAsync(row.Name, ct));
 
     /// <summary>The controller's lvm sees the pool's PV only and never activates anything.</summary>
-    private LvmConfig LvmConfigFor(PoolRow row) => new()
+    public static LvmConfig LvmConfigFor(PoolRow row, ControllerOptions options) => new()
     {
         ActivationEnabled = false,
         Devices = [row.DevicePath],
-        BackupDirectory = _options.BackupDirectory,
-        ArchiveDirectory = _options.ArchiveDirectory,
-        ArchiveRetainCount = _options.ArchiveRetainCount,
+        BackupDirectory = options.BackupDirectory,
+        ArchiveDirectory = options.ArchiveDirectory,
+        ArchiveRetainCount = options.ArchiveRetainCount,
     };
 
     private static string ResolveDevice(CreatePoolCommand command)

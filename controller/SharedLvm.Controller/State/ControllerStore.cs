@@ -58,13 +58,17 @@ public sealed class ControllerStore : IDisposable
     }
 
     /// <summary>Takes the next epoch, durably, before the controller serves anything.</summary>
-    public ulong TakeEpoch(string controllerId)
+    /// <summary>
+    /// Takes the next epoch, strictly above every one taken here before and above <paramref name="atLeast"/>
+    /// (the epoch the lease area or the agents have seen: a state directory older than the cluster).
+    /// </summary>
+    public ulong TakeEpoch(string controllerId, ulong atLeast = 0)
     {
         lock (_gate)
         {
             using var transaction = _connection.BeginTransaction();
             var current = Scalar("SELECT value FROM epoch WHERE id = 1", transaction) is long v ? (ulong)v : 0UL;
-            var next = current + 1;
+            var next = Math.Max(current, atLeast) + 1;
             Execute("INSERT INTO epoch(id, value, controller_id) VALUES(1, $v, $c) ON CONFLICT(id) DO UPDATE SET value = $v, controller_id = $c",
                 transaction, ("$v", (long)next), ("$c", controllerId));
             transaction.Commit();

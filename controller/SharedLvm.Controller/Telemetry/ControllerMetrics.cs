@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using SharedLvm.Controller.Api;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Data;
+using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Telemetry;
@@ -20,7 +21,7 @@ public sealed class ControllerMetrics : IDisposable
     private readonly Meter _meter;
     private readonly OperationMeter _operations;
 
-    public ControllerMetrics(MetricScope scope, PoolRegistry pools, NodeDirectory nodes, DataJobs dataJobs, ControllerEpoch epoch, TimeProvider time)
+    public ControllerMetrics(MetricScope scope, PoolRegistry pools, NodeDirectory nodes, DataJobs dataJobs, ControllerEpoch epoch, IWriterLease lease, TimeProvider time)
     {
         _meter = scope.CreateMeter(MeterName);
         _operations = new OperationMeter(_meter, "sharedlvm_volume_operation", "Volume operations through the API (queueing and lvm included)", ControllerStatusMapper.CodeOf);
@@ -64,6 +65,11 @@ public sealed class ControllerMetrics : IDisposable
                 .Select(op => new Measurement<long>(dataJobs.Completions.GetValueOrDefault(op), Tag("operation", op))),
             "{job}", "Copies and wipes finished to the last byte.");
         _meter.CreateObservableGauge("sharedlvm_controller_epoch", () => (long)epoch.Value, "1", "This controller's epoch; agents refuse commands from older ones.");
+        _meter.CreateObservableGauge("sharedlvm_controller_active", () => lease.IsActive ? 1 : 0, "1",
+            "1 on the controller that holds the writer lease (or the only one, lease none); 0 on standbys.");
+        _meter.CreateObservableGauge("sharedlvm_controller_lease_verified_age_seconds",
+            () => lease.LastVerified is { } at ? [new Measurement<double>((time.GetUtcNow() - at).TotalSeconds)] : Array.Empty<Measurement<double>>(), "s",
+            "Seconds since the active controller last read its writer lease back from the LU (sanlock only).");
     }
 
     /// <summary>Times one API operation and counts it by the status it ended with.</summary>

@@ -72,9 +72,10 @@ public sealed class SlvmTests : IAsyncLifetime
     [Fact]
     public void Controller_address_comes_from_flag_then_environment()
     {
-        Assert.Equal("http://10.1.2.3:7400", Connection.ResolveController("10.1.2.3:7400"));
-        Assert.Equal("https://10.1.2.3:7400", Connection.ResolveController("10.1.2.3:7400", tls: true));
-        Assert.Throws<FormatException>(() => Connection.ResolveController("http://exa mple:1"));
+        Assert.Equal(["http://10.1.2.3:7400"], Connection.ResolveControllers("10.1.2.3:7400"));
+        Assert.Equal(["https://10.1.2.3:7400"], Connection.ResolveControllers("10.1.2.3:7400", tls: true));
+        Assert.Equal(["http://a:7400", "http://b:7400"], Connection.ResolveControllers("a:7400, b:7400"));
+        Assert.Throws<FormatException>(() => Connection.ResolveControllers("http://exa mple:1"));
     }
 
     private async Task<(int Code, string Stdout, string Stderr)> Slvm(params string[] args)

@@ -26,7 +26,7 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
     public static readonly Dictionary<string, string> LeastRole = new(StringComparer.Ordinal)
     {
         ["GetPool"] = "reader", ["ListPools"] = "reader", ["GetVolume"] = "reader", ["ListVolumes"] = "reader",
-        ["GetNode"] = "reader", ["ListNodes"] = "reader", ["GetNodeHealth"] = "reader", ["WatchEvents"] = "reader",
+        ["GetNode"] = "reader", ["ListNodes"] = "reader", ["GetNodeHealth"] = "reader", ["WatchEvents"] = "reader", ["GetControllerStatus"] = "reader",
         ["CreateVolume"] = "operator", ["ExtendVolume"] = "operator", ["CreateSnapshot"] = "operator", ["CloneVolume"] = "operator",
         ["SetVolumeLabels"] = "operator", ["AttachVolume"] = "operator", ["DetachVolume"] = "operator",
         ["CreatePool"] = "admin", ["UpdatePool"] = "admin", ["ForgetPool"] = "admin", ["DeleteVolume"] = "admin", ["FenceNode"] = "admin",

@@ -17,15 +17,30 @@ internal sealed class ControllerProcess : IAsyncDisposable
     {
         _process = process;
         _stderr = process.StandardError.ReadToEndAsync();
-        _channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
+        Address = $"127.0.0.1:{port}";
+        _channel = GrpcChannel.ForAddress($"http://{Address}");
         Client = new ControllerRpc.ControllerClient(_channel);
+        Health = new Health.HealthClient(_channel);
     }
 
     public ControllerRpc.ControllerClient Client { get; }
 
+    public Health.HealthClient Health { get; }
+
+    /// <summary>host:port of its API.</summary>
+    public string Address { get; }
+
+    public int Pid => _process.Id;
+
     public bool HasExited => _process.HasExited;
 
-    public static async Task<ControllerProcess> StartAsync(string stateDirectory, string? faults, params string[] extraArgs)
+    public int ExitCode => _process.ExitCode;
+
+    public static Task<ControllerProcess> StartAsync(string stateDirectory, string? faults, params string[] extraArgs) =>
+        StartAsync(stateDirectory, faults is null ? [] : new Dictionary<string, string> { [SharedLvm.Controller.Faults.FaultInjector.EnvironmentVariable] = faults }, extraArgs);
+
+    /// <summary>Starts it with these environment variables (a fault plan, a sanlock daemon's run directory) and waits until it listens.</summary>
+    public static async Task<ControllerProcess> StartAsync(string stateDirectory, IReadOnlyDictionary<string, string> environment, params string[] extraArgs)
     {
         var port = FreePort.Next();
         var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = false };
@@ -34,13 +49,13 @@ internal sealed class ControllerProcess : IAsyncDisposable
             info.ArgumentList.Add(argument);
         }
 
-        if (faults is not null)
+        foreach (var (name, value) in environment)
         {
-            info.Environment[SharedLvm.Controller.Faults.FaultInjector.EnvironmentVariable] = faults;
+            info.Environment[name] = value;
         }
 
         var controller = new ControllerProcess(Process.Start(info)!, port);
-        var health = new Health.HealthClient(controller._channel);
+        var health = controller.Health;
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {

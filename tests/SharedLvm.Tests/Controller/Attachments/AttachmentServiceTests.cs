@@ -135,6 +135,7 @@ public sealed class AttachmentServiceTests : IAsyncLifetime
     public async Task An_agent_that_saw_a_newer_controller_refuses_this_ones_orders()
     {
         _cluster.Logs.Expect(4204); // the agent refusing the older controller: what this test is about
+        _cluster.Logs.Expect(3955); // and the controller hearing at registration that it is behind
         var state = Directory.CreateTempSubdirectory("slvm-epoch-agent-").FullName;
         File.WriteAllText(Path.Combine(state, "highest-epoch"), "1000");
         await _cluster.AddAgentAsync("node-c", "two-paths", "--state-dir", state);

@@ -1,0 +1,32 @@
+using SharedLvm.Controller.State;
+
+namespace SharedLvm.Controller.Lease;
+
+/// <summary>
+/// Who may write the pools' VG metadata (invariant 1) and under which epoch. With sanlock, every
+/// pool's LU carries a disk lease and only its holder writes; without, this controller is the writer
+/// on its operator's word (one controller, ARCHITECTURE.md).
+/// </summary>
+public interface IWriterLease
+{
+    /// <summary>This controller holds the lease and serves; false while it is a standby or after it lost the lease.</summary>
+    bool IsActive { get; }
+
+    /// <summary>The active controller's gRPC address as the lease area records it (a standby's answers name it); null when unknown.</summary>
+    string? ActiveAddress { get; }
+
+    /// <summary>When the lease was last confirmed on the disk (every lvm write, every io_timeout); null without a disk lease.</summary>
+    DateTimeOffset? LastVerified { get; }
+
+    /// <summary>Waits until this controller holds the lease of every pool, then returns the epoch to serve under.</summary>
+    Task<ulong> AcquireAsync(IReadOnlyList<PoolRow> pools, CancellationToken cancellationToken);
+
+    /// <summary>A pool whose VG was just created or adopted: lays out its lease area and holds it.</summary>
+    Task AddPoolAsync(PoolRow pool, CancellationToken cancellationToken);
+
+    /// <summary>Right before every lvm write to <paramref name="pool"/>: throws when the lease is no longer ours.</summary>
+    Task VerifyAsync(string pool, CancellationToken cancellationToken);
+
+    /// <summary>An agent has seen a higher epoch than ours: another controller took over, or this one's state is old.</summary>
+    void HigherEpochSeen(string node, ulong epoch);
+}

@@ -1,0 +1,227 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Grpc.Health.V1;
+using SharedLvm.Contracts.V1;
+using SharedLvm.Controller;
+using SharedLvm.Contracts.Conventions;
+using SharedLvm.Controller.Lease;
+using SharedLvm.Tests.Support;
+
+namespace SharedLvm.Tests.Controller.Lease;
+
+/// <summary>
+/// The writer lease on a real sanlock: two controller processes, each with its own sanlock daemon
+/// standing for its host (host ids 1 and 2, io_timeout 1 s, no watchdog), on one loop-device pool.
+/// </summary>
+[Collection(SanlockCollection.Name)]
+public sealed class WriterLeaseTests : IAsyncLifetime
+{
+    private const ulong MiB = 1024 * 1024;
+    private readonly ITestOutputHelper _output;
+    private readonly LoopDevice? _lu = LoopDevice.Create(1L * 1024 * 1024 * 1024);
+    private readonly string _pool = "lease" + Guid.NewGuid().ToString("N")[..6];
+    private readonly List<string> _states = [];
+    private readonly List<ControllerProcess> _controllers = [];
+    private SanlockDaemon? _host1;
+    private SanlockDaemon? _host2;
+
+    public WriterLeaseTests(ITestOutputHelper output)
+    {
+        _output = output;
+    }
+
+    public async ValueTask InitializeAsync()
+    {
+        if (_lu is null)
+        {
+            return;
+        }
+
+        _host1 = await SanlockDaemon.StartAsync();
+        _host2 = await SanlockDaemon.StartAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (TestContext.Current.TestState?.Result == TestResult.Failed)
+        {
+            _output.WriteLine("sanlock host 1:\n" + _host1?.Log + "\nsanlock host 2:\n" + _host2?.Log);
+        }
+
+        foreach (var controller in _controllers)
+        {
+            await controller.DisposeAsync();
+        }
+
+        _host1?.Dispose();
+        _host2?.Dispose();
+        if (_lu is not null)
+        {
+            _lu.Lvm("vgremove", "-f", _pool);
+            _lu.Dispose();
+        }
+
+        foreach (var state in _states)
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task One_controller_is_active_and_a_killed_ones_successor_serves_everything_with_a_higher_epoch()
+    {
+        LoopDevice.Present(_lu);
+        var a = await StartAsync(_host1!, 1);
+        await WaitActiveAsync(a, TimeSpan.FromSeconds(30));
+        await a.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None });
+        var before = await a.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = "before-takeover", SizeBytes = 8 * MiB });
+        var epochA = (await a.Client.GetControllerStatusAsync(new GetControllerStatusRequest())).Epoch.Value;
+        Assert.Contains(LeaseArea.LvName, _lu.Lvm("lvs", "--noheadings", "-o", "lv_name", _pool).Output, StringComparison.Ordinal);
+
+        // B starts on an empty state directory on "another host": it finds the pool by its lease
+        // area, and waits as a standby that points clients to A.
+        var b = await StartAsync(_host2!, 2);
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, await ApiStatusAsync(b));
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await b.Client.ListVolumesAsync(new ListVolumesRequest()));
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.Equal(a.Address, refused.Trailers.GetValue(ActiveController.Trailer));
+        var standby = await b.Client.GetControllerStatusAsync(new GetControllerStatusRequest());
+        Assert.False(standby.Active);
+        Assert.Equal(a.Address, standby.ActiveAddress);
+
+        var killed = Stopwatch.StartNew();
+        await a.StopAsync();
+        await WaitActiveAsync(b, TimeSpan.FromSeconds(30));
+        _output.WriteLine($"standby active {killed.ElapsedMilliseconds} ms after the active controller was killed");
+        var epochB = (await b.Client.GetControllerStatusAsync(new GetControllerStatusRequest())).Epoch.Value;
+        Assert.True(epochB > epochA, $"epoch {epochB} after takeover, {epochA} before");
+        Assert.Contains((await b.Client.ListVolumesAsync(new ListVolumesRequest { Pool = _pool })).Volumes, v => v.Id == before.Id);
+        await b.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = "after-takeover", SizeBytes = 8 * MiB });
+    }
+
+    [Fact]
+    public async Task A_paused_controller_whose_lease_was_taken_writes_nothing_and_stops()
+    {
+        LoopDevice.Present(_lu);
+        var a = await StartAsync(_host1!, 1);
+        await WaitActiveAsync(a, TimeSpan.FromSeconds(30));
+        await a.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None });
+        var b = await StartAsync(_host2!, 2);
+
+        // The whole host stops: the controller and its sanlock daemon (a paused VM). Its delta lease
+        // goes stale; after 8 x io_timeout + 60 s (sanlock 3.8.5's fixed watchdog time) B may take over.
+        Pause(a.Pid);
+        _host1!.Pause();
+        var paused = Stopwatch.StartNew();
+        await WaitActiveAsync(b, TimeSpan.FromSeconds(120));
+        _output.WriteLine($"standby active {paused.ElapsedMilliseconds} ms after the active host paused");
+        await b.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = "by-b", SizeBytes = 8 * MiB });
+
+        // A wakes up with a write in hand, before its sanlock daemon does (which would SIGKILL it at
+        // once, as it does when the whole host resumes): A's own check of the leader record on the
+        // disk must refuse the write, and A must stop (exit 75, EX_TEMPFAIL) for systemd to restart it
+        // as a standby.
+        Resume(a.Pid);
+        var late = await Assert.ThrowsAnyAsync<RpcException>(async () => await a.Client.CreateVolumeAsync(
+            new CreateVolumeRequest { Pool = _pool, Name = "by-deposed-a", SizeBytes = 8 * MiB }, deadline: DateTime.UtcNow.AddSeconds(30)));
+        _output.WriteLine($"A's late create: {late.StatusCode} {late.Status.Detail}");
+        Assert.Equal(StatusCode.Unavailable, late.StatusCode);
+        Assert.DoesNotContain("by-deposed-a", _lu.Lvm("lvs", "-o", "lv_name,lv_tags", _pool).Output, StringComparison.Ordinal);
+        var exited = Stopwatch.StartNew();
+        while (!a.HasExited && exited.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(100);
+        }
+
+        var stderr = await a.StopAsync();
+        Assert.Contains("LOST", stderr, StringComparison.Ordinal);
+        Assert.Equal(SharedLvm.Hosting.Daemon.TemporaryFailure, a.ExitCode);
+        _host1.Resume();
+        Assert.Contains((await b.Client.ListVolumesAsync(new ListVolumesRequest { Pool = _pool })).Volumes, v => v.Name == "by-b");
+    }
+
+    [Fact]
+    public async Task Simultaneous_starts_always_end_with_exactly_one_writer()
+    {
+        LoopDevice.Present(_lu);
+        await using (var setup = await StartAsync(_host1!, 1))
+        {
+            await WaitActiveAsync(setup, TimeSpan.FromSeconds(30));
+            await setup.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None });
+            _controllers.Remove(setup);
+        }
+
+        var rounds = int.Parse(Environment.GetEnvironmentVariable("SHAREDLVM_LEASE_ROUNDS") ?? "20", System.Globalization.CultureInfo.InvariantCulture);
+        var wins = new int[2];
+        for (var round = 0; round < rounds; round++)
+        {
+            var started = await Task.WhenAll(StartAsync(_host1!, 1), StartAsync(_host2!, 2));
+            var first = await Task.WhenAny(started.Select(async c => { await WaitActiveAsync(c, TimeSpan.FromSeconds(60)); return c; }));
+            var winner = await first;
+            // Give the loser every chance to (wrongly) become active as well.
+            await Task.Delay(TimeSpan.FromSeconds(3));
+            var states = await Task.WhenAll(started.Select(ApiStatusAsync));
+            Assert.Equal(1, states.Count(s => s == HealthCheckResponse.Types.ServingStatus.Serving));
+            wins[Array.IndexOf(started, winner)]++;
+            foreach (var controller in started)
+            {
+                await controller.StopAsync();
+                _controllers.Remove(controller);
+                await controller.DisposeAsync();
+            }
+        }
+
+        _output.WriteLine($"{rounds} rounds: host 1 won {wins[0]}, host 2 won {wins[1]}");
+    }
+
+    private async Task<ControllerProcess> StartAsync(SanlockDaemon host, int hostId)
+    {
+        var state = Directory.CreateTempSubdirectory("slvm-lease-").FullName;
+        _states.Add(state);
+        var controller = await ControllerProcess.StartAsync(state, host.Environment,
+            "--lease", "sanlock", "--host-id", hostId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--lease-io-timeout", "1", "--pool-devices", _lu!.Device);
+        _controllers.Add(controller);
+        return controller;
+    }
+
+    private static async Task<HealthCheckResponse.Types.ServingStatus> ApiStatusAsync(ControllerProcess controller)
+    {
+        try
+        {
+            return (await controller.Health.CheckAsync(new HealthCheckRequest { Service = "sharedlvm.v1.Controller" }, deadline: DateTime.UtcNow.AddSeconds(5))).Status;
+        }
+        catch (RpcException) when (controller.HasExited)
+        {
+            Assert.Fail($"controller {controller.Address} exited ({controller.ExitCode}): {await controller.StopAsync()}");
+            throw;
+        }
+    }
+
+    private static async Task WaitActiveAsync(ControllerProcess controller, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (await ApiStatusAsync(controller) != HealthCheckResponse.Types.ServingStatus.Serving)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"controller {controller.Address} did not become active within {timeout.TotalSeconds} s");
+            if (controller.HasExited)
+            {
+                Assert.Fail($"controller {controller.Address} exited ({controller.ExitCode}): {await controller.StopAsync()}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    private static void Pause(int pid) => Process.Start("kill", ["-STOP", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+
+    private static void Resume(int pid) => Process.Start("kill", ["-CONT", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
+}
+
+/// <summary>Tests with sanlock daemons run one at a time: lease timings are what they measure.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class SanlockCollection
+{
+    public const string Name = "sanlock";
+}
