@@ -57,6 +57,9 @@ public sealed class ScsiRescanner
         _logger = logger;
     }
 
+    /// <summary>How long targeted scans get to bring an LU known only by WWID before the wildcard.</summary>
+    private static readonly TimeSpan TargetedWait = TimeSpan.FromSeconds(10);
+
     /// <summary>Raised after every rescan that ran (metrics count them by result).</summary>
     public event Action<RescanOutcome>? Completed;
 
@@ -71,9 +74,16 @@ public sealed class ScsiRescanner
                 $"SCSI host(s) {string.Join(", ", unknown.Select(h => "host" + h))} do not exist on this node (it has {string.Join(", ", known.Select(h => "host" + h.Number))}).");
         }
 
-        var writes = targets.Count > 0
-            ? targets.Select(t => (t.Host, t.ScanText)).Distinct().ToArray()
-            : DefaultHosts(known, hosts).Select(h => (Host: h, ScanText: "- - -")).ToArray();
+        // Known only by WWID: targeted first; the wildcard on the SAN hosts is the last resort, for
+        // the rest of the wait, when the targeted scans did not bring every expected LU.
+        var derived = targets.Count == 0 && hosts.Count == 0 && expectWwids.Count > 0;
+        if (derived)
+        {
+            targets = TargetsFor(expectWwids, await _discovery.ScanAsync(cancellationToken).ConfigureAwait(false));
+        }
+
+        var wildcard = DefaultHosts(known, hosts).Select(h => (Host: h, ScanText: "- - -")).ToArray();
+        var writes = targets.Count > 0 ? targets.Select(t => (t.Host, t.ScanText)).Distinct().ToArray() : wildcard;
 
         await _oneAtATime.WaitAsync(cancellationToken).ConfigureAwait(false);
         var started = Stopwatch.GetTimestamp();
@@ -89,37 +99,16 @@ public sealed class ScsiRescanner
                 }
             }
 
-            using var parallel = new SemaphoreSlim(_options.Parallelism);
-            var outcomes = await Task.WhenAll(writes.Select(async w =>
-            {
-                await parallel.WaitAsync(cancellationToken).ConfigureAwait(false);
-                try
-                {
-                    var hostStarted = Stopwatch.GetTimestamp();
-                    var error = await WriteAsync($"sys/class/scsi_host/host{w.Host}/scan", w.ScanText).ConfigureAwait(false);
-                    var outcome = new HostScanOutcome(w.Host, w.ScanText, Stopwatch.GetElapsedTime(hostStarted), error);
-                    AgentLog.HostScanned(_logger, w.Host, w.ScanText, outcome.Duration.TotalMilliseconds, error ?? "ok");
-                    return outcome;
-                }
-                finally
-                {
-                    parallel.Release();
-                }
-            })).ConfigureAwait(false);
-
-            // Udev and multipathd build the maps asynchronously after the scan: wait, bounded, until
-            // each expected map is usable (resumed, its /dev/mapper node made).
             var deadline = Stopwatch.GetTimestamp() + (long)(wait.TotalSeconds * Stopwatch.Frequency);
-            NodeView after;
-            while (true)
+            var targetedDeadline = derived && writes != wildcard
+                ? Stopwatch.GetTimestamp() + (long)(Math.Min(wait.TotalSeconds / 2, TargetedWait.TotalSeconds) * Stopwatch.Frequency)
+                : deadline;
+            var outcomes = new List<HostScanOutcome>(await ScanAsync(writes, cancellationToken).ConfigureAwait(false));
+            var after = await WaitForAsync(expectWwids, targetedDeadline, cancellationToken).ConfigureAwait(false);
+            if (targetedDeadline != deadline && expectWwids.Any(w => !after.Disks.Any(d => string.Equals(d.Wwid, w, StringComparison.OrdinalIgnoreCase))))
             {
-                after = await _discovery.ScanAsync(cancellationToken).ConfigureAwait(false);
-                if (expectWwids.All(after.IsUsable) || Stopwatch.GetTimestamp() >= deadline)
-                {
-                    break;
-                }
-
-                await Task.Delay(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+                outcomes.AddRange(await ScanAsync(wildcard, cancellationToken).ConfigureAwait(false));
+                after = await WaitForAsync(expectWwids, deadline, cancellationToken).ConfigureAwait(false);
             }
 
             var appeared = after.Maps.Select(m => m.Wwid).Where(w => !before.Contains(w)).Order(StringComparer.Ordinal).ToArray();
@@ -134,6 +123,72 @@ public sealed class ScsiRescanner
             _oneAtATime.Release();
         }
     }
+
+    private async Task<HostScanOutcome[]> ScanAsync(IReadOnlyList<(int Host, string ScanText)> writes, CancellationToken cancellationToken)
+    {
+        using var parallel = new SemaphoreSlim(_options.Parallelism);
+        return await Task.WhenAll(writes.Select(async w =>
+        {
+            await parallel.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var hostStarted = Stopwatch.GetTimestamp();
+                var error = await WriteAsync($"sys/class/scsi_host/host{w.Host}/scan", w.ScanText).ConfigureAwait(false);
+                var outcome = new HostScanOutcome(w.Host, w.ScanText, Stopwatch.GetElapsedTime(hostStarted), error);
+                AgentLog.HostScanned(_logger, w.Host, w.ScanText, outcome.Duration.TotalMilliseconds, error ?? "ok");
+                return outcome;
+            }
+            finally
+            {
+                parallel.Release();
+            }
+        })).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Udev and multipathd build the maps asynchronously after a scan: waits, bounded, until each
+    /// expected map is usable (resumed, its /dev/mapper node made).
+    /// </summary>
+    private async Task<NodeView> WaitForAsync(IReadOnlyCollection<string> expectWwids, long deadline, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var view = await _discovery.ScanAsync(cancellationToken).ConfigureAwait(false);
+            if (expectWwids.All(view.IsUsable) || Stopwatch.GetTimestamp() >= deadline)
+            {
+                return view;
+            }
+
+            await Task.Delay(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Scans for LUs known by WWID only: where the node has seen the LU (a path came back), exactly its
+    /// H:C:T:L; otherwise every LUN behind the target ports that already expose SAN LUs to this node
+    /// ("c t -": a new LU on the same array), never a wildcard over unrelated targets; none known: empty,
+    /// and the caller's wildcard on the SAN hosts is the last resort.
+    /// </summary>
+    internal static IReadOnlyList<ScanTarget> TargetsFor(IReadOnlyCollection<string> wwids, NodeView view)
+    {
+        bool Expected(ScsiDisk d) => d.Wwid is not null && wwids.Contains(d.Wwid, StringComparer.OrdinalIgnoreCase);
+        var seen = view.Disks.Where(Expected).Select(d => Parse(d.Hctl)).OfType<ScanTarget>().ToArray();
+        if (wwids.All(w => view.Disks.Any(d => string.Equals(d.Wwid, w, StringComparison.OrdinalIgnoreCase))))
+        {
+            return seen;
+        }
+
+        var sanPorts = view.Disks.Where(d => d.Wwid is not null && view.MapFor(d.Wwid) is not null)
+            .Select(d => Parse(d.Hctl)).OfType<ScanTarget>().Select(t => t with { Lun = null });
+        return seen.Concat(sanPorts).Distinct().ToArray();
+    }
+
+    private static ScanTarget? Parse(string hctl) =>
+        hctl.Split(':') is [var h, var c, var t, var l]
+        && int.TryParse(h, CultureInfo.InvariantCulture, out var host) && int.TryParse(c, CultureInfo.InvariantCulture, out var channel)
+        && int.TryParse(t, CultureInfo.InvariantCulture, out var target) && int.TryParse(l, CultureInfo.InvariantCulture, out var lun)
+            ? new ScanTarget(host, channel, target, lun)
+            : null;
 
     /// <summary>Wildcard scans go to the chosen hosts, else to the SAN-facing ones (FC or iSCSI), else all.</summary>
     private IEnumerable<int> DefaultHosts(IReadOnlyList<ScsiHost> known, IReadOnlyList<int> chosen)

@@ -34,6 +34,22 @@ public sealed class ScsiRescannerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_rescan_for_a_known_wwid_scans_exactly_its_paths_and_a_new_one_only_the_san_target_ports()
+    {
+        var root = _fixtures.Copy("two-paths");
+        // The LU's two paths are 0:0:0:0 and 1:0:0:0: exactly those, no wildcard.
+        var known = await Rescanner(root).RescanAsync([], [], [Lu], false, TimeSpan.Zero, CancellationToken.None);
+        Assert.Equal([(0, "0 0 0"), (1, "0 0 0")], known.Hosts.Select(h => (h.Host, h.Written)).Order());
+
+        // A WWID this node has never seen: first every LUN behind the ports that show SAN LUs; the
+        // wildcard on the SAN (FC) host only after that brought nothing.
+        var unknown = await Rescanner(root).RescanAsync([], [], ["36000000000000000000000000000beef"], false, TimeSpan.Zero, CancellationToken.None);
+        Assert.Equal([(0, "0 0 -"), (1, "0 0 -")], unknown.Hosts.Take(2).Select(h => (h.Host, h.Written)).Order());
+        Assert.Equal((2, "- - -"), (unknown.Hosts[2].Host, unknown.Hosts[2].Written));
+        Assert.Equal(3, unknown.Hosts.Count);
+    }
+
+    [Fact]
     public async Task A_rescan_of_a_host_that_does_not_exist_is_refused()
     {
         var e = await Assert.ThrowsAsync<AgentException>(() =>
