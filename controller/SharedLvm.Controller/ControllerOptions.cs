@@ -60,6 +60,13 @@ public sealed class ControllerOptions
     /// <summary>Agents heartbeat this often; three missed make a node UNREACHABLE.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Most queued writes combined into one metadata commit. One vgcfgrestore costs about the same for
+    /// 1 and 128 changes (field.md 4: 831 vs 906 ms at 8k LVs); the limit bounds one commit's text and
+    /// how many callers one failed batch sends back to the single-command path.
+    /// </summary>
+    public int WriteBatchLimit { get; set; } = 64;
+
     /// <summary>Metadata archives kept per VG.</summary>
     public int ArchiveRetainCount { get; set; } = 20;
 
@@ -83,4 +90,7 @@ public sealed class ControllerOptions
     public string BackupDirectory => Path.Combine(StateDirectory, "lvm", "backup");
 
     public string ArchiveDirectory => Path.Combine(StateDirectory, "lvm", "archive");
+
+    /// <summary>Every metadata text the writer restored in a batch (lvm archives none for a vgcfgrestore), bounded by <see cref="ArchiveRetainCount"/>.</summary>
+    public string BatchArchiveDirectory => Path.Combine(StateDirectory, "lvm", "batches");
 }

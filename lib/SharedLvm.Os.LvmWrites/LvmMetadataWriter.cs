@@ -10,10 +10,16 @@ namespace SharedLvm.Os.Lvm;
 public sealed class LvmMetadataWriter
 {
     private readonly LvmCommand _lvm;
+    private readonly LvmCommand _restore;
 
     public LvmMetadataWriter(IProcessRunner runner, LvmConfig config, TimeSpan timeout, string binary = "lvm")
     {
         _lvm = new LvmCommand(runner, config, timeout, binary);
+
+        // vgcfgrestore writes no backup or archive whatever the config says (field.md 4); with backup
+        // on it would only re-parse the old backup file first. The caller keeps its own copy of each
+        // text it restores.
+        _restore = new LvmCommand(runner, config.ForReads(), timeout, binary);
     }
 
     public LvmConfig Config => _lvm.Config;
@@ -39,6 +45,21 @@ public sealed class LvmMetadataWriter
 
     public Task LvRemoveAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
         _lvm.RunAsync("lvremove", ["--yes", vgName + "/" + lvName], cancellationToken);
+
+    /// <summary>
+    /// Removes several LVs in one metadata commit (seqno + 1 for any number: field.md 4). If one named
+    /// LV is missing lvm exits 5 but still removes the others; the caller settles each LV.
+    /// </summary>
+    public Task LvRemoveManyAsync(string vgName, IReadOnlyCollection<string> lvNames, CancellationToken cancellationToken) =>
+        _lvm.RunAsync("lvremove", ["--yes", .. lvNames.Select(n => vgName + "/" + n)], cancellationToken);
+
+    /// <summary>
+    /// Replaces the VG's metadata with the text in <paramref name="file"/>: one atomic commit (34 SIGKILLs
+    /// in the field: always the old or the new version, vgck clean). It checks far less than lvcreate:
+    /// callers must pass the text through <see cref="MetadataInvariants.Check"/> first.
+    /// </summary>
+    public Task VgCfgRestoreAsync(string vgName, string file, CancellationToken cancellationToken) =>
+        _restore.RunAsync("vgcfgrestore", ["-f", file, vgName], cancellationToken);
 
     public Task LvExtendAsync(string vgName, string lvName, ulong sizeBytes, CancellationToken cancellationToken) =>
         _lvm.RunAsync("lvextend", ["-L", Bytes(sizeBytes), vgName + "/" + lvName], cancellationToken);
