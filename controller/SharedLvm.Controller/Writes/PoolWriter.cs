@@ -16,7 +16,9 @@ namespace SharedLvm.Controller.Writes;
 /// next start by <see cref="RecoverAsync"/>; a timed-out lvm command (killed, and it may still have
 /// committed: 31 % of killed lvcreates had in the field) is settled at once from a reload of the VG.
 /// Writes to one VG serialize in LVM anyway (6.3 ops/s at 2k LVs); queueing them here makes the
-/// order fair and the queue bounded.
+/// order fair and the queue bounded, and lets the writer commit what queued up behind a running
+/// write in one metadata commit (group commit: see ARCHITECTURE.md, "Group commit"), each write
+/// still journaled and answered on its own.
 /// </summary>
 public sealed partial class PoolWriter : IAsyncDisposable
 {
