@@ -96,4 +96,7 @@ internal static partial class ControllerLog
 
     [LoggerMessage(3704, LogLevel.Error, "Pool {Pool}: the spliced metadata of a batch of {Count} writes broke an invariant and was not restored ({Violation}); each runs alone")]
     public static partial void BatchRefused(ILogger logger, string pool, int count, string violation);
+
+    [LoggerMessage(3705, LogLevel.Warning, "Pool {Pool}: the seqno could not be read from {Device}'s metadata area ({Reason}); asking lvm for the text")]
+    public static partial void SeqnoUnreadable(ILogger logger, string pool, string device, string reason);
 }

@@ -67,6 +67,13 @@ public sealed class ControllerOptions
     /// </summary>
     public int WriteBatchLimit { get; set; } = 64;
 
+    /// <summary>
+    /// After a commit that carried several writes, how long the writer waits for more before taking a
+    /// lone write: the callers it just answered are about to send their next ones. Never after a
+    /// single write, so a write with nothing else queued does not wait.
+    /// </summary>
+    public TimeSpan WriteBatchLinger { get; set; } = TimeSpan.FromMilliseconds(5);
+
     /// <summary>Metadata archives kept per VG.</summary>
     public int ArchiveRetainCount { get; set; } = 20;
 

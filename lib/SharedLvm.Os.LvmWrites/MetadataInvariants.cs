@@ -68,9 +68,10 @@ public static class MetadataInvariants
             }
         }
 
+        var byName = next.Lvs.ToDictionary(l => l.Name, StringComparer.Ordinal); // names are unique (checked above)
         foreach (var lv in before.Lvs)
         {
-            var now = next.Lvs.FirstOrDefault(l => l.Name == lv.Name);
+            var now = byName.GetValueOrDefault(lv.Name);
             Require(now is not null && now.Id == lv.Id, $"LV {lv.Name} ({lv.Id}) would be dropped or replaced");
             Require(changed.Contains(lv.Name) || now!.Raw == lv.Raw, $"LV {lv.Name} was not asked to change but its stanza differs");
         }
