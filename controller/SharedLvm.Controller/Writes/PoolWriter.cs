@@ -207,7 +207,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
                     // Under load, the callers just answered send their next write within a millisecond
                     // or two; without this pause the first of them would take a commit of its own and
                     // the rest wait behind it (one single commit per batch, halving the rate).
-                    await Task.Delay(_options.WriteBatchLinger, stopping).ConfigureAwait(false);
+                    await Task.Delay(_options.WriteBatchLinger, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 }
 
                 while (item.Change.Batch != BatchKind.Alone && batch.Count < _options.WriteBatchLimit && reader.TryRead(out var next))

@@ -95,10 +95,16 @@ public static class MetadataArea
         var start = offset / Block * Block;
         var skip = (int)(offset - start);
         var length = skip + into.Length <= Block ? Block : 2 * Block;
-        using var scratch = length == Block ? null : new AlignedBuffer(length);
-        var span = scratch?.Span ?? buffer.Span;
-        disk.Read(span, start);
-        span.Slice(skip, into.Length).CopyTo(into);
+        if (length == Block)
+        {
+            disk.Read(buffer.Span, start);
+            buffer.Span.Slice(skip, into.Length).CopyTo(into);
+            return;
+        }
+
+        using var scratch = new AlignedBuffer(length);
+        disk.Read(scratch.Span, start);
+        scratch.Span.Slice(skip, into.Length).CopyTo(into);
     }
 
     private sealed unsafe class AlignedBuffer : IDisposable
