@@ -4,7 +4,8 @@ namespace SharedLvm.Tests.Os.Lvm;
 
 /// <summary>
 /// Every gap of vgcfgrestore (field.md 4: it restores with rc 0 a duplicate LV name, an unknown segment
-/// type, another VG id, dropped LVs, a stale seqno) is refused before the text reaches lvm.
+/// type, another VG id, dropped LVs, a stale seqno) is refused before the text reaches lvm, and so is
+/// anything the splice itself could get wrong (overlaps, a new LV without creation time and host).
 /// </summary>
 public class MetadataInvariantsTests
 {
@@ -48,19 +49,26 @@ public class MetadataInvariantsTests
     [Fact]
     public void Only_the_lvs_asked_for_may_appear()
     {
-        var splice = new MetadataSplice(Base, "ctl", DateTimeOffset.UnixEpoch);
-        splice.TryCreate("slvm-d", 4 * 1024 * 1024, []);
-        Refused("not the ones asked for", splice.Render());
-        MetadataInvariants.Check(Base, splice.Render(), Base.Seqno, new HashSet<string> { "slvm-d" }, None);
+        Refused("lacks creation time", Splice(DateTimeOffset.UnixEpoch), created: ["slvm-d"]);
+        var splice = Splice(DateTimeOffset.FromUnixTimeSeconds(1796210000));
+        Refused("not the ones asked for", splice);
+        MetadataInvariants.Check(Base, splice, Base.Seqno, new HashSet<string> { "slvm-d" }, None);
+
+        static string Splice(DateTimeOffset now)
+        {
+            var splice = new MetadataSplice(Base, "ctl", now);
+            Assert.Null(splice.TryCreate("slvm-d", 4 * 1024 * 1024, []));
+            return splice.Render();
+        }
     }
 
     [Fact]
     public void A_malformed_lv_id_is_refused() =>
         Refused("malformed", Captured.Replace(Base.Lvs[1].Id, "short", StringComparison.Ordinal), changed: ["slvm-c"]);
 
-    private static void Refused(string why, string text, ulong? expectedSeqno = null, HashSet<string>? changed = null)
+    private static void Refused(string why, string text, ulong? expectedSeqno = null, HashSet<string>? changed = null, HashSet<string>? created = null)
     {
-        var e = Assert.Throws<MetadataInvariantException>(() => MetadataInvariants.Check(Base, text, expectedSeqno ?? Base.Seqno, None, changed ?? None));
+        var e = Assert.Throws<MetadataInvariantException>(() => MetadataInvariants.Check(Base, text, expectedSeqno ?? Base.Seqno, created ?? None, changed ?? None));
         Assert.Contains(why, e.Message, StringComparison.Ordinal);
     }
 }
