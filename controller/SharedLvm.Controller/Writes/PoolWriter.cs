@@ -201,13 +201,18 @@ public sealed partial class PoolWriter : IAsyncDisposable
                 // kind is taken, so the batch means what the same writes one by one would have meant.
                 var batch = new List<WriteItem> { item };
                 var names = new HashSet<string>(StringComparer.Ordinal) { item.Change.Volume.LvName };
-                if (item.Change.Batch != BatchKind.Alone && _lastCommitWrites > 1 && reader.Count == 0
+                if (item.Change.Batch != BatchKind.Alone && _lastCommitWrites > 1
                     && System.Diagnostics.Stopwatch.GetElapsedTime(_lastCommitEnded) < TimeSpan.FromMilliseconds(50))
                 {
-                    // Under load, the callers just answered send their next write within a millisecond
-                    // or two; without this pause the first of them would take a commit of its own and
-                    // the rest wait behind it (one single commit per batch, halving the rate).
-                    await Task.Delay(_options.WriteBatchLinger, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    // Under load, the callers just answered send their next writes within a few
+                    // milliseconds; without this pause the first of them would take a commit of its own
+                    // and the rest wait behind it (one single commit per batch, halving the rate). Wait
+                    // until as many are queued as the last commit carried, or the linger ran out.
+                    var lingering = System.Diagnostics.Stopwatch.StartNew();
+                    while (reader.Count + 1 < _lastCommitWrites && lingering.Elapsed < _options.WriteBatchLinger && !stopping.IsCancellationRequested)
+                    {
+                        await Task.Delay(1, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                    }
                 }
 
                 while (item.Change.Batch != BatchKind.Alone && batch.Count < _options.WriteBatchLimit && reader.TryRead(out var next))
@@ -418,7 +423,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
     private async Task CommitBatchAsync(List<WriteItem> items, string command, Func<Task> commit, CancellationToken stopping, Action afterCommit)
     {
         _faults.Hit("batch.before_journal");
-        var journal = items.Select(i => _store.BeginOperation(i.Change.Operation, _pool.Name, i.Change.Volume.Id, i.Change.Volume.Name, i.Change.Volume.SizeBytes, "batch")).ToArray();
+        var journal = _store.BeginOperations(items.Select(i => (i.Change.Operation, _pool.Name, i.Change.Volume.Id, i.Change.Volume.Name, i.Change.Volume.SizeBytes, "batch")).ToArray());
         _faults.Hit("batch.after_journal");
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
@@ -449,22 +454,19 @@ public sealed partial class PoolWriter : IAsyncDisposable
         }
         catch (LvmException e)
         {
-            foreach (var id in journal)
-            {
-                _store.FinishOperation(id, "batch failed, retried alone: " + LvmException.Summarize(e.StandardError));
-            }
-
+            _store.FinishOperations(journal.Select(id => (id, "batch failed, retried alone: " + LvmException.Summarize(e.StandardError))).ToArray());
             throw;
         }
 
         _faults.Hit("batch.after_lvm");
         afterCommit();
         _pool.NoteOwnWrite();
-        for (var i = 0; i < items.Count; i++)
+        foreach (var item in items)
         {
-            items[i].Change.ApplyTo(_pool.Catalog);
-            _store.FinishOperation(journal[i], "done");
+            item.Change.ApplyTo(_pool.Catalog);
         }
+
+        _store.FinishOperations(journal.Select(id => (id, "done")).ToArray());
 
         _faults.Hit("batch.before_reply");
         ControllerLog.BatchCommitted(_logger, _pool.Name, command, items.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
