@@ -105,4 +105,22 @@ internal static partial class ControllerLog
 
     [LoggerMessage(3958, LogLevel.Critical, "Controller start-up failed; stopping")]
     public static partial void StartupFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(3700, LogLevel.Information, "Pool {Pool}: {Count} writes committed in one {Command} in {Milliseconds:0} ms")]
+    public static partial void BatchCommitted(ILogger logger, string pool, string command, int count, double milliseconds);
+
+    [LoggerMessage(3701, LogLevel.Warning, "Pool {Pool}: a batch of {Count} writes could not be committed at once ({Reason}); each runs alone")]
+    public static partial void BatchFailed(ILogger logger, string pool, int count, string reason);
+
+    [LoggerMessage(3702, LogLevel.Error, "Pool {Pool}: lvm {Command} of a batch of {Count} writes timed out after {TimeoutSeconds} s; reconciling each from the VG")]
+    public static partial void BatchTimedOut(ILogger logger, string pool, string command, int count, double timeoutSeconds);
+
+    [LoggerMessage(3703, LogLevel.Information, "Pool {Pool}: a batched lvremove of {Count} LVs found some already gone (a finished delete)")]
+    public static partial void BatchMissing(ILogger logger, string pool, int count);
+
+    [LoggerMessage(3704, LogLevel.Error, "Pool {Pool}: the spliced metadata of a batch of {Count} writes broke an invariant and was not restored ({Violation}); each runs alone")]
+    public static partial void BatchRefused(ILogger logger, string pool, int count, string violation);
+
+    [LoggerMessage(3705, LogLevel.Warning, "Pool {Pool}: the seqno could not be read from {Device}'s metadata area ({Reason}); asking lvm for the text")]
+    public static partial void SeqnoUnreadable(ILogger logger, string pool, string device, string reason);
 }

@@ -60,6 +60,21 @@ public sealed class ControllerOptions
     /// <summary>Agents heartbeat this often; three missed make a node UNREACHABLE.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Most queued writes combined into one metadata commit. One vgcfgrestore costs about the same for
+    /// 1 and 128 changes (field.md 4: 831 vs 906 ms at 8k LVs); the limit bounds one commit's text and
+    /// how many callers one failed batch sends back to the single-command path.
+    /// </summary>
+    public int WriteBatchLimit { get; set; } = 64;
+
+    /// <summary>
+    /// After a commit that carried several writes, how long the writer waits at most for as many
+    /// writes as it carried (the callers it just answered are about to send their next ones) before
+    /// committing what it has. Never after a single write, so a write with nothing else queued does
+    /// not wait. A commit costs 50-850 ms (0-8k LVs); this is small against it.
+    /// </summary>
+    public TimeSpan WriteBatchLinger { get; set; } = TimeSpan.FromMilliseconds(20);
+
     /// <summary>Metadata archives kept per VG.</summary>
     public int ArchiveRetainCount { get; set; } = 20;
 
@@ -113,4 +128,7 @@ public sealed class ControllerOptions
     public string BackupDirectory => Path.Combine(StateDirectory, "lvm", "backup");
 
     public string ArchiveDirectory => Path.Combine(StateDirectory, "lvm", "archive");
+
+    /// <summary>Every metadata text the writer restored in a batch (lvm archives none for a vgcfgrestore), bounded by <see cref="ArchiveRetainCount"/>.</summary>
+    public string BatchArchiveDirectory => Path.Combine(StateDirectory, "lvm", "batches");
 }

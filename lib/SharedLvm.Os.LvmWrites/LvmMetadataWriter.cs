@@ -12,12 +12,18 @@ namespace SharedLvm.Os.Lvm;
 public sealed class LvmMetadataWriter
 {
     private readonly LvmCommand _lvm;
+    private readonly LvmCommand _restore;
     private readonly Func<CancellationToken, Task>? _guard;
 
     public LvmMetadataWriter(IProcessRunner runner, LvmConfig config, TimeSpan timeout, string binary = "lvm", Func<CancellationToken, Task>? guard = null)
     {
         _lvm = new LvmCommand(runner, config, timeout, binary);
         _guard = guard;
+
+        // vgcfgrestore writes no backup or archive whatever the config says (field.md 4); with backup
+        // on it would only re-parse the old backup file first. The caller keeps its own copy of each
+        // text it restores.
+        _restore = new LvmCommand(runner, config.ForReads(), timeout, binary);
     }
 
     public LvmConfig Config => _lvm.Config;
@@ -44,6 +50,21 @@ public sealed class LvmMetadataWriter
     public Task LvRemoveAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
         WriteAsync("lvremove", ["--yes", vgName + "/" + lvName], cancellationToken);
 
+    /// <summary>
+    /// Removes several LVs in one metadata commit (seqno + 1 for any number: field.md 4). If one named
+    /// LV is missing lvm exits 5 but still removes the others; the caller settles each LV.
+    /// </summary>
+    public Task LvRemoveManyAsync(string vgName, IReadOnlyCollection<string> lvNames, CancellationToken cancellationToken) =>
+        WriteAsync("lvremove", ["--yes", .. lvNames.Select(n => vgName + "/" + n)], cancellationToken);
+
+    /// <summary>
+    /// Replaces the VG's metadata with the text in <paramref name="file"/>: one atomic commit (34 SIGKILLs
+    /// in the field: always the old or the new version, vgck clean). It checks far less than lvcreate:
+    /// callers must pass the text through <see cref="MetadataInvariants.Check"/> first.
+    /// </summary>
+    public Task VgCfgRestoreAsync(string vgName, string file, CancellationToken cancellationToken) =>
+        WriteAsync("vgcfgrestore", ["-f", file, vgName], cancellationToken, _restore);
+
     public Task LvExtendAsync(string vgName, string lvName, ulong sizeBytes, CancellationToken cancellationToken) =>
         WriteAsync("lvextend", ["-L", Bytes(sizeBytes), vgName + "/" + lvName], cancellationToken);
 
@@ -53,13 +74,13 @@ public sealed class LvmMetadataWriter
     public Task VgCheckAsync(string vgName, CancellationToken cancellationToken) =>
         _lvm.RunAsync("vgck", [vgName], cancellationToken);
 
-    private async Task WriteAsync(string command, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
+    private async Task WriteAsync(string command, IReadOnlyList<string> arguments, CancellationToken cancellationToken, LvmCommand? lvm = null)
     {
         if (_guard is not null)
         {
             await _guard(cancellationToken).ConfigureAwait(false);
         }
 
-        await _lvm.RunAsync(command, arguments, cancellationToken).ConfigureAwait(false);
+        await (lvm ?? _lvm).RunAsync(command, arguments, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -226,6 +226,44 @@ public sealed class ControllerStore : IDisposable
         }
     }
 
+    /// <summary>
+    /// <see cref="BeginOperation"/> for every write of a batched commit, in one transaction: one
+    /// fsync (synchronous=FULL) instead of one per write, all rows pending or none.
+    /// </summary>
+    public IReadOnlyList<long> BeginOperations(IReadOnlyList<(string Kind, string Pool, string VolumeId, string Name, ulong SizeBytes, string Detail)> operations)
+    {
+        lock (_gate)
+        {
+            using var transaction = _connection.BeginTransaction();
+            var ids = new List<long>(operations.Count);
+            foreach (var (kind, pool, volumeId, name, size, detail) in operations)
+            {
+                Execute("INSERT INTO operations(kind, pool, volume_id, name, size, detail, state, started) VALUES($k, $p, $v, $n, $s, $d, 'pending', $t)", transaction,
+                    ("$k", kind), ("$p", pool), ("$v", volumeId), ("$n", name), ("$s", (long)size), ("$d", detail), ("$t", Now()));
+                ids.Add((long)Scalar("SELECT last_insert_rowid()", transaction)!);
+            }
+
+            transaction.Commit();
+            return ids;
+        }
+    }
+
+    /// <summary><see cref="FinishOperation"/> for several entries, in one transaction.</summary>
+    public void FinishOperations(IReadOnlyList<(long Id, string Outcome)> outcomes)
+    {
+        lock (_gate)
+        {
+            using var transaction = _connection.BeginTransaction();
+            foreach (var (id, outcome) in outcomes)
+            {
+                Execute("UPDATE operations SET state = 'done', finished = $t, outcome = $o WHERE id = $i", transaction,
+                    ("$t", Now()), ("$o", outcome), ("$i", id));
+            }
+
+            transaction.Commit();
+        }
+    }
+
     public void FinishOperation(long id, string outcome)
     {
         lock (_gate)

@@ -17,6 +17,22 @@ public abstract record MetadataChange(string Operation, VolumeRecord Volume)
     internal abstract bool IsIn(PoolCatalog catalog);
 
     internal virtual void ApplyTo(PoolCatalog catalog) => catalog.Put(Volume);
+
+    /// <summary>
+    /// How <see cref="PoolWriter"/> may combine this change with its neighbours in the queue into one
+    /// metadata commit: spliced into one vgcfgrestore, one multi-LV lvremove, or never (alone).
+    /// </summary>
+    internal virtual BatchKind Batch => BatchKind.Alone;
+
+    /// <summary>Adds this change to a batch's text; null when done, else why it must run alone.</summary>
+    internal virtual string? SpliceInto(MetadataSplice splice) => "not a spliceable change";
+}
+
+internal enum BatchKind
+{
+    Alone,
+    Splice,
+    Remove,
 }
 
 /// <summary>A new LV carrying every tag of <see cref="MetadataChange.Volume"/>.</summary>
@@ -26,6 +42,10 @@ public sealed record CreateLv(string Operation, VolumeRecord Volume) : MetadataC
         lvm.LvCreateAsync(Volume.VgName, Volume.LvName, Volume.SizeBytes, Volume.Tags(), cancellationToken);
 
     internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id) is not null;
+
+    internal override BatchKind Batch => BatchKind.Splice;
+
+    internal override string? SpliceInto(MetadataSplice splice) => splice.TryCreate(Volume.LvName, Volume.SizeBytes, [.. Volume.Tags()]);
 }
 
 /// <summary>A COW snapshot of <paramref name="OriginLv"/> (needs device-mapper on the writing host).</summary>
@@ -53,6 +73,8 @@ public sealed record RemoveLv(VolumeRecord Volume) : MetadataChange("delete", Vo
 
     internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id) is null;
 
+    internal override BatchKind Batch => BatchKind.Remove;
+
     internal override void ApplyTo(PoolCatalog catalog) => catalog.Remove(Volume.Id);
 }
 
@@ -63,6 +85,10 @@ public sealed record ExtendLv(VolumeRecord Volume) : MetadataChange("extend", Vo
         lvm.LvExtendAsync(Volume.VgName, Volume.LvName, Volume.SizeBytes, cancellationToken);
 
     internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id)?.SizeBytes >= Volume.SizeBytes;
+
+    internal override BatchKind Batch => BatchKind.Splice;
+
+    internal override string? SpliceInto(MetadataSplice splice) => splice.TryExtend(Volume.LvName, Volume.SizeBytes);
 }
 
 /// <summary>
@@ -79,6 +105,15 @@ public sealed record RetagLv(string Operation, VolumeRecord Before, VolumeRecord
     }
 
     internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id) is { } now && now.Tags().SetEquals(Volume.Tags());
+
+    internal override BatchKind Batch => BatchKind.Splice;
+
+    internal override string? SpliceInto(MetadataSplice splice)
+    {
+        var before = Before.Tags();
+        var after = Volume.Tags();
+        return splice.TryRetag(Volume.LvName, after.Except(before), before.Except(after));
+    }
 
     /// <summary>Nothing to write: the LV already carries exactly these tags.</summary>
     public bool IsEmpty => Before.Tags().SetEquals(Volume.Tags());

@@ -13,7 +13,7 @@ public sealed class LvmActivation
 
     public LvmActivation(IProcessRunner runner, LvmConfig config, TimeSpan timeout, string binary = "lvm")
     {
-        _lvm = new LvmCommand(runner, config, timeout, binary);
+        _lvm = new LvmCommand(runner, config.ForReads(), timeout, binary);
     }
 
     public LvmConfig Config => _lvm.Config;

@@ -14,7 +14,7 @@ public sealed class LvmReader
 
     public LvmReader(IProcessRunner runner, LvmConfig config, TimeSpan timeout, string binary = "lvm")
     {
-        _lvm = new LvmCommand(runner, config, timeout, binary);
+        _lvm = new LvmCommand(runner, config.ForReads(), timeout, binary);
     }
 
     public LvmConfig Config => _lvm.Config;
@@ -49,6 +49,13 @@ public sealed class LvmReader
     /// <summary>Writes the VG's current metadata text to backup_dir (a read of the VG, a local file write).</summary>
     public Task VgCfgBackupAsync(string vgName, CancellationToken cancellationToken) =>
         _lvm.RunAsync("vgcfgbackup", [vgName], cancellationToken);
+
+    /// <summary>The VG's current metadata text as lvm writes it (`vgcfgbackup -f`), through <paramref name="file"/>.</summary>
+    public async Task<string> MetadataTextAsync(string vgName, string file, CancellationToken cancellationToken)
+    {
+        await _lvm.RunAsync("vgcfgbackup", ["-f", file, vgName], cancellationToken).ConfigureAwait(false);
+        return await File.ReadAllTextAsync(file, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>The VG's summary row only: cheap enough to poll for foreign writers.</summary>
     public async Task<VolumeGroup> VgsAsync(string vgName, CancellationToken cancellationToken)

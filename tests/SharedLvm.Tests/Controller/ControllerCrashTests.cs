@@ -11,7 +11,9 @@ namespace SharedLvm.Tests.Controller;
 /// Invariant 4 under fire: the real controller binary is SIGKILLed at random fault points of every
 /// write (before/after the journal write, during lvm, after lvm, before the reply), restarted, and
 /// the client retries the same request. At the end: no orphan LV, no phantom volume, no duplicate
-/// LV for one request, vgck clean, and the "committed but not acknowledged" case was observed.
+/// LV for one request, vgck clean, and the "committed but not acknowledged" case was observed. A third
+/// of the steps are bursts of concurrent clients, so the writer batches them and kills land inside
+/// batches (batch.* points: journal, during the one vgcfgrestore or lvremove, after it, before replies).
 /// Iterations: SHAREDLVM_CRASH_KILLS (default 200 kills).
 /// </summary>
 public sealed class ControllerCrashTests : IDisposable
@@ -63,27 +65,58 @@ public sealed class ControllerCrashTests : IDisposable
         {
             for (var n = 0; kills < targetKills && n < targetKills * 10; n++)
             {
-                var (kind, request, name) = NextOperation(random, expected, n);
-                operations++;
-                while (true)
+                // A third of the time several clients at once, on distinct volumes: the writer combines
+                // them into one commit, so kills land inside batches too (batch.* fault points).
+                var burst = random.Next(100) < 35 ? random.Next(2, 7) : 1;
+                var pending = new List<(string Kind, Google.Protobuf.IMessage Request, string Name)>();
+                for (var b = 0; b < burst; b++)
+                {
+                    var next = NextOperation(random, expected, n, pending.Select(p => p.Name).ToHashSet(StringComparer.Ordinal));
+                    if (next is { } op)
+                    {
+                        pending.Add(op);
+                    }
+
+                    n += b + 1 < burst ? 1 : 0;
+                }
+
+                operations += pending.Count;
+                while (pending.Count > 0)
                 {
                     controller ??= await ControllerProcess.StartAsync(_state, $"p=0.09;seed={seed++};points=*");
-                    try
+                    var client = controller.Client;
+                    var outcomes = await Task.WhenAll(pending.Select(async op =>
                     {
-                        var reply = await Send(controller.Client, kind, request);
-                        Record(expected, kind, name, request, reply);
+                        try
+                        {
+                            return (op, Reply: await Send(client, op.Kind, op.Request), Failed: false);
+                        }
+                        catch (RpcException e) when (e.StatusCode is GrpcStatusCode.Unavailable or GrpcStatusCode.Internal or GrpcStatusCode.Unknown or GrpcStatusCode.Cancelled)
+                        {
+                            return (op, Reply: (Google.Protobuf.IMessage?)null, Failed: true);
+                        }
+                    }));
+                    foreach (var (op, reply, _) in outcomes.Where(o => !o.Failed))
+                    {
+                        Record(expected, op.Kind, op.Name, op.Request, reply!);
+                    }
+
+                    pending = outcomes.Where(o => o.Failed).Select(o => o.op).ToList();
+                    if (pending.Count == 0)
+                    {
                         break;
                     }
-                    catch (RpcException e) when (e.StatusCode is GrpcStatusCode.Unavailable or GrpcStatusCode.Internal or GrpcStatusCode.Unknown or GrpcStatusCode.Cancelled)
+
+                    var log = await controller.StopAsync();
+                    await controller.DisposeAsync();
+                    controller = null;
+                    var point = log.Split('\n').FirstOrDefault(l => l.StartsWith("FAULT INJECTED at ", StringComparison.Ordinal))?["FAULT INJECTED at ".Length..].Split(':')[0];
+                    Assert.True(point is not null, $"controller died without an injected fault:\n{log}");
+                    kills++;
+                    killsByPoint[point] = killsByPoint.GetValueOrDefault(point) + 1;
+                    WaitForOrphanedLvm();
+                    foreach (var (kind, _, name) in pending)
                     {
-                        var log = await controller.StopAsync();
-                        await controller.DisposeAsync();
-                        controller = null;
-                        var point = log.Split('\n').FirstOrDefault(l => l.StartsWith("FAULT INJECTED at ", StringComparison.Ordinal))?["FAULT INJECTED at ".Length..].Split(':')[0];
-                        Assert.True(point is not null, $"controller died without an injected fault ({e.Status}):\n{log}");
-                        kills++;
-                        killsByPoint[point] = killsByPoint.GetValueOrDefault(point) + 1;
-                        WaitForOrphanedLvm();
                         if (kind == "create" && !expected.ContainsKey(name) && LvNamesInVg().Contains(name))
                         {
                             committedNotAcknowledged++;
@@ -110,6 +143,11 @@ public sealed class ControllerCrashTests : IDisposable
         Assert.True(kills >= targetKills, $"only {kills} kills");
         Assert.True(committedNotAcknowledged > 0, "the crash test never observed an lvm commit that was not acknowledged");
         Assert.Contains(killsByPoint.Keys, k => k.EndsWith(".during_lvm", StringComparison.Ordinal));
+        if (targetKills >= 100)
+        {
+            Assert.Contains(killsByPoint.Keys, k => k.StartsWith("batch.", StringComparison.Ordinal));
+        }
+
         Assert.Equal(lvs.Count, lvs.Select(l => l.Name).Distinct().Count()); // no duplicate LV for one name
         Assert.Equal(lvs.Select(l => l.Id).Order(StringComparer.Ordinal), listed.Volumes.Select(v => v.Id).Order(StringComparer.Ordinal)); // no orphan, no phantom
         foreach (var (name, (id, size)) in expected)
@@ -124,16 +162,17 @@ public sealed class ControllerCrashTests : IDisposable
         Assert.True(vgck == 0, output);
     }
 
-    private static (string Kind, Google.Protobuf.IMessage Request, string Name) NextOperation(Random random, Dictionary<string, (string Id, ulong Size)> existing, int n)
+    private static (string Kind, Google.Protobuf.IMessage Request, string Name)? NextOperation(Random random, Dictionary<string, (string Id, ulong Size)> existing, int n, HashSet<string> busy)
     {
         var roll = random.Next(100);
-        if (existing.Count < 3 || roll < 45)
+        var free = existing.Where(e => !busy.Contains(e.Key)).ToArray();
+        if (free.Length < 3 || roll < 45)
         {
             var name = $"vol-{n}";
-            return ("create", new CreateVolumeRequest { Pool = string.Empty, Name = name, SizeBytes = (ulong)random.Next(1, 4) * 4 * MiB }, name);
+            return busy.Contains(name) ? null : ("create", new CreateVolumeRequest { Pool = string.Empty, Name = name, SizeBytes = (ulong)random.Next(1, 4) * 4 * MiB }, name);
         }
 
-        var (victim, (id, size)) = existing.ElementAt(random.Next(existing.Count));
+        var (victim, (id, size)) = free[random.Next(free.Length)];
         return roll switch
         {
             < 70 => ("delete", new DeleteVolumeRequest { Id = id }, victim),

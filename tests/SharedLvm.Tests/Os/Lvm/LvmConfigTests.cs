@@ -23,9 +23,23 @@ public class LvmConfigTests
             "backup{backup=1 backup_dir=\"/var/lib/sharedlvm/lvm/backup\" archive=1 archive_dir=\"/var/lib/sharedlvm/lvm/archive\" retain_days=0 retain_min=20}",
             controller);
 
+        Assert.EndsWith(" backup{backup=0 archive=0 backup_dir=\"/var/lib/sharedlvm/lvm/backup\"}",
+            new LvmConfig { BackupDirectory = "/var/lib/sharedlvm/lvm/backup", ArchiveDirectory = "/var/lib/sharedlvm/lvm/archive" }.ForReads().Render(),
+            StringComparison.Ordinal);
+
         var agent = new LvmConfig { ActivationEnabled = true, MetadataReadOnly = true, DevicePatterns = ["^/dev/mapper/3[0-9a-f]+$"], VolumeList = ["@sharedlvm_owner_node-a"] }.Render();
         Assert.Contains("global{activation=1 metadata_read_only=1}", agent, StringComparison.Ordinal);
         Assert.Contains("activation{volume_list=[\"@sharedlvm_owner_node-a\"]}", agent, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => new LvmConfig { Devices = ["/dev/sda\"]} global{activation=1"] }.Render());
+    }
+
+    [Fact]
+    public void Reads_and_activations_never_run_with_backup_on()
+    {
+        var runner = new SharedLvm.Tests.Support.CannedRunner(null);
+        var config = new LvmConfig { Devices = ["/dev/loop7"], BackupDirectory = "/b", ArchiveDirectory = "/a" };
+        Assert.Contains("backup{backup=0 archive=0", new LvmReader(runner, config, TimeSpan.FromSeconds(5)).Config.Render(), StringComparison.Ordinal);
+        Assert.Contains("backup{backup=0 archive=0", new LvmActivation(runner, config, TimeSpan.FromSeconds(5)).Config.Render(), StringComparison.Ordinal);
+        Assert.Contains("backup{backup=1", new SharedLvm.Os.Lvm.LvmMetadataWriter(runner, config, TimeSpan.FromSeconds(5)).Config.Render(), StringComparison.Ordinal);
     }
 }
