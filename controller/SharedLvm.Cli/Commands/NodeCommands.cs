@@ -25,6 +25,27 @@ internal static class NodeCommands
             ]);
         }));
 
+        var rescanName = new Argument<string>("name") { Description = "Node name." };
+        var rescanWwid = new Option<string[]>("--wwid") { Description = "An LU to look for (repeatable): targeted scans, wildcard only as the last resort. None: a wildcard scan of the node's SAN hosts.", AllowMultipleArgumentsPerToken = true };
+        var rescanWait = new Option<uint>("--wait") { Description = "Seconds to wait for the LUs' multipath maps (default 30, at most 300)." };
+        var rescan = new Command("rescan", "Rescan a node for LUs (after a LUN was mapped to it) and wait for their multipath maps.") { rescanName, rescanWwid, rescanWait };
+        rescan.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+        {
+            var request = new RescanNodeRequest { Name = p.GetValue(rescanName)!, WaitSeconds = p.GetValue(rescanWait) };
+            request.Wwids.AddRange(p.GetValue(rescanWwid) ?? []);
+            var r = await api.RescanNodeAsync(request, options);
+            o.Message(r, () =>
+            [
+                .. r.Scans.Select(s => ("scan", s)), .. r.Appeared.Select(w => ("appeared", w)), .. r.Missing.Select(w => ("missing", w)),
+                ("took", $"{r.DurationMs} ms"),
+            ]);
+            if (r.Missing.Count > 0)
+            {
+                throw new RpcException(new Status(StatusCode.NotFound, $"not visible as a usable multipath map after the rescan: {string.Join(", ", r.Missing)}"));
+            }
+        }));
+        node.Subcommands.Add(rescan);
+
         var nameArg = new Argument<string>("name") { Description = "Node name." };
         var get = new Command("get", "Show one node.") { nameArg };
         get.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>

@@ -180,6 +180,9 @@ public sealed class ControllerService(
     public override Task<MultipathdState> RestartNodeMultipathd(RestartNodeMultipathdRequest request, ServerCallContext context) =>
         health.RestartMultipathdAsync(request.Name, context.CancellationToken);
 
+    public override Task<RescanNodeResponse> RescanNode(RescanNodeRequest request, ServerCallContext context) =>
+        health.RescanAsync(request.Name, request.Wwids, request.WaitSeconds, context.CancellationToken);
+
     public override Task<NodeHealth> GetNodeHealth(GetNodeHealthRequest request, ServerCallContext context) =>
         health.GetAsync(request.Name, request.Live, context.CancellationToken);
 

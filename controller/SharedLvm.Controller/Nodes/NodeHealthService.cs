@@ -43,4 +43,30 @@ public sealed class NodeHealthService(NodeDirectory nodes, AgentClients agents, 
             .RestartMultipathdAsync(new RestartMultipathdRequest { Header = epoch.HeaderFor(node.Name) }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken))
             .ConfigureAwait(false);
     }
+
+    /// <summary>A node's rescan for LUs (by WWID: targeted, see the agent's ScsiRescanner), under this controller's epoch.</summary>
+    public async Task<RescanNodeResponse> RescanAsync(string name, IReadOnlyCollection<string> wwids, uint waitSeconds, CancellationToken cancellationToken)
+    {
+        if (waitSeconds > 300)
+        {
+            throw ControllerException.Invalid("wait_seconds must be at most 300.");
+        }
+
+        foreach (var wwid in wwids)
+        {
+            Validation.Wwid("wwids", wwid);
+        }
+
+        var node = nodes.Get(name);
+        var request = new RescanRequest { Header = epoch.HeaderFor(node.Name), WaitSeconds = waitSeconds };
+        request.Expect.AddRange(wwids.Select(w => new LunAddress { Wwid = w }));
+        var result = await agents.For(node.Name, node.Address)
+            .RescanAsync(request, new CallOptions(deadline: DateTime.UtcNow.AddSeconds((waitSeconds == 0 ? 30 : waitSeconds) + 90), cancellationToken: cancellationToken))
+            .ConfigureAwait(false);
+        var response = new RescanNodeResponse { DurationMs = result.DurationMs };
+        response.Scans.AddRange(result.Hosts.Select(h => $"host{h.Host}: {h.Scan} ({h.DurationMs} ms){(h.Error.Length > 0 ? ": " + h.Error : string.Empty)}"));
+        response.Appeared.AddRange(result.Appeared);
+        response.Missing.AddRange(result.Missing);
+        return response;
+    }
 }
