@@ -7,6 +7,7 @@ using SharedLvm.Controller.Attachments;
 using SharedLvm.Controller.Data;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Faults;
+using SharedLvm.Controller.Fencing;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
@@ -72,6 +73,7 @@ public static class ControllerHost
             ["--tls-cert"] = "Controller:TlsCertificate",
             ["--tls-key"] = "Controller:TlsKey",
             ["--tokens"] = "Controller:TokensFile",
+            ["--auto-fence-after"] = "Controller:AutoFenceAfterSeconds",
         },
         ["--insecure"]);
 
@@ -105,6 +107,9 @@ public static class ControllerHost
         services.AddSingleton<NodeHealthService>();
         services.AddSingleton<AgentClients>();
         services.AddSingleton<AttachmentService>();
+        services.AddSingleton<IStoragePreempter, AgentPreempter>();
+        services.AddSingleton<NodeFencing>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeFencing>());
         services.AddSingleton<ControllerMetrics>();
         services.AddSingleton<ControllerService>();
         services.AddSingleton<NodeRegistryService>();
