@@ -39,6 +39,7 @@ public sealed class ReservationKeeper : BackgroundService
     private readonly object _lock = new();
     private readonly HashSet<string> _registered = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _fenced = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _deactivated = new(StringComparer.Ordinal);
     private ReservationOrder? _order;
     private long _orderSequence;
     private IReadOnlyList<Finding> _findings = [];
@@ -96,6 +97,7 @@ public sealed class ReservationKeeper : BackgroundService
                 AgentLog.FenceLifted(_logger, string.Join(", ", _fenced.Keys));
                 _fenced.Clear();
                 _registered.Clear();
+                _deactivated.Clear();
                 Save();
             }
         }
@@ -153,7 +155,12 @@ public sealed class ReservationKeeper : BackgroundService
                 }
             }
 
-            Volatile.Write(ref _findings, findings);
+            var previous = Interlocked.Exchange(ref _findings, findings);
+            if (!previous.SequenceEqual(findings))
+            {
+                // The next heartbeat should carry it, not the next resync (30 s).
+                _watcher.Poke();
+            }
         }
         finally
         {
@@ -305,7 +312,10 @@ public sealed class ReservationKeeper : BackgroundService
                 }
 
                 await _activator.DeactivateAsync(vg, lv, cancellationToken).ConfigureAwait(false);
-                AgentLog.DeactivatedFenced(_logger, vg, lv);
+                if (_deactivated.Add(vg + "/" + lv))
+                {
+                    AgentLog.DeactivatedFenced(_logger, vg, lv);
+                }
             }
             catch (Exception e) when (e is SharedLvm.Os.Lvm.LvmException or ProcessTimeoutException or AgentException)
             {

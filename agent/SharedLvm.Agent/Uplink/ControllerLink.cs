@@ -126,6 +126,11 @@ public sealed class ControllerLink : BackgroundService
             {
                 break;
             }
+            catch (RpcException) when (stoppingToken.IsCancellationRequested)
+            {
+                // The agent is stopping with a call in flight: the call ends CANCELLED, which is no failure.
+                break;
+            }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
                 // E.g. the epoch file can't be written: keep trying rather than go silent.

@@ -53,6 +53,7 @@ public sealed class NodeFencing : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<NodeFencing> _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly HashSet<string> _alarmed = new(StringComparer.Ordinal);
     private readonly DateTimeOffset _started;
     private long _storageFences, _declaredFences, _automaticFences, _failures;
 
@@ -76,7 +77,11 @@ public sealed class NodeFencing : BackgroundService
     public (long Storage, long Declared, long Automatic, long Failures) Counts =>
         (Interlocked.Read(ref _storageFences), Interlocked.Read(ref _declaredFences), Interlocked.Read(ref _automaticFences), Interlocked.Read(ref _failures));
 
-    public async Task<NodeRecord> FenceAsync(string name, string reason, FenceTrigger trigger, CancellationToken cancellationToken)
+    /// <summary>An operator's fence (interactive) or the policy's; see <see cref="PreemptEverywhereAsync"/> for when it is declared.</summary>
+    public Task<NodeRecord> FenceAsync(string name, string reason, FenceTrigger trigger, CancellationToken cancellationToken) =>
+        FenceAsync(name, reason, trigger, interactive: trigger == FenceTrigger.Operator, cancellationToken);
+
+    private async Task<NodeRecord> FenceAsync(string name, string reason, FenceTrigger trigger, bool interactive, CancellationToken cancellationToken)
     {
         var victim = _nodes.Get(name);
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -93,7 +98,7 @@ public sealed class NodeFencing : BackgroundService
                 row = new FenceRow(name, Preempting, nameof(FenceMethod.Storage), trigger.ToString(), reason, row?.Since ?? _time.GetUtcNow());
                 _store.SaveFence(row);
                 _faults.Hit("fence.after_intent");
-                var method = await PreemptEverywhereAsync(victim, trigger, cancellationToken).ConfigureAwait(false);
+                var method = await PreemptEverywhereAsync(victim, trigger, interactive, cancellationToken).ConfigureAwait(false);
                 _faults.Hit("fence.after_preempt");
                 row = row with { Phase = Freeing, Kind = method.ToString() };
                 _store.SaveFence(row);
@@ -126,58 +131,77 @@ public sealed class NodeFencing : BackgroundService
 
     /// <summary>
     /// Preempts the victim's key on every pool's LU through a READY node that sees it, and confirms from
-    /// the keys read back. Storage when every LU confirmed; otherwise an operator's fence becomes
-    /// declared (and says why), an automatic one is refused: nobody vouches for it.
+    /// the keys read back. Storage when every LU confirmed. Where an LU has no PR (or the victim no key),
+    /// an operator's interactive fence becomes declared and says why; an automatic one is refused:
+    /// nobody vouches for it. No READY node to preempt from is transient: an interactive fence falls
+    /// back to declared (the operator's word, as before PR), a pending one is retried, never declared
+    /// behind anyone's back (right after a controller start no node has reported yet).
     /// </summary>
-    private async Task<FenceMethod> PreemptEverywhereAsync(NodeRecord victim, FenceTrigger trigger, CancellationToken cancellationToken)
+    private async Task<FenceMethod> PreemptEverywhereAsync(NodeRecord victim, FenceTrigger trigger, bool interactive, CancellationToken cancellationToken)
     {
-        var unverified = new List<string>();
+        var unsupported = new List<string>();
+        var transient = new List<string>();
         if (victim.Key is not { } victimKey)
         {
-            unverified.Add($"node {victim.Name} has no reservation key (it has not registered since keys were introduced)");
+            unsupported.Add($"node {victim.Name} has no reservation key (it has not registered since keys were introduced)");
         }
         else
         {
             foreach (var wwid in _pools.All.Select(p => p.Row.Wwid).Distinct(StringComparer.Ordinal))
             {
-                if (await PreemptOnAsync(victim, victimKey, wwid, cancellationToken).ConfigureAwait(false) is { } why)
+                switch (await PreemptOnAsync(victim, victimKey, wwid, cancellationToken).ConfigureAwait(false))
                 {
-                    unverified.Add(why);
+                    case (true, var why):
+                        transient.Add(why!);
+                        break;
+                    case (false, { } why):
+                        unsupported.Add(why);
+                        break;
                 }
             }
 
             if (_pools.All.Count == 0)
             {
-                unverified.Add("there are no pools");
+                // Also what a pending fence sees right after a start, before the pools are loaded.
+                transient.Add("there are no pools (yet)");
             }
         }
 
-        if (unverified.Count == 0)
+        if (unsupported.Count == 0 && transient.Count == 0)
         {
             return FenceMethod.Storage;
         }
 
-        var reasons = string.Join("; ", unverified);
+        var reasons = string.Join("; ", unsupported.Concat(transient));
         if (trigger == FenceTrigger.Automatic)
         {
             // Nothing was changed that a retry must undo; the node stays UNREACHABLE and pinned.
             _store.RemoveFence(victim.Name);
-            _events.Alarm(victim.Name, $"Node {victim.Name} could not be fenced automatically at the storage: {reasons}. Its volumes stay pinned to it.");
+            if (unsupported.Count > 0 && _alarmed.Add(victim.Name))
+            {
+                _events.Alarm(victim.Name, $"Node {victim.Name} could not be fenced automatically at the storage: {reasons}. Its volumes stay pinned to it.");
+            }
+
             throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Node {victim.Name} can't be fenced at the storage: {reasons}.");
+        }
+
+        if (!interactive && transient.Count > 0)
+        {
+            throw new ControllerException(ControllerErrorKind.Unavailable, $"Node {victim.Name}'s pending fence waits: {reasons}.");
         }
 
         ControllerLog.DeclaredFence(_logger, victim.Name, reasons);
         return FenceMethod.Declared;
     }
 
-    /// <summary>Null when the victim's key is confirmed gone from the LU; else why it could not be (no PR, no fencer).</summary>
-    private async Task<string?> PreemptOnAsync(NodeRecord victim, ReservationKey victimKey, string wwid, CancellationToken cancellationToken)
+    /// <summary>Why null when the victim's key is confirmed gone from the LU; else why it could not be, and whether that may pass (no fencer) or not (no PR).</summary>
+    private async Task<(bool Transient, string? Why)> PreemptOnAsync(NodeRecord victim, ReservationKey victimKey, string wwid, CancellationToken cancellationToken)
     {
         var fencers = _nodes.All.Where(n => n.Name != victim.Name && n.State == NodeLiveness.Ready && n.Key is not null
                                             && n.VisibleWwids.Contains(wwid, StringComparer.Ordinal)).ToArray();
         if (fencers.Length == 0)
         {
-            return $"no READY node sees LU {wwid} to preempt from";
+            return (true, $"no READY node sees LU {wwid} to preempt from");
         }
 
         Exception? last = null;
@@ -188,7 +212,7 @@ public sealed class NodeFencing : BackgroundService
                 var outcome = await _preempter.PreemptAsync(fencer, wwid, fencer.Key!.Value, victimKey, cancellationToken).ConfigureAwait(false);
                 if (!outcome.Supported)
                 {
-                    return $"LU {wwid} does not implement persistent reservations (asked {fencer.Name})";
+                    return (false, $"LU {wwid} does not implement persistent reservations (asked {fencer.Name})");
                 }
 
                 if (outcome.KeysAfter.Contains(victimKey))
@@ -198,7 +222,7 @@ public sealed class NodeFencing : BackgroundService
                 }
 
                 ControllerLog.Preempted(_logger, victim.Name, victimKey.ToString(), wwid, fencer.Name, outcome.Mode);
-                return null;
+                return (false, null);
             }
             catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
             {
@@ -235,7 +259,7 @@ public sealed class NodeFencing : BackgroundService
     {
         foreach (var row in _store.Fences().Where(f => f.Phase != Done))
         {
-            await TryFenceAsync(row.Node, row.Reason, Enum.TryParse<FenceTrigger>(row.Trigger, out var t) ? t : FenceTrigger.Operator, cancellationToken).ConfigureAwait(false);
+            await TryFenceAsync(row.Node, row.Reason, Enum.TryParse<FenceTrigger>(row.Trigger, out var t) ? t : FenceTrigger.Operator, interactive: false, cancellationToken).ConfigureAwait(false);
         }
 
         if (_options.AutoFenceAfter is not { } threshold)
@@ -254,18 +278,18 @@ public sealed class NodeFencing : BackgroundService
             }
 
             var reason = $"UNREACHABLE for {(now - since).TotalSeconds:0} s (threshold {threshold.TotalSeconds:0} s) while holding volumes";
-            if (await TryFenceAsync(node.Name, reason, FenceTrigger.Automatic, cancellationToken).ConfigureAwait(false))
+            if (await TryFenceAsync(node.Name, reason, FenceTrigger.Automatic, interactive: false, cancellationToken).ConfigureAwait(false))
             {
                 _events.Alarm(node.Name, $"Node {node.Name} was fenced automatically at the storage: {reason}. Its volumes were released and can be attached elsewhere.");
             }
         }
     }
 
-    private async Task<bool> TryFenceAsync(string name, string reason, FenceTrigger trigger, CancellationToken cancellationToken)
+    private async Task<bool> TryFenceAsync(string name, string reason, FenceTrigger trigger, bool interactive, CancellationToken cancellationToken)
     {
         try
         {
-            await FenceAsync(name, reason, trigger, cancellationToken).ConfigureAwait(false);
+            await FenceAsync(name, reason, trigger, interactive, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (Exception e) when (e is ControllerException or RpcException or PersistentReservationException)

@@ -102,7 +102,10 @@ public sealed class NodeDirectory : BackgroundService
     public ReservationOrder ReservationOrderFor(string name)
     {
         var node = Get(name);
-        var order = new ReservationOrder { Key = node.Key?.Value ?? 0, Register = node.Key is not null && node.State != NodeLiveness.Fenced };
+        // Not from the moment a fence's intent is recorded (before the preempt): a reply built after
+        // the preempt must not tell the victim to register back in, even before it is marked FENCED.
+        var fencing = _store.Fences().Any(f => f.Node == name);
+        var order = new ReservationOrder { Key = node.Key?.Value ?? 0, Register = node.Key is not null && node.State != NodeLiveness.Fenced && !fencing };
         order.Wwids.AddRange(_pools.All.Select(p => p.Row.Wwid).Distinct(StringComparer.Ordinal));
         return order;
     }

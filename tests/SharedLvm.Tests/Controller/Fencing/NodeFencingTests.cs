@@ -48,6 +48,7 @@ public sealed class NodeFencingTests : IAsyncLifetime
         var a = new ReservationKey((await Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" })).ReservationKey);
         await Eventually.TrueAsync(() => _cluster.San.Keys(Map).Count(k => k == a) == 2 && _cluster.San.Keys(Map).Count >= 4, "both nodes registered");
 
+        _cluster.Logs.Expect(4702); // the fenced agent's FENCED AT THE STORAGE
         var fenced = await Api.FenceNodeAsync(new FenceNodeRequest { Name = "node-a", Reason = "hung, ticket 7" });
         Assert.Equal((NodeState.Fenced, FenceKind.Storage), (fenced.State, fenced.FenceKind));
         Assert.DoesNotContain(a, _cluster.San.Keys(Map));
@@ -81,8 +82,8 @@ public sealed class NodeFencingTests : IAsyncLifetime
     [Fact]
     public async Task A_crash_between_preempt_and_marking_fenced_converges_at_the_next_start()
     {
-        await _cluster.AddAgentAsync("node-a", "two-paths");
-        await _cluster.AddAgentAsync("node-b", "two-paths");
+        var oldA = await _cluster.AddAgentAsync("node-a", "two-paths");
+        var oldB = await _cluster.AddAgentAsync("node-b", "two-paths");
         var a = new ReservationKey((await Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" })).ReservationKey);
         await Eventually.TrueAsync(() => _cluster.San.Keys(Map).Count(k => k == a) == 2, "node-a registered on both paths");
 
@@ -93,14 +94,21 @@ public sealed class NodeFencingTests : IAsyncLifetime
             store.SaveFence(new FenceRow("node-a", "preempting", "Storage", "Operator", "hung, ticket 8", DateTimeOffset.UtcNow));
         }
 
+        await _cluster.StopAgentAsync(oldA);
+        await _cluster.StopAgentAsync(oldB);
         _cluster.San.Remove(Map, a);
         await _cluster.RestartControllerAsync();
+        // The restarted controller listens elsewhere: the nodes' agents come back to it (node-a's with
+        // no memory of having registered: it is told not to, the fence's intent is on record).
+        await _cluster.AddAgentAsync("node-a", "two-paths");
+        await _cluster.AddAgentAsync("node-b", "two-paths");
 
         // node-b re-registers and becomes READY, the pending fence is retried: the key is already
         // absent, so the retry only reads, and the node ends FENCED at the storage.
         await Eventually.TrueAsync(async () => (await Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" })) is { State: NodeState.Fenced, FenceKind: FenceKind.Storage },
             "the pending fence completes", TimeSpan.FromSeconds(30));
         Assert.Equal(0, _cluster.San.Preempts);
+        Assert.DoesNotContain(a, _cluster.San.Keys(Map));
     }
 
     [Fact]
@@ -115,7 +123,8 @@ public sealed class NodeFencingTests : IAsyncLifetime
         await Eventually.TrueAsync(() => _cluster.San.Keys(Map).Contains(key), "node-a registered");
 
         await _cluster.StopAgentAsync(a);
-        await Eventually.TrueAsync(async () => (await Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" })).State == NodeState.Fenced, "node-a fenced automatically", TimeSpan.FromSeconds(40));
+        await Eventually.TrueAsync(async () => (await Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" })) is { State: NodeState.Fenced, AttachedVolumeIds.Count: 0 },
+            "node-a fenced automatically and its volume released", TimeSpan.FromSeconds(40));
         var node = await Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" });
         Assert.Equal(FenceKind.Storage, node.FenceKind);
         Assert.DoesNotContain(key, _cluster.San.Keys(Map));
