@@ -35,6 +35,7 @@ public static class ControllerHost
           --tls-cert FILE           controller certificate [/etc/sharedlvm/pki/controller.crt]
           --tls-key FILE            its key (mode 0600)    [/etc/sharedlvm/pki/controller.key]
           --tokens FILE             API bearer tokens, reread on change [/etc/sharedlvm/pki/tokens]
+          --auto-fence-after SEC    fence a node UNREACHABLE this long holding volumes, at the storage [off]
           --insecure                plaintext, no authentication: development only
           --state-dir DIR           journal, epoch, lvm backups               [/var/lib/sharedlvm]
           --lvm PATH                lvm binary                                [lvm]
