@@ -18,11 +18,12 @@ namespace SharedLvm.Controller;
 /// </summary>
 internal sealed class ControllerStartup(
     ControllerStore store, PoolRegistry pools, ControllerEpoch epoch, IWriterLease lease, ControllerOptions options,
-    IProcessRunner runner, HealthServiceImpl health, IHostApplicationLifetime lifetime, ILogger<ControllerStartup> logger) : IHostedService
+    IProcessRunner runner, HealthServiceImpl health, IHostApplicationLifetime lifetime, ILogger<ControllerStartup> logger) : IHostedService, IDisposable
 {
     public const string ApiService = "sharedlvm.v1.Controller";
     private readonly CancellationTokenSource _stopping = new();
     private Task? _background;
+    private int _stopped;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -40,6 +41,12 @@ internal sealed class ControllerStartup(
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        // A host may be stopped again after it was disposed (a test's restart): once is enough.
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
         health.SetStatus(string.Empty, ServingStatus.NotServing);
         health.SetStatus(ApiService, ServingStatus.NotServing);
         await _stopping.CancelAsync().ConfigureAwait(false);
@@ -49,8 +56,9 @@ internal sealed class ControllerStartup(
         }
 
         await pools.DisposeAsync().ConfigureAwait(false);
-        _stopping.Dispose();
     }
+
+    public void Dispose() => _stopping.Dispose();
 
     private async Task RunAsync(CancellationToken stopping)
     {

@@ -47,10 +47,15 @@ public class PersistentReservationException : Exception
     /// multipath-tools 0.9.4): 5 ILLEGAL_REQ, 7 SENSE_INVALID_OP, 11 RESERV_CONFLICT, 13 DMMP_ERROR
     /// (no such map). sg_persist's is sg3-utils' SG_LIB_CAT_*: 5 ILLEGAL_REQUEST, 24
     /// RESERVATION_CONFLICT (sg_lib.h).
+    /// An LU whose SCSI layer does not take PR commands at all (QEMU's emulated scsi-hd, the lab's
+    /// virtio-scsi LU) makes mpathpersist 0.9.4 exit 15 (MPATH_PR_OTHER) with "sdX: IOCTL failed -1" for
+    /// its paths and "Persistent Reserve IN command failed" (captured in the SAN lab, S9): no PR there.
     /// </summary>
-    public static PrErrorKind ClassifyMpathpersist(int exitCode) => exitCode switch
+    public static PrErrorKind ClassifyMpathpersist(int exitCode, string output = "") => exitCode switch
     {
         5 or 7 => PrErrorKind.NotSupported,
+        15 when output.Contains("IOCTL failed", StringComparison.Ordinal) && output.Contains("Persistent Reserve IN command failed", StringComparison.Ordinal)
+            => PrErrorKind.NotSupported,
         11 => PrErrorKind.ReservationConflict,
         13 => PrErrorKind.DeviceUnavailable,
         _ => PrErrorKind.Failed,

@@ -92,7 +92,7 @@ public sealed class PersistentReservations : IPersistentReservations
         if (!result.Succeeded)
         {
             throw new PersistentReservationException(spec.ToString(), result.ExitCode, result.StandardError + result.StandardOutput,
-                PersistentReservationException.ClassifyMpathpersist(result.ExitCode));
+                PersistentReservationException.ClassifyMpathpersist(result.ExitCode, result.StandardError + result.StandardOutput));
         }
 
         return result.StandardOutput;

@@ -71,9 +71,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
     public async Task One_controller_is_active_and_a_killed_ones_successor_serves_everything_with_a_higher_epoch()
     {
         LoopDevice.Present(_lu);
-        var a = await StartAsync(_host1!, 1);
-        await WaitActiveAsync(a, TimeSpan.FromSeconds(30));
-        await a.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None });
+        var a = await StartWithPoolAsync();
         var before = await a.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = "before-takeover", SizeBytes = 8 * MiB });
         var epochA = (await a.Client.GetControllerStatusAsync(new GetControllerStatusRequest())).Epoch.Value;
         Assert.Contains(LeaseArea.LvName, _lu.Lvm("lvs", "--noheadings", "-o", "lv_name", _pool).Output, StringComparison.Ordinal);
@@ -104,9 +102,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
     public async Task A_paused_controller_whose_lease_was_taken_writes_nothing_and_stops()
     {
         LoopDevice.Present(_lu);
-        var a = await StartAsync(_host1!, 1);
-        await WaitActiveAsync(a, TimeSpan.FromSeconds(30));
-        await a.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None });
+        var a = await StartWithPoolAsync();
         var b = await StartAsync(_host2!, 2);
 
         // The whole host stops: the controller and its sanlock daemon (a paused VM). Its delta lease
@@ -145,10 +141,8 @@ public sealed class WriterLeaseTests : IAsyncLifetime
     public async Task Simultaneous_starts_always_end_with_exactly_one_writer()
     {
         LoopDevice.Present(_lu);
-        await using (var setup = await StartAsync(_host1!, 1))
+        await using (var setup = await StartWithPoolAsync())
         {
-            await WaitActiveAsync(setup, TimeSpan.FromSeconds(30));
-            await setup.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None });
             _controllers.Remove(setup);
         }
 
@@ -173,6 +167,15 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         }
 
         _output.WriteLine($"{rounds} rounds: host 1 won {wins[0]}, host 2 won {wins[1]}");
+    }
+
+    /// <summary>Host 1's controller, active, with the pool created through it (and its lease area).</summary>
+    private async Task<ControllerProcess> StartWithPoolAsync()
+    {
+        var controller = await StartAsync(_host1!, 1);
+        await WaitActiveAsync(controller, TimeSpan.FromSeconds(30));
+        await controller.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu!.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None });
+        return controller;
     }
 
     private async Task<ControllerProcess> StartAsync(SanlockDaemon host, int hostId)

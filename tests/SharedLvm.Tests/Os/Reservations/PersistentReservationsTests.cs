@@ -90,4 +90,18 @@ public class PersistentReservationsTests
         Assert.Equal(PrErrorKind.ReservationConflict, PersistentReservationException.ClassifySgPersist(24));
         Assert.Equal(PrErrorKind.NotSupported, PersistentReservationException.ClassifySgPersist(5));
     }
+
+    [Fact]
+    public void An_lu_that_takes_no_pr_commands_at_all_is_not_supported_rather_than_failed()
+    {
+        // mpathpersist 0.9.4 on the SAN lab's virtio-scsi LU (QEMU scsi-hd), captured in S9.
+        const string Lab = """
+            422.819245 | can't set open fds limit to 1048576/1048576 : Operation not permitted
+            423.202266 | sdb: IOCTL failed -1
+            423.216809 | sdc: IOCTL failed -1
+            Persistent Reserve IN command failed
+            """;
+        Assert.Equal(PrErrorKind.NotSupported, PersistentReservationException.ClassifyMpathpersist(15, Lab));
+        Assert.Equal(PrErrorKind.Failed, PersistentReservationException.ClassifyMpathpersist(15, "Persistent Reserve IN command failed"));
+    }
 }
