@@ -8,13 +8,11 @@ using SharedLvm.Agent.Discovery;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Lvm;
 using SharedLvm.Agent.Rescan;
-using SharedLvm.Agent.Reservations;
 using SharedLvm.Agent.Telemetry;
 using SharedLvm.Agent.Uplink;
 using SharedLvm.Grpc.Security;
 using SharedLvm.Hosting;
 using SharedLvm.Os.Processes;
-using SharedLvm.Os.Reservations;
 using SharedLvm.Telemetry;
 
 namespace SharedLvm.Agent;
@@ -117,9 +115,6 @@ public static class AgentHost
         services.AddSingleton<DataMover>();
         services.AddSingleton<DataWorkflow>();
         services.AddSingleton<Reconciler>();
-        services.AddSingleton<IPersistentReservations>(sp => new PersistentReservations(sp.GetRequiredService<IProcessRunner>(), options.ReservationCommandTimeout));
-        services.AddSingleton<ReservationKeeper>();
-        services.AddHostedService(sp => sp.GetRequiredService<ReservationKeeper>());
         services.AddSingleton<ControllerLink>();
         services.AddHostedService(sp => sp.GetRequiredService<ControllerLink>());
         services.AddSingleton<AgentMetrics>();
@@ -133,8 +128,7 @@ public static class AgentHost
         var app = builder.Build();
         var reconciler = app.Services.GetRequiredService<Reconciler>();
         var systemd = app.Services.GetRequiredService<SystemdBus>();
-        var reservations = app.Services.GetRequiredService<ReservationKeeper>();
-        app.Services.GetRequiredService<SanWatcher>().ReconcileFindings = () => [.. reconciler.Findings, .. systemd.Findings(), .. reservations.Findings];
+        app.Services.GetRequiredService<SanWatcher>().ReconcileFindings = () => [.. reconciler.Findings, .. systemd.Findings()];
         // Instruments exist from the start, not from the first command.
         app.Services.GetRequiredService<AgentMetrics>();
         GrpcServer.UseTimeoutClamp(app);
