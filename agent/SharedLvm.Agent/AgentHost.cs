@@ -8,11 +8,13 @@ using SharedLvm.Agent.Discovery;
 using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Lvm;
 using SharedLvm.Agent.Rescan;
+using SharedLvm.Agent.Reservations;
 using SharedLvm.Agent.Telemetry;
 using SharedLvm.Agent.Uplink;
 using SharedLvm.Grpc.Security;
 using SharedLvm.Hosting;
 using SharedLvm.Os.Processes;
+using SharedLvm.Os.Reservations;
 using SharedLvm.Telemetry;
 
 namespace SharedLvm.Agent;
@@ -115,6 +117,9 @@ public static class AgentHost
         services.AddSingleton<DataMover>();
         services.AddSingleton<DataWorkflow>();
         services.AddSingleton<Reconciler>();
+        services.AddSingleton<IPersistentReservations>(sp => new PersistentReservations(sp.GetRequiredService<IProcessRunner>(), options.ReservationCommandTimeout));
+        services.AddSingleton<ReservationKeeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<ReservationKeeper>());
         services.AddSingleton<ControllerLink>();
         services.AddHostedService(sp => sp.GetRequiredService<ControllerLink>());
         services.AddSingleton<AgentMetrics>();
@@ -128,7 +133,8 @@ public static class AgentHost
         var app = builder.Build();
         var reconciler = app.Services.GetRequiredService<Reconciler>();
         var systemd = app.Services.GetRequiredService<SystemdBus>();
-        app.Services.GetRequiredService<SanWatcher>().ReconcileFindings = () => [.. reconciler.Findings, .. systemd.Findings()];
+        var reservations = app.Services.GetRequiredService<ReservationKeeper>();
+        app.Services.GetRequiredService<SanWatcher>().ReconcileFindings = () => [.. reconciler.Findings, .. systemd.Findings(), .. reservations.Findings];
         // Instruments exist from the start, not from the first command.
         app.Services.GetRequiredService<AgentMetrics>();
         GrpcServer.UseTimeoutClamp(app);

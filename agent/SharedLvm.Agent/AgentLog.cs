@@ -78,4 +78,22 @@ internal static partial class AgentLog
 
     [LoggerMessage(4505, LogLevel.Warning, "D-Bus: reading {Unit} failed: {Reason}")]
     public static partial void ReadFailed(ILogger logger, string unit, string reason);
+
+    [LoggerMessage(4700, LogLevel.Information, "Registered reservation key {Key} on {Wwid} (was on {Registered} of {Paths} paths)")]
+    public static partial void RegisteredKey(ILogger logger, string wwid, string key, int registered, int paths);
+
+    [LoggerMessage(4701, LogLevel.Information, "Reserved {Wwid} (write exclusive, registrants only) with key {Key}")]
+    public static partial void Reserved(ILogger logger, string wwid, string key);
+
+    [LoggerMessage(4702, LogLevel.Critical, "FENCED AT THE STORAGE: reservation key {Key} was preempted on {Wwid}; writes fail with reservation conflicts, deactivating volumes")]
+    public static partial void FencedAtStorage(ILogger logger, string wwid, string key);
+
+    [LoggerMessage(4703, LogLevel.Warning, "Deactivated {Vg}/{Lv}: this node is fenced at the storage")]
+    public static partial void DeactivatedFenced(ILogger logger, string vg, string lv);
+
+    [LoggerMessage(4704, LogLevel.Warning, "The controller lets this node register again (resumed): lifting the storage fence latch on {Wwids}")]
+    public static partial void FenceLifted(ILogger logger, string wwids);
+
+    [LoggerMessage(4705, LogLevel.Warning, "Preempted key {Victim} on {Wwid} with key {Own} on the controller's order ({Mode})")]
+    public static partial void PreemptedKey(ILogger logger, string wwid, string victim, string own, string mode);
 }

@@ -73,6 +73,15 @@ public sealed class AgentOptions
     /// <summary>Full resync of the SAN view even without events (netlink can drop events in storms).</summary>
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How often the node's reservation key is checked on every pool LU (registered on every path,
+    /// or preempted). Each mpathpersist call takes 0.5-0.9 s in the lab's TCG guests (lab.md).
+    /// </summary>
+    public TimeSpan ReservationCheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Every mpathpersist call is killed after this (a LU with every path down must not hang the keeper).</summary>
+    public TimeSpan ReservationCommandTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
     /// <summary>Timeout of every multipathd query: a wedged multipathd must not wedge the agent.</summary>
     public TimeSpan MultipathdTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

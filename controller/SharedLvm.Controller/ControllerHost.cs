@@ -8,6 +8,7 @@ using SharedLvm.Controller.Data;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Faults;
 using SharedLvm.Controller.Lease;
+using SharedLvm.Controller.Fencing;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
@@ -36,6 +37,7 @@ public static class ControllerHost
           --tls-cert FILE           controller certificate [/etc/sharedlvm/pki/controller.crt]
           --tls-key FILE            its key (mode 0600)    [/etc/sharedlvm/pki/controller.key]
           --tokens FILE             API bearer tokens, reread on change [/etc/sharedlvm/pki/tokens]
+          --auto-fence-after SEC    fence a node UNREACHABLE this long holding volumes, at the storage [off]
           --insecure                plaintext, no authentication: development only
           --state-dir DIR           journal, epoch, lvm backups               [/var/lib/sharedlvm]
           --lvm PATH                lvm binary                                [lvm]
@@ -87,6 +89,7 @@ public static class ControllerHost
             ["--tls-cert"] = "Controller:TlsCertificate",
             ["--tls-key"] = "Controller:TlsKey",
             ["--tokens"] = "Controller:TokensFile",
+            ["--auto-fence-after"] = "Controller:AutoFenceAfterSeconds",
         },
         ["--insecure"]);
 
@@ -135,6 +138,9 @@ public static class ControllerHost
         services.AddSingleton<NodeHealthService>();
         services.AddSingleton<AgentClients>();
         services.AddSingleton<AttachmentService>();
+        services.AddSingleton<IStoragePreempter, AgentPreempter>();
+        services.AddSingleton<NodeFencing>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeFencing>());
         services.AddSingleton<ControllerMetrics>();
         services.AddSingleton<ControllerService>();
         services.AddSingleton<NodeRegistryService>();

@@ -123,4 +123,18 @@ internal static partial class ControllerLog
 
     [LoggerMessage(3705, LogLevel.Warning, "Pool {Pool}: the seqno could not be read from {Device}'s metadata area ({Reason}); asking lvm for the text")]
     public static partial void SeqnoUnreadable(ILogger logger, string pool, string device, string reason);
+    [LoggerMessage(3800, LogLevel.Warning, "Node {Node} FENCED ({Method}, {Trigger}): {Reason}")]
+    public static partial void Fenced(ILogger logger, string node, SharedLvm.Controller.Catalog.FenceMethod method, SharedLvm.Controller.Fencing.FenceTrigger trigger, string reason);
+
+    [LoggerMessage(3801, LogLevel.Warning, "Fencing node {Node} ({Trigger}) failed, it is not fenced: {Detail}")]
+    public static partial void FenceFailed(ILogger logger, string node, SharedLvm.Controller.Fencing.FenceTrigger trigger, string detail);
+
+    [LoggerMessage(3802, LogLevel.Warning, "Node {Node} is fenced by DECLARATION only, not at the storage: {Why}")]
+    public static partial void DeclaredFence(ILogger logger, string node, string why);
+
+    [LoggerMessage(3803, LogLevel.Information, "Preempted node {Node}'s key {Key} on LU {Wwid} from node {Fencer} ({Mode}); read back absent")]
+    public static partial void Preempted(ILogger logger, string node, string key, string wwid, string fencer, string mode);
+
+    [LoggerMessage(3804, LogLevel.Warning, "Node {Fencer} could not preempt node {Node} on LU {Wwid}: {StatusCode} {Detail}")]
+    public static partial void FencerFailed(ILogger logger, string fencer, string node, string wwid, StatusCode statusCode, string detail);
 }

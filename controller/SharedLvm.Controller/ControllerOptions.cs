@@ -75,6 +75,22 @@ public sealed class ControllerOptions
     /// </summary>
     public TimeSpan WriteBatchLinger { get; set; } = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>
+    /// Automatic fencing: a node UNREACHABLE longer than this while holding volumes is fenced at the
+    /// storage (its reservation key preempted), and its volumes released. Null (the default): off.
+    /// </summary>
+    public TimeSpan? AutoFenceAfter { get; set; }
+
+    /// <summary>--auto-fence-after: <see cref="AutoFenceAfter"/> in seconds; 0 = off.</summary>
+    public double AutoFenceAfterSeconds
+    {
+        get => AutoFenceAfter?.TotalSeconds ?? 0;
+        set => AutoFenceAfter = value > 0 ? TimeSpan.FromSeconds(value) : null;
+    }
+
+    /// <summary>How often pending fences are retried and the automatic policy is applied.</summary>
+    public TimeSpan FenceCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Metadata archives kept per VG.</summary>
     public int ArchiveRetainCount { get; set; } = 20;
 

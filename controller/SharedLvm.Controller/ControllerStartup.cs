@@ -1,6 +1,7 @@
 using Grpc.HealthCheck;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using SharedLvm.Contracts.Conventions;
 using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
@@ -122,7 +123,7 @@ internal sealed class ControllerStartup(
                 continue;
             }
 
-            store.AddPool(probe with { Name = vg, VgName = vg, Wwid = device.StartsWith("/dev/mapper/", StringComparison.Ordinal) ? device["/dev/mapper/".Length..] : string.Empty });
+            store.AddPool(probe with { Name = vg, VgName = vg, Wwid = MultipathDevice.WwidOf(device) });
             ControllerLog.PoolDiscovered(logger, vg, device);
         }
     }

@@ -11,7 +11,7 @@ namespace SharedLvm.Agent.Api;
 /// </summary>
 public static class AgentAccess
 {
-    public static readonly string[] Commands = ["ActivateVolume", "DeactivateVolume", "RefreshVolume", "Rescan", "RestartMultipathd", "WipeVolume", "CopyVolume"];
+    public static readonly string[] Commands = ["ActivateVolume", "DeactivateVolume", "RefreshVolume", "Rescan", "RestartMultipathd", "WipeVolume", "CopyVolume", "PreemptReservation"];
 
     public static readonly string[] Queries = ["GetInventory", "GetHealth"];
 

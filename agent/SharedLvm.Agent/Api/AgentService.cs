@@ -7,6 +7,8 @@ using SharedLvm.Agent.Health;
 using SharedLvm.Agent.Inventory;
 using SharedLvm.Agent.Lvm;
 using SharedLvm.Agent.Rescan;
+using SharedLvm.Agent.Reservations;
+using SharedLvm.Os.Reservations;
 using SharedLvm.Agent.Telemetry;
 using SharedLvm.Contracts.V1;
 using AgentRpc = SharedLvm.Contracts.V1.Agent;
@@ -26,6 +28,7 @@ public sealed class AgentService(
     ScsiRescanner rescanner,
     SystemdBus systemd,
     AgentMetrics metrics,
+    ReservationKeeper reservations,
     AgentOptions options,
     ILogger<AgentService> logger) : AgentRpc.AgentBase
 {
@@ -127,6 +130,17 @@ public sealed class AgentService(
     {
         guard.Check(request.Header);
         return (await systemd.RestartMultipathdAsync(context.CancellationToken)).ToContract();
+    }
+
+    public override Task<PreemptReservationResponse> PreemptReservation(PreemptReservationRequest request, ServerCallContext context)
+    {
+        guard.Check(request.Header);
+        if (request.OwnKey == 0 || request.VictimKey == 0 || request.OwnKey == request.VictimKey || string.IsNullOrEmpty(request.Wwid))
+        {
+            throw new AgentException(AgentErrorKind.InvalidArgument, "wwid, own_key and victim_key are required, and a node does not preempt itself.");
+        }
+
+        return reservations.PreemptAsync(request.Wwid, new ReservationKey(request.OwnKey), new ReservationKey(request.VictimKey), context.CancellationToken);
     }
 
     /// <summary>A volume command: a span (joined to the controller's through traceparent) and its metrics.</summary>

@@ -20,6 +20,10 @@ public sealed class AgentStatusMapper : IStatusMapper
         }, e.Message),
         // I/O on the LU failed (a path down without queueing, a reservation conflict): the LU, not the request.
         SharedLvm.Os.Devices.BlockDeviceException => new Status(StatusCode.Unavailable, exception.Message),
+        // A reservation conflict is this node being fenced: not something a retry here fixes.
+        SharedLvm.Os.Reservations.PersistentReservationException { Kind: SharedLvm.Os.Reservations.PrErrorKind.ReservationConflict } =>
+            new Status(StatusCode.FailedPrecondition, exception.Message),
+        SharedLvm.Os.Reservations.PersistentReservationException => new Status(StatusCode.Unavailable, exception.Message),
         LvmException or ProcessTimeoutException or ProcessStartException => new Status(StatusCode.Unavailable, exception.Message),
         _ => null,
     };

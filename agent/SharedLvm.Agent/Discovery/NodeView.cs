@@ -1,3 +1,5 @@
+using SharedLvm.Contracts.Conventions;
+
 namespace SharedLvm.Agent.Discovery;
 
 /// <summary>A SCSI host (HBA port), with FC or iSCSI transport details when present.</summary>
@@ -51,7 +53,7 @@ public sealed record MultipathMapInfo(
     public int FailedPaths => Paths.Count(p => p.Status == PathStatus.Failed);
 
     /// <summary>The stable device path: /dev/mapper/&lt;name&gt; (the WWID itself with user_friendly_names no).</summary>
-    public string DevicePath => "/dev/mapper/" + Name;
+    public string DevicePath => MultipathDevice.PathOf(Name);
 }
 
 /// <summary>An active dm-linear LV on this node (dm uuid "LVM-...").</summary>

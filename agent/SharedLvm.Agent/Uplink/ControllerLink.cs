@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SharedLvm.Agent.Health;
+using SharedLvm.Agent.Reservations;
 using SharedLvm.Contracts.V1;
 using Grpc.Core;
 using SharedLvm.Contracts.Conventions;
@@ -23,13 +24,15 @@ public sealed class ControllerLink : BackgroundService
     private readonly SanWatcher _watcher;
     private readonly EpochStore _epochs;
     private readonly Reconciler _reconciler;
+    private readonly ReservationKeeper _reservations;
     private readonly IServer _server;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<ControllerLink> _logger;
     private readonly TransportSecurity _security;
 
-    public ControllerLink(AgentOptions options, SanWatcher watcher, EpochStore epochs, Reconciler reconciler, IServer server, IHostApplicationLifetime lifetime, TransportSecurity security, ILogger<ControllerLink> logger)
+    public ControllerLink(AgentOptions options, SanWatcher watcher, EpochStore epochs, Reconciler reconciler, ReservationKeeper reservations, IServer server, IHostApplicationLifetime lifetime, TransportSecurity security, ILogger<ControllerLink> logger)
     {
+        _reservations = reservations;
         _security = security;
         _reconciler = reconciler;
         _options = options;
@@ -76,6 +79,7 @@ public sealed class ControllerLink : BackgroundService
                         VisibleWwids = { wwids },
                     }, call).ConfigureAwait(false);
                     AcceptEpoch(response.Epoch);
+                    _reservations.Apply(response.Reservations);
                     OwnedVolumes = response.OwnedVolumes;
                     interval = TimeSpan.FromSeconds(Math.Max(1, response.HeartbeatIntervalSeconds));
                     await _reconciler.ReconcileAsync(response.OwnedVolumes, stoppingToken).ConfigureAwait(false);
@@ -98,6 +102,7 @@ public sealed class ControllerLink : BackgroundService
 
                     var response = await registry.HeartbeatAsync(heartbeat, call).ConfigureAwait(false);
                     AcceptEpoch(response.Epoch);
+                    _reservations.Apply(response.Reservations);
                     registered = !response.Reregister;
                 }
 
@@ -138,6 +143,11 @@ public sealed class ControllerLink : BackgroundService
             }
             catch (OperationCanceledException)
             {
+                break;
+            }
+            catch (RpcException) when (stoppingToken.IsCancellationRequested)
+            {
+                // The agent is stopping with a call in flight: the call ends CANCELLED, which is no failure.
                 break;
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)

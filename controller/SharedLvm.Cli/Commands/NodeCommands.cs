@@ -19,7 +19,7 @@ internal static class NodeCommands
             var response = await api.ListNodesAsync(new ListNodesRequest(), options);
             o.Table(response, response.Nodes, ["NAME", "STATE", "HEALTH", "ADDRESS", "LAST HEARTBEAT", "LUS", "VOLUMES"], n =>
             [
-                n.Name, State(n.State.ToString()), State(n.Health.ToString()), n.Address,
+                n.Name, StateWithFence(n), State(n.Health.ToString()), n.Address,
                 n.LastHeartbeat is null ? "never" : n.LastHeartbeat.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture),
                 n.VisibleWwids.Count.ToString(CultureInfo.InvariantCulture), n.AttachedVolumeIds.Count.ToString(CultureInfo.InvariantCulture),
             ]);
@@ -53,7 +53,10 @@ internal static class NodeCommands
             var n = await api.GetNodeAsync(new GetNodeRequest { Name = p.GetValue(nameArg)! }, options);
             o.Message(n, () =>
             [
-                ("name", n.Name), ("state", State(n.State.ToString())), ("health", State(n.Health.ToString())), ("address", n.Address),
+                ("name", n.Name), ("state", StateWithFence(n)), ("health", State(n.Health.ToString())), ("address", n.Address),
+                .. (n.FenceKind == FenceKind.Unspecified ? [] : (IEnumerable<(string, string)>)[("fence", $"{State(n.FenceKind.ToString())}: {n.FenceReason}"),
+                    ("fenced at", n.FencedAt?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture) ?? "-")]),
+                ("reservation key", n.ReservationKey == 0 ? "none" : "0x" + n.ReservationKey.ToString("x", CultureInfo.InvariantCulture)),
                 ("agent", n.AgentVersion), ("last heartbeat", n.LastHeartbeat?.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture) ?? "never"),
                 .. n.VisibleWwids.Select(w => ("lu", w)), .. n.AttachedVolumeIds.Select(v => ("volume", v)),
             ]);
@@ -75,10 +78,19 @@ internal static class NodeCommands
             o.Text($"node {h.Node}: {State(h.Overall.ToString())}");
         }));
 
-        var reason = new Option<string>("--reason") { Description = "How the node was fenced (power off, SAN port disabled...), for the audit trail.", Required = true };
-        var fence = new Command("fence", "Declare a node fenced (cut off the SAN by something outside SharedLvm); only then may its volumes move.") { nameArg, reason };
+        var reason = new Option<string>("--reason") { Description = "Why (and, on an LU without persistent reservations, how the node was cut off), for the audit trail.", Required = true };
+        var fence = new Command("fence", "Fence a node at the storage: a READY node preempts its reservation key on every pool LU, read back absent; then its volumes are released. On an LU without persistent reservations: declared (you vouch it is cut off), and labelled so.") { nameArg, reason };
         fence.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
-            o.Text($"node {(await api.FenceNodeAsync(new FenceNodeRequest { Name = p.GetValue(nameArg)!, Reason = p.GetValue(reason)! }, options)).Name} is fenced")));
+        {
+            var n = await api.FenceNodeAsync(new FenceNodeRequest { Name = p.GetValue(nameArg)!, Reason = p.GetValue(reason)! }, options);
+            o.Text(n.FenceKind == FenceKind.Storage
+                ? $"node {n.Name} is fenced at the storage (its reservation key is preempted; its volumes are released)"
+                : $"node {n.Name} is fenced by DECLARATION only (not verified at the storage): {n.FenceReason}");
+        }));
+
+        static string StateWithFence(Node n) => n.State == NodeState.Fenced && n.FenceKind != FenceKind.Unspecified
+            ? $"{State(n.State.ToString())} ({State(n.FenceKind.ToString())})"
+            : State(n.State.ToString());
 
         var drain = new Command("drain", "Stop new attachments to a node.") { nameArg };
         drain.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>

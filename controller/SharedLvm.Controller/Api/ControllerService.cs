@@ -4,6 +4,7 @@ using SharedLvm.Controller.Attachments;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Lease;
+using SharedLvm.Controller.Fencing;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.Telemetry;
@@ -22,6 +23,7 @@ public sealed class ControllerService(
     VolumeService volumes,
     AttachmentService attachments,
     NodeDirectory nodes,
+    NodeFencing fencing,
     NodeHealthService health,
     EventBus events,
     ControllerMetrics metrics,
@@ -160,15 +162,15 @@ public sealed class ControllerService(
     public override Task<ListNodesResponse> ListNodes(ListNodesRequest request, ServerCallContext context) =>
         Task.FromResult(new ListNodesResponse { Nodes = { nodes.All.Select(View) } });
 
-    /// <summary>Only for a node that something outside SharedLvm has really cut off the SAN.</summary>
-    public override Task<Node> FenceNode(FenceNodeRequest request, ServerCallContext context)
+    /// <summary>Fence = preempt the node's key at the storage; declared (and labelled so) only where the LU has no PR.</summary>
+    public override async Task<Node> FenceNode(FenceNodeRequest request, ServerCallContext context)
     {
         if (string.IsNullOrWhiteSpace(request.Reason))
         {
-            throw ControllerException.Invalid("reason is required: say how the node was fenced (e.g. \"IPMI power off, ticket 1234\").");
+            throw ControllerException.Invalid("reason is required: say why the node is fenced (e.g. \"hung, ticket 1234\"); on an LU without persistent reservations, how it was cut off.");
         }
 
-        return Task.FromResult(View(nodes.SetState(request.Name, NodeLiveness.Fenced, "Fenced: " + request.Reason)));
+        return View(await fencing.FenceAsync(request.Name, request.Reason, FenceTrigger.Operator, context.CancellationToken));
     }
 
     public override Task<Node> DrainNode(DrainNodeRequest request, ServerCallContext context) =>

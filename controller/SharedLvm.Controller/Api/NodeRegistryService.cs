@@ -18,7 +18,12 @@ public sealed class NodeRegistryService(NodeDirectory nodes, PoolRegistry pools,
         }
 
         nodes.Register(request.NodeName, request.Address, request.AgentVersion, request.VisibleWwids);
-        var response = new RegisterNodeResponse { Epoch = epoch.ToContract(), HeartbeatIntervalSeconds = (uint)nodes.HeartbeatInterval.TotalSeconds };
+        var response = new RegisterNodeResponse
+        {
+            Epoch = epoch.ToContract(),
+            HeartbeatIntervalSeconds = (uint)nodes.HeartbeatInterval.TotalSeconds,
+            Reservations = nodes.ReservationOrderFor(request.NodeName),
+        };
         // What the controller's records say this node owns: the agent deactivates anything else.
         response.OwnedVolumes.AddRange(pools.All.SelectMany(p => p.Catalog.Snapshot())
             .Where(v => v.IsOwnedBy(request.NodeName))
@@ -29,6 +34,11 @@ public sealed class NodeRegistryService(NodeDirectory nodes, PoolRegistry pools,
     public override Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
     {
         var known = nodes.Heartbeat(request.NodeName, request.ActiveLvs, request.VisibleWwids, request.Health, request.Findings);
-        return Task.FromResult(new HeartbeatResponse { Epoch = epoch.ToContract(), Reregister = !known });
+        return Task.FromResult(new HeartbeatResponse
+        {
+            Epoch = epoch.ToContract(),
+            Reregister = !known,
+            Reservations = known ? nodes.ReservationOrderFor(request.NodeName) : null,
+        });
     }
 }

@@ -128,6 +128,14 @@ public static class ContractMapping
             node.LastHeartbeat = Timestamp.FromDateTimeOffset(last);
         }
 
+        node.ReservationKey = record.Key?.Value ?? 0;
+        if (record.Fence is { } fence)
+        {
+            node.FenceKind = fence.Method == FenceMethod.Storage ? FenceKind.Storage : FenceKind.Declared;
+            node.FenceReason = fence.Reason;
+            node.FencedAt = Timestamp.FromDateTimeOffset(fence.At);
+        }
+
         node.VisibleWwids.AddRange(record.VisibleWwids);
         node.AttachedVolumeIds.AddRange(attachedVolumeIds);
         return node;

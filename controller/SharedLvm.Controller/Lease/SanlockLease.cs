@@ -74,7 +74,7 @@ public sealed class SanlockLease : IWriterLease
 
         // The home pool's lease decides who is active; the rest follow in name order (no deadlock:
         // every controller asks in the same order).
-        foreach (var (row, area) in located.Where(l => l.Area is not null))
+        foreach (var (_, area) in located.Where(l => l.Area is not null))
         {
             await HoldAsync(area!, cancellationToken).ConfigureAwait(false);
         }

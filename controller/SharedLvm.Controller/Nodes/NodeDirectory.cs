@@ -6,6 +6,7 @@ using SharedLvm.Controller.Events;
 using SharedLvm.Controller.State;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Pools;
+using SharedLvm.Os.Reservations;
 
 namespace SharedLvm.Controller.Nodes;
 
@@ -35,13 +36,19 @@ public sealed class NodeDirectory : BackgroundService
         _pools = pools;
         _time = time;
         _logger = logger;
+        var numbers = store.ReservationNumbers();
+        var fences = store.Fences().ToDictionary(f => f.Node, StringComparer.Ordinal);
         foreach (var row in store.Nodes())
         {
             var state = Enum.TryParse<NodeLiveness>(row.State, out var s) ? s : NodeLiveness.Unreachable;
             // After a controller restart nobody has heartbeated yet: READY nodes start UNREACHABLE
             // until they report in; FENCED and DRAINING marks are kept.
             _nodes[row.Name] = new NodeRecord(row.Name, row.Address, state == NodeLiveness.Ready ? NodeLiveness.Unreachable : state,
-                row.AgentVersion, null, [], [], HealthState.Unspecified, []);
+                row.AgentVersion, null, [], [], HealthState.Unspecified, [])
+            {
+                Key = numbers.TryGetValue(row.Name, out var number) ? ReservationKey.ForNodeNumber(number) : null,
+                Fence = state == NodeLiveness.Fenced && fences.TryGetValue(row.Name, out var fence) ? FenceOf(fence) : null,
+            };
         }
     }
 
@@ -72,8 +79,39 @@ public sealed class NodeDirectory : BackgroundService
     {
         var node = Get(name);
         var fresh = node.LastHeartbeat is { } last && _time.GetUtcNow() - last < HeartbeatInterval * MissedHeartbeatsBeforeUnreachable;
+        // The fence record goes first: from the next registration or heartbeat reply on, the agent is
+        // told to register its key again (ReservationOrderFor).
+        _store.RemoveFence(name);
+        _nodes[name] = node with { Fence = null };
         return SetState(name, fresh ? NodeLiveness.Ready : NodeLiveness.Unreachable, "Resumed by an operator.");
     }
+
+    /// <summary>Marks a node FENCED with how and why; the caller (NodeFencing) has recorded the fence durably first.</summary>
+    public NodeRecord MarkFenced(string name, FenceInfo fence)
+    {
+        var node = Get(name);
+        _nodes[name] = node with { Fence = fence };
+        var label = fence.Method == FenceMethod.Storage ? "at the storage (reservation key preempted and read back absent)" : "DECLARED (not verified at the storage)";
+        return SetState(name, NodeLiveness.Fenced, $"Fenced {label} by {fence.Trigger}: {fence.Reason}");
+    }
+
+    /// <summary>
+    /// What the agent is told about reservations in every reply: its key, the pools' LUs, and whether
+    /// to register. Never while FENCED: a fenced node registering itself back in would undo the fence.
+    /// </summary>
+    public ReservationOrder ReservationOrderFor(string name)
+    {
+        var node = Get(name);
+        // Not from the moment a fence's intent is recorded (before the preempt): a reply built after
+        // the preempt must not tell the victim to register back in, even before it is marked FENCED.
+        var fencing = _store.Fences().Any(f => f.Node == name);
+        var order = new ReservationOrder { Key = node.Key?.Value ?? 0, Register = node.Key is not null && node.State != NodeLiveness.Fenced && !fencing };
+        order.Wwids.AddRange(_pools.All.Select(p => p.Row.Wwid).Distinct(StringComparer.Ordinal));
+        return order;
+    }
+
+    internal static FenceInfo FenceOf(FenceRow row) =>
+        new(Enum.TryParse<FenceMethod>(row.Kind, true, out var method) ? method : FenceMethod.Declared, row.Trigger, row.Reason, row.Since);
 
     public NodeRecord Register(string name, string address, string agentVersion, IReadOnlyList<string> visibleWwids)
     {
@@ -83,10 +121,13 @@ public sealed class NodeDirectory : BackgroundService
             throw ControllerException.Invalid("address must be the agent's host:port.");
         }
 
+        // Assigned durably before the first reply that carries it (the key must never change under a node).
+        var key = ReservationKey.ForNodeNumber(_store.ReservationNumber(name));
         var record = _nodes.AddOrUpdate(name,
-            _ => new NodeRecord(name, address, NodeLiveness.Ready, agentVersion, _time.GetUtcNow(), visibleWwids, [], HealthState.Unspecified, []),
+            _ => new NodeRecord(name, address, NodeLiveness.Ready, agentVersion, _time.GetUtcNow(), visibleWwids, [], HealthState.Unspecified, []) { Key = key },
             (_, old) => old with
             {
+                Key = key,
                 Address = address,
                 AgentVersion = agentVersion,
                 LastHeartbeat = _time.GetUtcNow(),

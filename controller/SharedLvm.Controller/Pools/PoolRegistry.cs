@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using SharedLvm.Contracts.Conventions;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.State;
 using SharedLvm.Controller.Catalog;
@@ -242,9 +243,7 @@ public sealed class PoolRegistry : IAsyncDisposable
         string device;
         if (!hasPath)
         {
-            // Devices by WWID, never by sdX: the multipath map is named after the WWID
-            // (user_friendly_names no), identical on every host.
-            device = "/dev/mapper/" + command.Wwid;
+            device = MultipathDevice.PathOf(command.Wwid);
         }
         else
         {

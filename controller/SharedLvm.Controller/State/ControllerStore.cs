@@ -8,6 +8,12 @@ public sealed record PoolRow(string Name, string VgName, string DevicePath, stri
 
 public sealed record NodeRow(string Name, string Address, string State, string AgentVersion);
 
+/// <summary>
+/// A fence in progress or done. Phase: "preempting" (intent recorded, keys not yet confirmed gone),
+/// "freeing" (FENCED, volumes being released), "done". Kind: "storage" or "declared".
+/// </summary>
+public sealed record FenceRow(string Node, string Phase, string Kind, string Trigger, string Reason, DateTimeOffset Since);
+
 public sealed record OperationRow(long Id, string Kind, string Pool, string VolumeId, string Name, ulong SizeBytes, string Detail);
 
 /// <summary>
@@ -44,6 +50,10 @@ public sealed class ControllerStore : IDisposable
             CREATE TABLE IF NOT EXISTS nodes(name TEXT PRIMARY KEY, address TEXT NOT NULL, state TEXT NOT NULL, agent_version TEXT NOT NULL, registered TEXT NOT NULL);
             """);
         AddColumnIfMissing("pools", "wipe_on_delete", "TEXT NOT NULL DEFAULT 'Zero'");
+        // Reservation numbers are assigned once per node name and never reused: a key never moves to
+        // another node, and nothing about it is derived from the name.
+        Execute("CREATE TABLE IF NOT EXISTS reservation_numbers(node TEXT PRIMARY KEY, number INTEGER NOT NULL UNIQUE, assigned TEXT NOT NULL);");
+        Execute("CREATE TABLE IF NOT EXISTS fences(node TEXT PRIMARY KEY, phase TEXT NOT NULL, kind TEXT NOT NULL, trigger TEXT NOT NULL, reason TEXT NOT NULL, since TEXT NOT NULL);");
     }
 
     /// <summary>A state directory from before a column existed gets it, with its default.</summary>
@@ -212,6 +222,82 @@ public sealed class ControllerStore : IDisposable
             Execute("INSERT INTO nodes(name, address, state, agent_version, registered) VALUES($n, $a, $s, $v, $t) " +
                     "ON CONFLICT(name) DO UPDATE SET address = $a, state = $s, agent_version = $v", null,
                 ("$n", node.Name), ("$a", node.Address), ("$s", node.State), ("$v", node.AgentVersion), ("$t", Now()));
+        }
+    }
+
+    /// <summary>The node's reservation number, assigned the first time it is asked for (1, 2, ...), durably.</summary>
+    public uint ReservationNumber(string node)
+    {
+        lock (_gate)
+        {
+            using var transaction = _connection.BeginTransaction();
+            using var command = _connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "SELECT number FROM reservation_numbers WHERE node = $n";
+            command.Parameters.AddWithValue("$n", node);
+            if (command.ExecuteScalar() is long existing)
+            {
+                return (uint)existing;
+            }
+
+            var next = Scalar("SELECT COALESCE(MAX(number), 0) + 1 FROM reservation_numbers", transaction) is long n ? n : 1;
+            Execute("INSERT INTO reservation_numbers(node, number, assigned) VALUES($n, $k, $t)", transaction, ("$n", node), ("$k", next), ("$t", Now()));
+            transaction.Commit();
+            return (uint)next;
+        }
+    }
+
+    public IReadOnlyDictionary<string, uint> ReservationNumbers()
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT node, number FROM reservation_numbers";
+            using var reader = command.ExecuteReader();
+            var numbers = new Dictionary<string, uint>(StringComparer.Ordinal);
+            while (reader.Read())
+            {
+                numbers[reader.GetString(0)] = (uint)reader.GetInt64(1);
+            }
+
+            return numbers;
+        }
+    }
+
+    public IReadOnlyList<FenceRow> Fences()
+    {
+        lock (_gate)
+        {
+            using var command = _connection.CreateCommand();
+            command.CommandText = "SELECT node, phase, kind, trigger, reason, since FROM fences ORDER BY node";
+            using var reader = command.ExecuteReader();
+            var rows = new List<FenceRow>();
+            while (reader.Read())
+            {
+                rows.Add(new FenceRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                    DateTimeOffset.Parse(reader.GetString(5), CultureInfo.InvariantCulture)));
+            }
+
+            return rows;
+        }
+    }
+
+    public void SaveFence(FenceRow fence)
+    {
+        lock (_gate)
+        {
+            Execute("INSERT INTO fences(node, phase, kind, trigger, reason, since) VALUES($n, $p, $k, $g, $r, $t) " +
+                    "ON CONFLICT(node) DO UPDATE SET phase = $p, kind = $k, trigger = $g, reason = $r, since = $t", null,
+                ("$n", fence.Node), ("$p", fence.Phase), ("$k", fence.Kind), ("$g", fence.Trigger), ("$r", fence.Reason),
+                ("$t", fence.Since.ToString("O", CultureInfo.InvariantCulture)));
+        }
+    }
+
+    public void RemoveFence(string node)
+    {
+        lock (_gate)
+        {
+            Execute("DELETE FROM fences WHERE node = $n", null, ("$n", node));
         }
     }
 

@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using SharedLvm.Controller.Api;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Data;
+using SharedLvm.Controller.Fencing;
 using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
@@ -21,7 +22,7 @@ public sealed class ControllerMetrics : IDisposable
     private readonly Meter _meter;
     private readonly OperationMeter _operations;
 
-    public ControllerMetrics(MetricScope scope, PoolRegistry pools, NodeDirectory nodes, DataJobs dataJobs, ControllerEpoch epoch, IWriterLease lease, TimeProvider time)
+    public ControllerMetrics(MetricScope scope, PoolRegistry pools, NodeDirectory nodes, NodeFencing fencing, DataJobs dataJobs, ControllerEpoch epoch, IWriterLease lease, TimeProvider time)
     {
         _meter = scope.CreateMeter(MeterName);
         _operations = new OperationMeter(_meter, "sharedlvm_volume_operation", "Volume operations through the API (queueing and lvm included)", ControllerStatusMapper.CodeOf);
@@ -53,6 +54,22 @@ public sealed class ControllerMetrics : IDisposable
             "Volumes tagged for each node (attached or attaching), including unreachable and fenced nodes.");
         _meter.CreateObservableGauge("sharedlvm_node_up", () => nodes.All.Select(n => new Measurement<int>(n.State == NodeLiveness.Ready ? 1 : 0, Tag("node", n.Name))),
             "1", "1 when the node is READY (heartbeating), else 0.");
+        _meter.CreateObservableCounter("sharedlvm_node_fences", () =>
+            {
+                var (storage, declared, automatic, _) = fencing.Counts;
+                // Automatic fences are storage fences (the policy never declares); the operator's are the rest.
+                return new[]
+                {
+                    new Measurement<long>(automatic, Tag("method", "storage"), Tag("trigger", "automatic")),
+                    new Measurement<long>(storage - automatic, Tag("method", "storage"), Tag("trigger", "operator")),
+                    new Measurement<long>(declared, Tag("method", "declared"), Tag("trigger", "operator")),
+                };
+            }, "{event}", "Nodes fenced, by method (storage: key preempted and read back absent; declared: an operator's word) and trigger.");
+        _meter.CreateObservableCounter("sharedlvm_node_fence_failures", () => fencing.Counts.Failures, "{event}",
+            "Fence attempts that did not complete (no READY node to preempt from, agent errors, automatic fencing on an LU without PR); pending ones are retried.");
+        _meter.CreateObservableGauge("sharedlvm_node_fenced", () => nodes.All.Where(n => n.State == NodeLiveness.Fenced)
+                .Select(n => new Measurement<int>(1, Tag("node", n.Name), Tag("method", n.Fence?.Method == FenceMethod.Storage ? "storage" : "declared"))),
+            "1", "1 for each FENCED node, labelled with how it was fenced.");
         _meter.CreateObservableCounter("sharedlvm_double_activations", () => nodes.DoubleActivations, "{event}",
             "Times an LV of a single-attach volume was reported active on two nodes at once.");
         _meter.CreateObservableGauge("sharedlvm_data_jobs", () => dataJobs.Jobs()

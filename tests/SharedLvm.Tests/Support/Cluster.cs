@@ -94,6 +94,9 @@ internal sealed class Cluster : IAsyncDisposable
         AddAgentAsync(node, fixture, null, extraArgs);
 
     /// <summary>As above, with the fake activation set up (<paramref name="prepare"/>) before the agent first reconciles.</summary>
+    /// <summary>The LUs' persistent reservations, shared by every agent of this cluster (SPC-4 as a target keeps it).</summary>
+    public FakeSan San { get; } = new();
+
     public async Task<InProcessAgent> AddAgentAsync(string node, string fixture, Action<FakeActivator>? prepare, params string[] extraArgs)
     {
         var activator = _activators[node] = new FakeActivator(Lu, node);
@@ -101,8 +104,12 @@ internal sealed class Cluster : IAsyncDisposable
         // The agent's lvm sees the pool's loop device as if it were the LU's multipath map: its data
         // jobs (copies, wipes) read the VG and do their I/O for real.
         string[] lvmSeesLu = Lu is null ? [] : ["--Agent:ExtraLvmDevicePatterns:0", $"^{Lu.Device}$"];
-        var agent = await InProcessAgent.StartAsync(node, fixture, s => s.AddSingleton<IVolumeActivator>(activator), Logs,
-            ["--controller", Controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false", .. lvmSeesLu, .. extraArgs]);
+        var agent = await InProcessAgent.StartAsync(node, fixture, s =>
+            {
+                s.AddSingleton<IVolumeActivator>(activator);
+                s.AddSingleton(San.Node());
+            }, Logs,
+            ["--controller", Controller.Address.ToString().TrimEnd('/'), "--Agent:InspectLvm", "false", "--Agent:ReservationCheckInterval", "00:00:01", .. lvmSeesLu, .. extraArgs]);
         _agents.Add(agent);
         await Eventually.TrueAsync(async () =>
         {

@@ -58,9 +58,9 @@ internal sealed class SanlockDaemon : IDisposable
     }
 
     /// <summary>SIGSTOP/SIGCONT: a host that stops renewing its delta lease, as a paused VM does.</summary>
-    public void Pause() => Signal("STOP");
+    public void Pause() => ProcessSignals.Pause(Pid);
 
-    public void Resume() => Signal("CONT");
+    public void Resume() => ProcessSignals.Resume(Pid);
 
     public void Dispose()
     {
@@ -74,5 +74,4 @@ internal sealed class SanlockDaemon : IDisposable
         Directory.Delete(RunDirectory, recursive: true);
     }
 
-    private void Signal(string name) => Process.Start("kill", ["-" + name, Pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
 }

@@ -107,7 +107,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
 
         // The whole host stops: the controller and its sanlock daemon (a paused VM). Its delta lease
         // goes stale; after 8 x io_timeout + 60 s (sanlock 3.8.5's fixed watchdog time) B may take over.
-        Pause(a.Pid);
+        ProcessSignals.Pause(a.Pid);
         _host1!.Pause();
         var paused = Stopwatch.StartNew();
         await WaitActiveAsync(b, TimeSpan.FromSeconds(120));
@@ -118,7 +118,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         // once, as it does when the whole host resumes): A's own check of the leader record on the
         // disk must refuse the write, and A must stop (exit 75, EX_TEMPFAIL) for systemd to restart it
         // as a standby.
-        Resume(a.Pid);
+        ProcessSignals.Resume(a.Pid);
         var late = await Assert.ThrowsAnyAsync<RpcException>(async () => await a.Client.CreateVolumeAsync(
             new CreateVolumeRequest { Pool = _pool, Name = "by-deposed-a", SizeBytes = 8 * MiB }, deadline: DateTime.UtcNow.AddSeconds(30)));
         _output.WriteLine($"A's late create: {late.StatusCode} {late.Status.Detail}");
@@ -216,10 +216,6 @@ public sealed class WriterLeaseTests : IAsyncLifetime
             await Task.Delay(200);
         }
     }
-
-    private static void Pause(int pid) => Process.Start("kill", ["-STOP", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
-
-    private static void Resume(int pid) => Process.Start("kill", ["-CONT", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!.WaitForExit();
 }
 
 /// <summary>Tests with sanlock daemons run one at a time: lease timings are what they measure.</summary>
