@@ -20,8 +20,30 @@ internal static class Printing
         ("metadata free", $"{Sizes.Format(x.MetadataFreeBytes)} of {Sizes.Format(x.MetadataSizeBytes / 2)} usable"),
         ("seqno", x.Seqno.ToString(CultureInfo.InvariantCulture)), ("health", State(x.Health.ToString())),
         ("wipe on delete", State(x.WipeOnDelete == WipePolicy.Unspecified ? "zero" : x.WipeOnDelete.ToString())),
+        .. Reservations(x.Reservations),
         .. x.Warnings.Select(w => ("warning", w)),
     ]);
+
+    /// <summary>"reservations" and a "key" line per registered key, as the last node to read them saw them.</summary>
+    private static (string, string)[] Reservations(PoolReservations? r)
+    {
+        if (r is null)
+        {
+            return [("reservations", "not reported yet (no node has read this LU's keys)")];
+        }
+
+        var seen = $"read by {r.ReportedBy}{(r.ReportedAt is { } at ? " at " + at.ToDateTimeOffset().ToString("u", CultureInfo.InvariantCulture) : string.Empty)}";
+        if (!r.Supported)
+        {
+            return [("reservations", $"unsupported by the LU: fences are declared only ({seen})")];
+        }
+
+        var holder = r.Holder == 0 ? "nobody holds the reservation" : $"held by {Owner(r.HolderNode)} (0x{r.Holder:x}, write exclusive, registrants only)";
+        return [("reservations", $"{holder}; {r.Keys.Count} key(s) registered ({seen})"),
+            .. r.Keys.Select(k => ("key", $"0x{k.Key:x} {Owner(k.Node)} on {k.Paths} path(s)"))];
+    }
+
+    private static string Owner(string node) => node.Length > 0 ? node : "NO NODE'S KEY";
 
     public static void PrintVolume(Output o, Volume v) => o.Message(v, () =>
     [

@@ -137,4 +137,7 @@ internal static partial class ControllerLog
 
     [LoggerMessage(3804, LogLevel.Warning, "Node {Fencer} could not preempt node {Node} on LU {Wwid}: {StatusCode} {Detail}")]
     public static partial void FencerFailed(ILogger logger, string fencer, string node, string wwid, StatusCode statusCode, string detail);
+
+    [LoggerMessage(3805, LogLevel.Warning, "Fencing node {Node}: not preempted on LU {Wwid}, where it holds no volume ({Why}); the LUs of its volumes decide")]
+    public static partial void FenceSkippedLu(ILogger logger, string node, string wwid, string why);
 }

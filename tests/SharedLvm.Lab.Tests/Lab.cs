@@ -21,6 +21,9 @@ public sealed partial class Lab : IAsyncLifetime
     public const string Pool = "lab";
     public const string Wwid = "35000c500a0000001";
     public const string HotAddedWwid = "35000c500a0000002";
+
+    /// <summary>LU 3, served by tgt: the one with SCSI-3 persistent reservations (scripts/lab).</summary>
+    public const string PrWwid = "3600000000000000000000000ab000003";
     private GrpcChannel? _controller;
     private readonly Dictionary<string, GrpcChannel> _agents = [];
     private readonly Dictionary<string, TransportSecurity> _security = [];
@@ -120,11 +123,11 @@ public sealed partial class Lab : IAsyncLifetime
 
     public static string RunFile(string name) => File.ReadAllText(Path.Combine(Root, ".cache", "lab", "run", name)).Trim();
 
-    /// <summary>dm devices of LVs in the lab pool active on a node (dm names "lab-slvm--...").</summary>
-    public IReadOnlySet<string> ActiveLvs(string node) =>
+    /// <summary>dm devices of LVs in a pool (the lab pool unless named) active on a node (dm names "lab-slvm--...").</summary>
+    public IReadOnlySet<string> ActiveLvs(string node, string pool = Pool) =>
         Guest(node, "dmsetup ls --target linear 2>/dev/null | cut -f1 || true")
             .Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Where(n => n.StartsWith(Pool + "-", StringComparison.Ordinal))
+            .Where(n => n.StartsWith(pool + "-", StringComparison.Ordinal))
             .ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
@@ -149,9 +152,10 @@ public sealed partial class Lab : IAsyncLifetime
         }
     }
 
-    public static string DmName(Volume volume) => Pool + "-" + volume.LvName.Replace("-", "--", StringComparison.Ordinal);
+    // The lab's pools are named after their VGs.
+    public static string DmName(Volume volume) => SharedLvm.Contracts.Conventions.DmName.Of(volume.Pool, volume.LvName);
 
-    public static string DevicePath(Volume volume) => $"/dev/{Pool}/{volume.LvName}";
+    public static string DevicePath(Volume volume) => $"/dev/{volume.Pool}/{volume.LvName}";
 
     /// <summary>The controller's epoch, from its /metrics (a test forging an agent command must not move the agent's epoch).</summary>
     public static ulong ControllerEpoch()

@@ -382,6 +382,95 @@ public sealed class Scenarios : IClassFixture<Lab>
         await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = volume.Id }, Long);
     }
 
+    /// <summary>
+    /// Issue 17's partition: node-a writes to a volume on LU 3 (tgt, with persistent reservations)
+    /// in a loop with the device held open, then loses the controller but not its paths. With
+    /// automatic fencing the controller has node-b preempt node-a's key; the volume attaches on
+    /// node-b; node-a's writes fail with reservation conflicts and none of its blocks lands after
+    /// node-b's pattern; node-a's agent reports fenced_at_storage once it can speak again, and
+    /// `node resume` registers it back. The lab's other pool (LU 1, no PR, nothing of node-a's on it)
+    /// does not stop the fence.
+    /// </summary>
+    [LabFact]
+    public async Task S8e_a_partitioned_node_is_fenced_at_the_storage_automatically_and_none_of_its_writes_land()
+    {
+        const string Pool = "prlab";
+        const int Blocks = 1024; // 4 KiB blocks: the first 4 MiB of the volume
+        await EnsurePoolAsync(Pool, Lab.PrWwid, "lu3.loop");
+        var keyA = (await Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" })).ReservationKey;
+        var keyB = (await Api.GetNodeAsync(new GetNodeRequest { Name = "node-b" })).ReservationKey;
+        await UntilAsync(() => RegisteredKeys("node-b", keyA) == 2 && RegisteredKeys("node-b", keyB) == 2,
+            "both nodes registered their keys on both paths of LU 3", 120);
+
+        // The policy is off by default; on for this scenario: 10 s after its last heartbeat (UNREACHABLE at 6 s).
+        Assert.Equal(0, _lab.Fault("controller-restart", "", "--auto-fence-after", "10").Code);
+        try
+        {
+            await UntilReadyAsync("node-a", DateTimeOffset.UtcNow);
+            await UntilReadyAsync("node-b", DateTimeOffset.UtcNow);
+            var volume = await Api.CreateVolumeAsync(new CreateVolumeRequest { Pool = Pool, Name = "s8e-partitioned", SizeBytes = 16 * MiB }, Long);
+            await AttachAsync(volume, "node-a");
+            var device = Lab.DevicePath(volume);
+            // fd 3 holds the LV open (the agent can't deactivate it under the writer), and each dd
+            // writes one block "node-a-<n>" through it, logging the outcome.
+            _lab.Guest("node-a", "cat > /tmp/s8e-writer <<'EOF'\n" +
+                $"exec 3<>{device}\ni=0\nwhile :; do\n" +
+                $"  if printf 'node-a-%08d' $i | dd of=/dev/fd/3 bs=4096 seek=$((i % {Blocks})) conv=sync oflag=direct status=none 2>>/tmp/s8e.err; " +
+                "then echo $i >> /tmp/s8e.ok; else echo $i >> /tmp/s8e.failed; fi\n  i=$((i + 1))\n  sleep 0.05\ndone\nEOF\n" +
+                "rm -f /tmp/s8e.ok /tmp/s8e.failed /tmp/s8e.err; setsid sh /tmp/s8e-writer </dev/null >/dev/null 2>&1 &");
+            await UntilAsync(() => LineCount("node-a", "/tmp/s8e.ok") >= 20, "node-a's writer is writing", 60);
+
+            Assert.Equal(0, _lab.Fault("partition", "node-a").Code);
+            await UntilAsync(() => NodeState("node-a") == Contracts.V1.NodeState.Unreachable, "node-a is UNREACHABLE", 60);
+            var unreachable = Stopwatch.StartNew();
+            await UntilAsync(() => NodeState("node-a") == Contracts.V1.NodeState.Fenced, "node-a is fenced automatically", 120);
+            var fenced = unreachable.Elapsed;
+            var node = await Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" });
+            Assert.Equal(FenceKind.Storage, node.FenceKind);
+            Assert.Empty(node.AttachedVolumeIds);
+            Assert.Equal(0, RegisteredKeys("node-b", keyA));
+
+            await AttachAsync(volume, "node-b");
+            var attached = unreachable.Elapsed;
+            // node-b stamps every block; node-a keeps trying meanwhile.
+            _lab.Guest("node-b", $"i=0; while [ $i -lt {Blocks} ]; do printf 'node-b-%08d' $i; head -c 4081 /dev/zero; i=$((i + 1)); done | " +
+                $"dd of={device} bs=4096 oflag=direct status=none", timeoutSeconds: 300);
+            var failedBefore = LineCount("node-a", "/tmp/s8e.failed");
+            await UntilAsync(() => LineCount("node-a", "/tmp/s8e.failed") >= failedBefore + 20, "node-a tried 20 more writes after node-b's", 120);
+            var foreign = _lab.Guest("node-b", $"dd if={device} bs=4096 count={Blocks} iflag=direct status=none | " +
+                "od -An -c -w4096 -v | tr -d ' ' | cut -c1-6 | sort | uniq -c").Trim();
+            Assert.Equal($"{Blocks} node-b", System.Text.RegularExpressions.Regex.Replace(foreign, @"\s+", " "));
+            Assert.Contains("reservation conflict", _lab.Guest("node-a", "dmesg | grep -i 'reservation conflict' | tail -n 3 || true"), StringComparison.OrdinalIgnoreCase);
+            Lab.Figure($"automatic fencing: node UNREACHABLE -> FENCED at the storage {fenced.TotalSeconds:F1} s (policy: 10 s after the last heartbeat), " +
+                $"-> volume attached on another node {attached.TotalSeconds:F1} s; the fenced node's writes after it: " +
+                $"{LineCount("node-a", "/tmp/s8e.failed")} failed, 0 landed");
+
+            // node-a speaks again: fenced_at_storage, the open LV named; it stays FENCED.
+            Assert.Equal(0, _lab.Fault("heal", "node-a").Code);
+            await UntilAsync(() => HasFinding("node-a", "fenced_at_storage"), "node-a reports fenced_at_storage", 120);
+            Assert.Equal(Contracts.V1.NodeState.Fenced, NodeState("node-a"));
+            _lab.Guest("node-a", "pkill -f s8e-writer || true");
+            await UntilAsync(() => !_lab.ActiveLvs("node-a", Pool).Contains(Lab.DmName(volume)), "node-a's agent deactivates the closed LV", 60);
+            _lab.AssertNoLvActiveOnTwoNodes();
+
+            await Api.ResumeNodeAsync(new ResumeNodeRequest { Name = "node-a" });
+            await UntilAsync(() => RegisteredKeys("node-b", keyA) == 2, "node-a registered again on both paths", 120);
+            await UntilAsync(() => !HasFinding("node-a", "fenced_at_storage"), "the finding clears", 120);
+            await UntilReadyAsync("node-a", DateTimeOffset.UtcNow);
+            await DetachAsync(volume, "node-b");
+            await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = volume.Id }, Long);
+        }
+        finally
+        {
+            _lab.Guest("node-a", "pkill -f s8e-writer || true", check: false);
+            _lab.Fault("heal", "node-a");
+            // Back to the default (off) for the scenarios after this one.
+            Assert.Equal(0, _lab.Fault("controller-restart").Code);
+            await UntilReadyAsync("node-a", DateTimeOffset.UtcNow);
+            await UntilReadyAsync("node-b", DateTimeOffset.UtcNow);
+        }
+    }
+
     [LabFact]
     public async Task S9_an_unreachable_node_keeps_its_volume_until_fenced()
     {
@@ -444,6 +533,23 @@ public sealed class Scenarios : IClassFixture<Lab>
             return true;
         }
     }
+
+    private async Task EnsurePoolAsync(string name, string wwid, string loopFile)
+    {
+        if ((await Api.ListPoolsAsync(new ListPoolsRequest())).Pools.All(p => p.Name != name))
+        {
+            await Api.CreatePoolAsync(new CreatePoolRequest { Name = name, Wwid = wwid, DevicePath = Lab.RunFile(loopFile), Mode = PoolCreateMode.Initialize }, Long);
+        }
+    }
+
+    /// <summary>How many I_T nexuses (paths of all nodes) hold <paramref name="key"/> on LU 3, read through a node's map.</summary>
+    private int RegisteredKeys(string node, ulong key) =>
+        _lab.Guest(node, $"mpathpersist --in --read-keys /dev/mapper/{Lab.PrWwid} 2>&1 || true")
+            .Split('\n', StringSplitOptions.TrimEntries)
+            .Count(l => string.Equals(l, "0x" + key.ToString("x", System.Globalization.CultureInfo.InvariantCulture), StringComparison.OrdinalIgnoreCase));
+
+    private int LineCount(string node, string file) =>
+        int.Parse(_lab.Guest(node, $"cat {file} 2>/dev/null | wc -l").Trim(), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>The controller's double-activation counter, from its /metrics.</summary>
     private static async Task<double> DoubleActivationsAsync()

@@ -43,6 +43,7 @@ public sealed class ReservationKeeper : BackgroundService
     private ReservationOrder? _order;
     private long _orderSequence;
     private IReadOnlyList<Finding> _findings = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, LuReservations> _observed = new(StringComparer.Ordinal);
 
     public ReservationKeeper(IPersistentReservations pr, SanWatcher watcher, IVolumeActivator activator, AgentOptions options, ILogger<ReservationKeeper> logger)
     {
@@ -56,6 +57,9 @@ public sealed class ReservationKeeper : BackgroundService
     }
 
     public IReadOnlyList<Finding> Findings => Volatile.Read(ref _findings);
+
+    /// <summary>What the last pass read of each pool LU's reservations: heartbeats carry it to `slvm pool get`.</summary>
+    public IReadOnlyList<LuReservations> Observed => [.. _observed.Values];
 
     /// <summary>True while any LU has preempted this node's key (until the controller lets it register again).</summary>
     public bool FencedAtStorage
@@ -147,6 +151,15 @@ public sealed class ReservationKeeper : BackgroundService
                 catch (Exception e) when (e is PersistentReservationException or ProcessTimeoutException or ProcessStartException or FormatException)
                 {
                     var unsupported = e is PersistentReservationException { Kind: PrErrorKind.NotSupported };
+                    if (unsupported)
+                    {
+                        _observed[wwid] = new LuReservations { Wwid = wwid, Supported = false };
+                    }
+                    else
+                    {
+                        _observed.TryRemove(wwid, out _);
+                    }
+
                     findings.Add(new Finding(Layer.Multipath, unsupported ? HealthState.Ok : HealthState.Degraded, wwid,
                         unsupported ? "reservations_unsupported" : "reservation_check_failed",
                         unsupported ? $"LU {wwid} does not implement SCSI-3 persistent reservations: this node can only be fenced by declaration."
@@ -238,6 +251,10 @@ public sealed class ReservationKeeper : BackgroundService
             AgentLog.Reserved(_logger, map.Wwid, key.ToString());
         }
 
+        // As read at the start of this pass: a registration or reservation made just now shows in the next.
+        var observed = new LuReservations { Wwid = map.Wwid, Supported = true, Holder = reservation.Holder?.Value ?? 0 };
+        observed.Keys.AddRange(keys.Keys.Select(k => k.Value));
+        _observed[map.Wwid] = observed;
         return [];
     }
 

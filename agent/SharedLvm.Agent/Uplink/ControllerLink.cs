@@ -100,6 +100,8 @@ public sealed class ControllerLink : BackgroundService
                         heartbeat.Findings.AddRange(snapshot.Findings.Select(f => f.ToContract()));
                     }
 
+                    heartbeat.Reservations.AddRange(_reservations.Observed);
+
                     var response = await registry.HeartbeatAsync(heartbeat, call).ConfigureAwait(false);
                     AcceptEpoch(response.Epoch);
                     _reservations.Apply(response.Reservations);

@@ -73,11 +73,19 @@ public sealed class ControllerService(
     public override Task<Pool> GetPool(GetPoolRequest request, ServerCallContext context)
     {
         Validation.PoolName("name", request.Name);
-        return Task.FromResult(pools.Get(request.Name).ToContract(options.MetadataWarnFreeFraction));
+        return Task.FromResult(Shown(pools.Get(request.Name)));
     }
 
     public override Task<ListPoolsResponse> ListPools(ListPoolsRequest request, ServerCallContext context) =>
-        Task.FromResult(new ListPoolsResponse { Pools = { pools.All.Select(p => p.ToContract(options.MetadataWarnFreeFraction)) } });
+        Task.FromResult(new ListPoolsResponse { Pools = { pools.All.Select(Shown) } });
+
+    /// <summary>A pool for reading: the catalogue's view plus its LU's reservations as the nodes see them.</summary>
+    private Pool Shown(PoolRuntime runtime)
+    {
+        var pool = runtime.ToContract(options.MetadataWarnFreeFraction);
+        pool.Reservations = nodes.ReservationsOf(pool.Wwid);
+        return pool;
+    }
 
     public override async Task<ForgetPoolResponse> ForgetPool(ForgetPoolRequest request, ServerCallContext context)
     {

@@ -33,7 +33,7 @@ public sealed class NodeRegistryService(NodeDirectory nodes, PoolRegistry pools,
 
     public override Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)
     {
-        var known = nodes.Heartbeat(request.NodeName, request.ActiveLvs, request.VisibleWwids, request.Health, request.Findings);
+        var known = nodes.Heartbeat(request.NodeName, request.ActiveLvs, request.VisibleWwids, request.Health, request.Findings, request.Reservations);
         return Task.FromResult(new HeartbeatResponse
         {
             Epoch = epoch.ToContract(),

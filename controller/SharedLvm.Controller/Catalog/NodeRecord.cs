@@ -38,4 +38,7 @@ public sealed record NodeRecord(
 
     /// <summary>Set while FENCED.</summary>
     public FenceInfo? Fence { get; init; }
+
+    /// <summary>What the node last read of the pools' LUs' reservations (its last heartbeat).</summary>
+    public IReadOnlyList<LuReservations> Reservations { get; init; } = [];
 }

@@ -131,7 +131,10 @@ public sealed class NodeFencing : BackgroundService
 
     /// <summary>
     /// Preempts the victim's key on every pool's LU through a READY node that sees it, and confirms from
-    /// the keys read back. Storage when every LU confirmed. Where an LU has no PR (or the victim no key),
+    /// the keys read back. Storage when every LU that holds one of the victim's volumes confirmed: those
+    /// are the volumes the fence releases. An LU without PR where the victim holds nothing is noted, not
+    /// a failure (a cluster may mix arrays: in the SAN lab one LU has PR and one has none), and its
+    /// other failures there are logged and left to the next fence. Where an LU it holds has no PR (or the victim no key),
     /// an operator's interactive fence becomes declared and says why; an automatic one is refused:
     /// nobody vouches for it. No READY node to preempt from is transient: an interactive fence falls
     /// back to declared (the operator's word, as before PR), a pending one is retried, never declared
@@ -147,16 +150,43 @@ public sealed class NodeFencing : BackgroundService
         }
         else
         {
+            var held = _pools.All.Where(p => p.Catalog.Snapshot().Any(v => v.IsOwnedBy(victim.Name)))
+                .Select(p => p.Row.Wwid).ToHashSet(StringComparer.Ordinal);
+            if (held.Count == 0)
+            {
+                // A node that holds nothing is fenced everywhere or not at the storage at all: a
+                // "storage" label must mean that some LU refuses its writes.
+                held.UnionWith(_pools.All.Select(p => p.Row.Wwid));
+            }
+
             foreach (var wwid in _pools.All.Select(p => p.Row.Wwid).Distinct(StringComparer.Ordinal))
             {
-                switch (await PreemptOnAsync(victim, victimKey, wwid, cancellationToken).ConfigureAwait(false))
+                (bool Transient, string? Why) outcome;
+                try
                 {
-                    case (true, var why):
-                        transient.Add(why!);
-                        break;
-                    case (false, { } why):
-                        unsupported.Add(why);
-                        break;
+                    outcome = await PreemptOnAsync(victim, victimKey, wwid, cancellationToken).ConfigureAwait(false);
+                }
+                catch (ControllerException e) when (!held.Contains(wwid))
+                {
+                    outcome = (true, e.Message);
+                }
+
+                if (outcome.Why is not { } why)
+                {
+                    continue;
+                }
+
+                if (!held.Contains(wwid))
+                {
+                    ControllerLog.FenceSkippedLu(_logger, victim.Name, wwid, why);
+                }
+                else if (outcome.Transient)
+                {
+                    transient.Add(why);
+                }
+                else
+                {
+                    unsupported.Add(why);
                 }
             }
 

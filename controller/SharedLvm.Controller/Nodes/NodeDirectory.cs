@@ -110,6 +110,36 @@ public sealed class NodeDirectory : BackgroundService
         return order;
     }
 
+    /// <summary>
+    /// An LU's persistent reservations as the node that heartbeated last read them, keys named by the
+    /// nodes they were assigned to; null until some node reported them.
+    /// </summary>
+    public PoolReservations? ReservationsOf(string wwid)
+    {
+        var reports = _nodes.Values
+            .SelectMany(n => n.Reservations.Where(r => r.Wwid == wwid).Select(r => (Node: n, Read: r)))
+            .ToArray();
+        if (reports.Length == 0)
+        {
+            return null;
+        }
+
+        var report = reports.MaxBy(x => x.Node.LastHeartbeat);
+
+        var owners = _nodes.Values.Where(n => n.Key is not null).ToDictionary(n => n.Key!.Value.Value, n => n.Name);
+        var result = new PoolReservations
+        {
+            Supported = report.Read.Supported,
+            Holder = report.Read.Holder,
+            HolderNode = owners.GetValueOrDefault(report.Read.Holder, string.Empty),
+            ReportedBy = report.Node.Name,
+            ReportedAt = report.Node.LastHeartbeat is { } at ? Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(at) : null,
+        };
+        result.Keys.AddRange(report.Read.Keys.GroupBy(k => k).OrderBy(g => g.Key)
+            .Select(g => new RegisteredKey { Key = g.Key, Node = owners.GetValueOrDefault(g.Key, string.Empty), Paths = (uint)g.Count() }));
+        return result;
+    }
+
     internal static FenceInfo FenceOf(FenceRow row) =>
         new(Enum.TryParse<FenceMethod>(row.Kind, true, out var method) ? method : FenceMethod.Declared, row.Trigger, row.Reason, row.Since);
 
@@ -142,7 +172,8 @@ public sealed class NodeDirectory : BackgroundService
     }
 
     /// <summary>Records a heartbeat; false when the node is unknown (it must register again).</summary>
-    public bool Heartbeat(string name, IReadOnlyList<string> activeLvs, IReadOnlyList<string> visibleWwids, HealthState health, IReadOnlyList<HealthFinding> findings)
+    public bool Heartbeat(string name, IReadOnlyList<string> activeLvs, IReadOnlyList<string> visibleWwids, HealthState health, IReadOnlyList<HealthFinding> findings,
+        IReadOnlyList<LuReservations>? reservations = null)
     {
         Validation.NodeName("node_name", name);
         if (!_nodes.TryGetValue(name, out var old))
@@ -157,6 +188,7 @@ public sealed class NodeDirectory : BackgroundService
             VisibleWwids = visibleWwids,
             Health = health,
             Findings = findings,
+            Reservations = reservations ?? [],
             State = old.State == NodeLiveness.Unreachable ? NodeLiveness.Ready : old.State,
         };
         _nodes[name] = updated;

@@ -35,6 +35,11 @@ public sealed class NodeFencingTests : IAsyncLifetime
         await Eventually.TrueAsync(() => _cluster.San.Keys(Map).Count(k => k == a) == 2 && _cluster.San.Keys(Map).Count(k => k == b) == 2, "both keys on both paths");
         Assert.NotNull(_cluster.San.Holder(Map));
 
+        // `slvm pool get`: the keys by node, each on both paths, and the holder, as the nodes read them.
+        await Eventually.TrueAsync(async () => (await Api.GetPoolAsync(new GetPoolRequest { Name = _cluster.Pool })).Reservations is { Supported: true } r
+            && r.Keys.Select(k => (k.Node, k.Paths)).Order().SequenceEqual([("node-a", 2u), ("node-b", 2u)])
+            && r.HolderNode is "node-a" or "node-b" && r.Holder == _cluster.San.Holder(Map)!.Value.Value, "the pool shows both keys by node, and the holder");
+
         // The key is the controller's durable record, not derived from anything: the same after a restart.
         await _cluster.RestartControllerAsync();
         Assert.Equal(a.Value, (await Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" })).ReservationKey);
@@ -77,6 +82,8 @@ public sealed class NodeFencingTests : IAsyncLifetime
         Assert.Equal((NodeState.Fenced, FenceKind.Declared), (fenced.State, fenced.FenceKind));
         Assert.Equal("IPMI power off, ticket 42", fenced.FenceReason);
         Assert.Equal(0, _cluster.San.Preempts);
+        await Eventually.TrueAsync(async () => (await Api.GetPoolAsync(new GetPoolRequest { Name = _cluster.Pool })).Reservations is { Supported: false },
+            "the pool shows that its LU has no persistent reservations");
     }
 
     [Fact]
