@@ -49,8 +49,8 @@ internal static partial class AgentLog
     [LoggerMessage(4303, LogLevel.Error, "Reconcile: could not deactivate {Vg}/{Lv}: {Error}")]
     public static partial void DeactivateFailed(ILogger logger, string vg, string lv, string error);
 
-    [LoggerMessage(4401, LogLevel.Information, "Activated {Vg}/{Lv} (volume {VolumeId}) on node {Node} as {Device}: {Mode}")]
-    public static partial void Activated(ILogger logger, string vg, string lv, string volumeId, string node, string device, string mode);
+    [LoggerMessage(4401, LogLevel.Information, "Activated {Vg}/{Lv} (volume {VolumeId}) on node {Node} as {Device}: {Mode}; SAN check {SanMs} ms, lvm and device {LvmMs} ms")]
+    public static partial void Activated(ILogger logger, string vg, string lv, string volumeId, string node, string device, string mode, long sanMs, long lvmMs);
 
     [LoggerMessage(4410, LogLevel.Information, "Following the controller at {Controller}")]
     public static partial void FollowingController(ILogger logger, string controller);

@@ -52,11 +52,11 @@ internal static partial class ControllerLog
     [LoggerMessage(3403, LogLevel.Critical, "DOUBLE ACTIVATION: LV {Lv} is active on {Node} and on {Others}")]
     public static partial void DoubleActivation(ILogger logger, string lv, string node, string others);
 
-    [LoggerMessage(3501, LogLevel.Information, "Volume {VolumeId} ({Name}) attached to node {Node} as {Device} (rescanned: {Rescanned})")]
-    public static partial void Attached(ILogger logger, string volumeId, string name, string node, string device, bool rescanned);
+    [LoggerMessage(3501, LogLevel.Information, "Volume {VolumeId} ({Name}) attached to node {Node} as {Device} (rescanned: {Rescanned}) in {TotalMs} ms: owner tag {TagMs} ms, agent {AgentMs} ms")]
+    public static partial void Attached(ILogger logger, string volumeId, string name, string node, string device, bool rescanned, long totalMs, long tagMs, long agentMs);
 
-    [LoggerMessage(3502, LogLevel.Information, "Volume {VolumeId} ({Name}) detached from node {Node}")]
-    public static partial void Detached(ILogger logger, string volumeId, string name, string node);
+    [LoggerMessage(3502, LogLevel.Information, "Volume {VolumeId} ({Name}) detached from node {Node} in {TotalMs} ms: agent {AgentMs} ms, owner tag {TagMs} ms")]
+    public static partial void Detached(ILogger logger, string volumeId, string name, string node, long totalMs, long agentMs, long tagMs);
 
     [LoggerMessage(3503, LogLevel.Warning, "Node {Node} could not {Action} volume {VolumeId}: {StatusCode} {Detail}")]
     public static partial void AgentFailed(ILogger logger, string action, string volumeId, string node, StatusCode statusCode, string detail);

@@ -67,8 +67,8 @@ public sealed class Scenarios : IClassFixture<Lab>
         var lv = $"{Lab.Pool}/{volume.LvName}";
         // Raw: what a node does by hand, timed inside the guest (the LV is attached nowhere; the
         // guest's own lvm.conf has no volume_list, which is exactly why SharedLvm passes one).
-        var raw = _lab.Guest("node-b", $"for i in $(seq {Rounds}); do t0=$(date +%s%N); lvchange -ay {lv} && lvchange --refresh {lv}; " +
-                $"t1=$(date +%s%N); lvchange -an {lv}; t2=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )) $(( (t2 - t1) / 1000000 )); done")
+        var raw = _lab.Guest("node-b", $"for i in $(seq {Rounds}); do t0=$(date +%s%N); lvchange -ay {lv}; t1=$(date +%s%N); lvchange --refresh {lv}; " +
+                $"t2=$(date +%s%N); lvchange -an {lv}; t3=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )) $(( (t2 - t1) / 1000000 )) $(( (t3 - t2) / 1000000 )); done")
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ').Select(f => double.Parse(f, System.Globalization.CultureInfo.InvariantCulture)).ToArray()).ToArray();
         var attach = new List<double>();
         var detach = new List<double>();
@@ -82,10 +82,27 @@ public sealed class Scenarios : IClassFixture<Lab>
             detach.Add(timer.Elapsed.TotalMilliseconds);
         }
 
-        static double P50(IEnumerable<double> values) => values.Order().ElementAt(Rounds / 2);
-        var (rawUp, rawDown) = (P50(raw.Select(r => r[0])), P50(raw.Select(r => r[1])));
-        Lab.Figure($"attach p50: API {P50(attach):F0} ms vs raw lvchange -ay + --refresh in the guest {rawUp:F0} ms: {P50(attach) / rawUp:F2}x ({Rounds} rounds, node-b, TCG)");
+        static double P50(IEnumerable<double> values) => values.Order().ElementAt(values.Count() / 2);
+        var (rawUp, rawRefresh, rawDown) = (P50(raw.Select(r => r[0])), P50(raw.Select(r => r[1])), P50(raw.Select(r => r[2])));
+        Lab.Figure($"attach p50: API {P50(attach):F0} ms vs raw lvchange -ay in the guest {rawUp:F0} ms: {P50(attach) / rawUp:F2}x " +
+            $"(vs -ay + --refresh {rawUp + rawRefresh:F0} ms: {P50(attach) / (rawUp + rawRefresh):F2}x; {Rounds} rounds, node-b, TCG)");
         Lab.Figure($"detach p50: API {P50(detach):F0} ms vs raw lvchange -an in the guest {rawDown:F0} ms: {P50(detach) / rawDown:F2}x");
+
+        // Where an attach's time goes: the controller's log (owner tag, agent call) and the agent's
+        // journal (SAN check, lvm and the device node), same rounds.
+        var controllerLines = File.ReadAllLines(Path.Combine(Lab.Root, ".cache", "lab", "run", "controller.log")).Where(l => l.Contains(volume.Id, StringComparison.Ordinal)).ToArray();
+        double[] Field(IEnumerable<string> lines, string pattern) => lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, pattern))
+            .Where(m => m.Success).Select(m => double.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        var attachedLines = controllerLines.Where(l => l.Contains("attached to node node-b", StringComparison.Ordinal)).ToArray();
+        var detachedLines = controllerLines.Where(l => l.Contains("detached from node node-b", StringComparison.Ordinal)).ToArray();
+        var agentLines = _lab.Guest("node-b", $"journalctl -u sharedlvm-agent -o cat --no-pager | grep 'Activated {lv} ' || true").Split('\n');
+        var (tag, agentCall, san, lvm) = (Field(attachedLines, @"owner tag (\d+) ms"), Field(attachedLines, @"agent (\d+) ms"),
+            Field(agentLines, @"SAN check (\d+) ms"), Field(agentLines, @"lvm and device (\d+) ms"));
+        var (detachAgent, detachTag) = (Field(detachedLines, @"agent (\d+) ms"), Field(detachedLines, @"owner tag (\d+) ms"));
+        Assert.True(tag.Length >= Rounds && san.Length >= Rounds && detachTag.Length >= Rounds, $"every attach and detach logged its breakdown ({tag.Length}, {san.Length}, {detachTag.Length} lines)");
+        Lab.Figure($"attach breakdown p50: owner tag (controller, lvm on the host) {P50(tag):F0} ms + agent call {P50(agentCall):F0} ms " +
+            $"(in the agent: SAN check {P50(san):F0} ms, lvm -ay and device {P50(lvm):F0} ms; the rest is gRPC/TLS and the guest's scheduling)");
+        Lab.Figure($"detach breakdown p50: agent call {P50(detachAgent):F0} ms + owner tag {P50(detachTag):F0} ms");
         Assert.All(attach.Concat(detach), t => Assert.True(t > 0));
     }
 

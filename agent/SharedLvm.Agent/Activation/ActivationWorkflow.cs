@@ -4,8 +4,8 @@ using SharedLvm.Agent.Rescan;
 
 namespace SharedLvm.Agent.Activation;
 
-/// <summary>The outcome of an activation: the device, and how the node got there.</summary>
-public sealed record Activated(ActiveDevice Device, bool WasActive, bool Rescanned);
+/// <summary>The outcome of an activation: the device, how the node got there, and where the time went.</summary>
+public sealed record Activated(ActiveDevice Device, bool WasActive, bool Rescanned, TimeSpan San, TimeSpan Lvm);
 
 /// <summary>
 /// What the node does when the controller says activate, deactivate or refresh: make the LU visible
@@ -19,6 +19,7 @@ public sealed class ActivationWorkflow(SanDiscovery discovery, ScsiRescanner res
     public async Task<Activated> ActivateAsync(string vg, string lv, string wwid, CancellationToken cancellationToken)
     {
         var rescanned = false;
+        var timer = System.Diagnostics.Stopwatch.StartNew();
         // The SAN view only (sysfs, multipathd), not the watcher's full refresh: its lvm inspection
         // doubled the attach time under TCG in the lab, and activation runs lvm anyway.
         if (wwid.Length > 0 && !(await discovery.ScanAsync(cancellationToken).ConfigureAwait(false)).IsUsable(wwid))
@@ -32,9 +33,10 @@ public sealed class ActivationWorkflow(SanDiscovery discovery, ScsiRescanner res
             }
         }
 
+        var san = timer.Elapsed;
         var wasActive = await activator.DeviceAsync(vg, lv, cancellationToken).ConfigureAwait(false) is not null;
         var device = await activator.ActivateAsync(vg, lv, cancellationToken).ConfigureAwait(false);
-        return new Activated(device, wasActive, rescanned);
+        return new Activated(device, wasActive, rescanned, san, timer.Elapsed - san);
     }
 
     /// <summary>True when the LV was active; refused while something holds it open.</summary>

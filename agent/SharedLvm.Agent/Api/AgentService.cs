@@ -43,7 +43,8 @@ public sealed class AgentService(
         // Without lvmlockd, LVM activates the same way for one holder or two; what differs is that the
         // controller accepted a second holder for a live migration, which the logs should say.
         AgentLog.Activated(logger, vg, lv, request.Lv.VolumeId, options.NodeName, activated.Device.Path,
-            (request.Shared ? "shared (multi-attach: another node may hold it too)" : "exclusive") + (activated.WasActive ? ", already active" : string.Empty));
+            (request.Shared ? "shared (multi-attach: another node may hold it too)" : "exclusive") + (activated.WasActive ? ", already active" : string.Empty),
+            (long)activated.San.TotalMilliseconds, (long)activated.Lvm.TotalMilliseconds);
         return new ActivateVolumeResponse { Device = ToContract(activated.Device), WasActive = activated.WasActive, Rescanned = activated.Rescanned };
     });
 

@@ -56,6 +56,7 @@ public sealed class AgentLvm : IVolumeActivator
     /// </summary>
     public async Task<ActiveDevice> ActivateAsync(string vgName, string lvName, CancellationToken cancellationToken)
     {
+        var wasActive = _devices.Find(vgName, lvName) is not null;
         await _activation.ActivateAsync(vgName, lvName, cancellationToken).ConfigureAwait(false);
         if (_devices.Find(vgName, lvName) is null)
         {
@@ -65,7 +66,14 @@ public sealed class AgentLvm : IVolumeActivator
             throw await RefusalAsync(vgName, lvName, cancellationToken).ConfigureAwait(false);
         }
 
-        await _activation.RefreshAsync(vgName, lvName, cancellationToken).ConfigureAwait(false);
+        if (wasActive)
+        {
+            // -ay leaves an active LV's table as it was: after an extend elsewhere only a refresh
+            // loads the new size. A fresh activation loaded the current metadata already; a refresh
+            // then re-read the VG for nothing (issue 18: part of the lab's attach overhead).
+            await _activation.RefreshAsync(vgName, lvName, cancellationToken).ConfigureAwait(false);
+        }
+
         return await WaitForDeviceAsync(vgName, lvName, cancellationToken).ConfigureAwait(false)
             ?? throw new AgentException(AgentErrorKind.Unavailable, $"{vgName}/{lvName} was activated but its device node did not appear.");
     }

@@ -50,6 +50,7 @@ public sealed class AttachmentService
     public async Task<AttachmentRecord> AttachAsync(string volumeId, string node, bool multiAttach, CancellationToken cancellationToken)
     {
         using var activity = StartActivity("attach", volumeId, node);
+        var timer = System.Diagnostics.Stopwatch.StartNew();
         Validation.Id("volume_id", volumeId);
         Validation.NodeName("node", node);
         var (pool, _) = _pools.Find(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
@@ -83,7 +84,9 @@ public sealed class AttachmentService
 
         var since = pool.Catalog.Attachment(volumeId, node)?.Since ?? _time.GetUtcNow();
         Record(pool, new AttachmentRecord(volumeId, node, AttachmentPhase.Attaching, null, since));
+        var tagStart = timer.Elapsed;
         volume = await SetOwnerAsync(pool, volume, node, owns: true, cancellationToken, multiAttach).ConfigureAwait(false);
+        var tag = timer.Elapsed - tagStart;
 
         var response = await CallAgentAsync(target, "activate", volume, (agent, call) => agent.ActivateVolumeAsync(new ActivateVolumeRequest
         {
@@ -93,7 +96,8 @@ public sealed class AttachmentService
         }, call), cancellationToken).ConfigureAwait(false);
         var attached = new AttachmentRecord(volumeId, node, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since);
         Record(pool, attached);
-        ControllerLog.Attached(_logger, volumeId, volume.Name, node, response.Device.Path, response.Rescanned);
+        ControllerLog.Attached(_logger, volumeId, volume.Name, node, response.Device.Path, response.Rescanned,
+            (long)timer.Elapsed.TotalMilliseconds, (long)tag.TotalMilliseconds, (long)(timer.Elapsed - tagStart - tag).TotalMilliseconds);
         _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) attached to {node} as {response.Device.Path}.");
         return attached;
     }
@@ -102,6 +106,7 @@ public sealed class AttachmentService
     public async Task DetachAsync(string volumeId, string node, CancellationToken cancellationToken)
     {
         using var activity = StartActivity("detach", volumeId, node);
+        var timer = System.Diagnostics.Stopwatch.StartNew();
         Validation.Id("volume_id", volumeId);
         Validation.NodeName("node", node);
         if (_pools.Find(volumeId) is not var (pool, _))
@@ -120,6 +125,7 @@ public sealed class AttachmentService
         var existing = pool.Catalog.Attachment(volumeId, node);
         Record(pool, new AttachmentRecord(volumeId, node, AttachmentPhase.Detaching, existing?.Device, existing?.Since ?? _time.GetUtcNow()));
         var holder = _nodes.Find(node);
+        var agentStart = timer.Elapsed;
         if (holder?.State == NodeLiveness.Fenced)
         {
             // Fenced: it can no longer reach the LU, so it can't be using the LV.
@@ -137,9 +143,11 @@ public sealed class AttachmentService
                 agent.DeactivateVolumeAsync(new DeactivateVolumeRequest { Header = _epoch.HeaderFor(node), Lv = LvRef(pool, volume) }, call), cancellationToken).ConfigureAwait(false);
         }
 
+        var agent = timer.Elapsed - agentStart;
         volume = await SetOwnerAsync(pool, volume, node, owns: false, cancellationToken).ConfigureAwait(false);
         Forget(pool, volumeId, node);
-        ControllerLog.Detached(_logger, volumeId, volume.Name, node);
+        ControllerLog.Detached(_logger, volumeId, volume.Name, node, (long)timer.Elapsed.TotalMilliseconds, (long)agent.TotalMilliseconds,
+            (long)(timer.Elapsed - agentStart - agent).TotalMilliseconds);
         _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) detached from {node}.");
     }
 

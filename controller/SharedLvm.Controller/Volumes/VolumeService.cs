@@ -88,7 +88,7 @@ public sealed class VolumeService
         {
             { WipePending: true } => "it is being deleted",
             { CopyPending: true } => "it is a clone whose own copy has not finished",
-            { Kind: VolumeKind.Snapshot } => "it is a COW snapshot, whose data is not its extents in order; restore it onto its origin (slvm volume restore) and clone that",
+            { Kind: VolumeKind.Snapshot } => "it is a COW snapshot, whose data is not its extents in order, and cloning from a snapshot is not supported yet; clone its origin while it is detached instead",
             { Owners.Count: > 0 } => $"it is attached to {string.Join(", ", source.Owners)} and a copy of a volume in use would be torn; detach it first",
             _ => null,
         };

@@ -9,6 +9,11 @@ public enum PrErrorKind
     NotSupported,
     /// <summary>The map or its paths are not there, or mpathpersist could not talk to multipathd.</summary>
     DeviceUnavailable,
+    /// <summary>
+    /// The SG_IO ioctl failed on every path ("IOCTL failed"): the kernel refuses PR commands to a
+    /// process without CAP_SYS_RAWIO. A fault of the caller's privileges, never of the LU.
+    /// </summary>
+    IoctlRefused,
 }
 
 /// <summary>mpathpersist (or sg_persist) failed; the kind is decided once, here, from its exit status.</summary>
@@ -29,7 +34,8 @@ public class PersistentReservationException : Exception
     }
 
     public PersistentReservationException(string command, int exitCode, string standardError, PrErrorKind kind)
-        : base($"{command} failed with exit code {exitCode} ({kind}): {standardError.Trim()}")
+        : base($"{command} failed with exit code {exitCode} ({kind}): {standardError.Trim()}" +
+               (kind == PrErrorKind.IoctlRefused ? " (SG_IO refused on every path: the process needs CAP_SYS_RAWIO)" : string.Empty))
     {
         Command = command;
         ExitCode = exitCode;
@@ -47,15 +53,15 @@ public class PersistentReservationException : Exception
     /// multipath-tools 0.9.4): 5 ILLEGAL_REQ, 7 SENSE_INVALID_OP, 11 RESERV_CONFLICT, 13 DMMP_ERROR
     /// (no such map). sg_persist's is sg3-utils' SG_LIB_CAT_*: 5 ILLEGAL_REQUEST, 24
     /// RESERVATION_CONFLICT (sg_lib.h).
-    /// An LU whose SCSI layer does not take PR commands at all (QEMU's emulated scsi-hd, the lab's
-    /// virtio-scsi LU) makes mpathpersist 0.9.4 exit 15 (MPATH_PR_OTHER) with "sdX: IOCTL failed -1" for
-    /// its paths and "Persistent Reserve IN command failed" (captured in the SAN lab, S9): no PR there.
+    /// Exit 15 (MPATH_PR_OTHER) with "sdX: IOCTL failed -1" for every path is the kernel refusing
+    /// SG_IO: the SAN lab's agent unit lacked CAP_SYS_RAWIO, and every LU, the one behind tgt with
+    /// PR included, looked like "no PR" until the capability was granted. With it, QEMU's emulated
+    /// scsi-hd (no PR) answers exit 5, as a real array without PR does.
     /// </summary>
     public static PrErrorKind ClassifyMpathpersist(int exitCode, string output = "") => exitCode switch
     {
         5 or 7 => PrErrorKind.NotSupported,
-        15 when output.Contains("IOCTL failed", StringComparison.Ordinal) && output.Contains("Persistent Reserve IN command failed", StringComparison.Ordinal)
-            => PrErrorKind.NotSupported,
+        15 when output.Contains("IOCTL failed", StringComparison.Ordinal) => PrErrorKind.IoctlRefused,
         11 => PrErrorKind.ReservationConflict,
         13 => PrErrorKind.DeviceUnavailable,
         _ => PrErrorKind.Failed,

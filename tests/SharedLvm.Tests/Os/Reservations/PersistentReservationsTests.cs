@@ -92,16 +92,19 @@ public class PersistentReservationsTests
     }
 
     [Fact]
-    public void An_lu_that_takes_no_pr_commands_at_all_is_not_supported_rather_than_failed()
+    public void Sg_io_refused_on_every_path_is_the_callers_privileges_not_an_lu_without_pr()
     {
-        // mpathpersist 0.9.4 on the SAN lab's virtio-scsi LU (QEMU scsi-hd), captured in S9.
+        // mpathpersist 0.9.4 in the SAN lab's agent unit without CAP_SYS_RAWIO, on either LU (the
+        // one with PR behind tgt too); with the capability the emulated scsi-hd answers exit 5.
         const string Lab = """
             422.819245 | can't set open fds limit to 1048576/1048576 : Operation not permitted
             423.202266 | sdb: IOCTL failed -1
             423.216809 | sdc: IOCTL failed -1
             Persistent Reserve IN command failed
             """;
-        Assert.Equal(PrErrorKind.NotSupported, PersistentReservationException.ClassifyMpathpersist(15, Lab));
+        Assert.Equal(PrErrorKind.IoctlRefused, PersistentReservationException.ClassifyMpathpersist(15, Lab));
+        Assert.Contains("CAP_SYS_RAWIO", new PersistentReservationException("mpathpersist --in --read-keys /dev/mapper/x", 15, Lab, PrErrorKind.IoctlRefused).Message, StringComparison.Ordinal);
+        Assert.Equal(PrErrorKind.NotSupported, PersistentReservationException.ClassifyMpathpersist(5, "Persistent Reserve IN command failed"));
         Assert.Equal(PrErrorKind.Failed, PersistentReservationException.ClassifyMpathpersist(15, "Persistent Reserve IN command failed"));
     }
 }
