@@ -6,6 +6,7 @@ using SharedLvm.Controller.State;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Faults;
 using SharedLvm.Controller.Lease;
+using SharedLvm.Controller.Telemetry;
 using SharedLvm.Controller.Writes;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
@@ -35,12 +36,14 @@ public sealed class PoolRegistry : IAsyncDisposable
     private readonly FaultInjector _faults;
     private readonly ControllerOptions _options;
     private readonly IWriterLease _lease;
+    private readonly WriteMetrics _writeMetrics;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
 
-    public PoolRegistry(ControllerStore store, IProcessRunner runner, EventBus events, FaultInjector faults, ControllerOptions options, IWriterLease lease, ILoggerFactory loggers)
+    public PoolRegistry(ControllerStore store, IProcessRunner runner, EventBus events, FaultInjector faults, ControllerOptions options, IWriterLease lease, WriteMetrics writeMetrics, ILoggerFactory loggers)
     {
         _lease = lease;
+        _writeMetrics = writeMetrics;
         _store = store;
         _runner = runner;
         _events = events;
@@ -209,7 +212,7 @@ public sealed class PoolRegistry : IAsyncDisposable
 
     private PoolRuntime NewRuntime(PoolRow row) =>
         new(row, new LvmReader(_runner, LvmConfigFor(row, _options), _options.LvmTimeout, _options.LvmBinary),
-            pool => new PoolWriter(pool, Writer(row), _store, _faults, _options, _loggers.CreateLogger<PoolWriter>()),
+            pool => new PoolWriter(pool, Writer(row), _store, _faults, _options, _writeMetrics, _loggers.CreateLogger<PoolWriter>()),
             _store, _events, _options, _loggers.CreateLogger<PoolRuntime>());
 
     /// <summary>The pool's lvm writer: every metadata write first checks the writer lease on the disk.</summary>

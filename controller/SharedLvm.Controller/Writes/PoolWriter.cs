@@ -4,6 +4,7 @@ using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Faults;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
+using SharedLvm.Controller.Telemetry;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
 
@@ -27,6 +28,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
     private readonly ControllerStore _store;
     private readonly FaultInjector _faults;
     private readonly ControllerOptions _options;
+    private readonly WriteMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Channel<WriteItem> _queue;
     private readonly CancellationTokenSource _stopping = new();
@@ -39,15 +41,17 @@ public sealed partial class PoolWriter : IAsyncDisposable
     private int _disposed;
     private DateTimeOffset _lastForeignCheck = DateTimeOffset.UtcNow;
 
-    public PoolWriter(PoolRuntime pool, LvmMetadataWriter lvm, ControllerStore store, FaultInjector faults, ControllerOptions options, ILogger logger)
+    public PoolWriter(PoolRuntime pool, LvmMetadataWriter lvm, ControllerStore store, FaultInjector faults, ControllerOptions options, WriteMetrics metrics, ILogger logger)
     {
         _pool = pool;
         _lvm = lvm;
         _store = store;
         _faults = faults;
         _options = options;
+        _metrics = metrics;
         _logger = logger;
         _queue = Channel.CreateBounded<WriteItem>(new BoundedChannelOptions(options.WriteQueueCapacity) { SingleReader = true });
+        metrics.PoolAdded(pool.Name);
     }
 
     public int QueueDepth => Volatile.Read(ref _queueDepth);
@@ -139,7 +143,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
         _faults.Hit(kind + ".after_journal");
         try
         {
-            await _faults.During(kind + ".during_lvm", change.ApplyToVgAsync(_lvm, stopping)).ConfigureAwait(false);
+            await TimedAsync(WriteCommit.Single, () => _faults.During(kind + ".during_lvm", change.ApplyToVgAsync(_lvm, stopping))).ConfigureAwait(false);
         }
         catch (ProcessTimeoutException e)
         {
@@ -164,6 +168,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
         change.ApplyTo(_pool.Catalog);
         _store.FinishOperation(journalId, "done");
         _faults.Hit(kind + ".before_reply");
+        _metrics.Committed(_pool.Name, WriteCommit.Single, 1);
         ControllerLog.Written(_logger, _pool.Name, kind, volume.Id, volume.Name);
         return volume;
     }
@@ -285,6 +290,8 @@ public sealed partial class PoolWriter : IAsyncDisposable
             // No caller fails because its neighbours were batched: a timeout was settled per write
             // inside; anything else (lvm refused the batch, the text may not be spliced) falls back
             // to one lvm command per write, each with its own result.
+            var reason = FailureOf(e);
+            _metrics.BatchFailed(_pool.Name, reason);
             if (e is MetadataInvariantException)
             {
                 ControllerLog.BatchRefused(_logger, _pool.Name, live.Count, e.Message);
@@ -295,6 +302,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
             }
 
             alone = live.Where(i => !i.Completion.IsCompleted).ToList();
+            _metrics.RanAlone(_pool.Name, reason, alone.Count);
         }
 
         foreach (var single in alone)
@@ -319,6 +327,8 @@ public sealed partial class PoolWriter : IAsyncDisposable
             // Someone else wrote the VG since our last commit: alarm, reload, and let lvm's own
             // commands (which re-read the VG) do these writes.
             await _pool.CheckForeignWritesAsync(stopping).ConfigureAwait(false);
+            _metrics.BatchFailed(_pool.Name, BatchFailure.SeqnoChanged);
+            _metrics.RanAlone(_pool.Name, BatchFailure.SeqnoChanged, items.Count);
             return items;
         }
 
@@ -332,6 +342,8 @@ public sealed partial class PoolWriter : IAsyncDisposable
 
         if (batch.Count < 2)
         {
+            _metrics.BatchFailed(_pool.Name, BatchFailure.NotSpliceable);
+            _metrics.RanAlone(_pool.Name, BatchFailure.NotSpliceable, items.Count);
             return items;
         }
 
@@ -344,13 +356,14 @@ public sealed partial class PoolWriter : IAsyncDisposable
         await File.WriteAllTextAsync(archived, text, stopping).ConfigureAwait(false);
         PruneArchive();
 
-        await CommitBatchAsync(batch, "vgcfgrestore", () => _lvm.VgCfgRestoreAsync(_pool.VgName, archived, stopping), stopping, () =>
+        await CommitBatchAsync(batch, WriteCommit.Restore, "vgcfgrestore", () => _lvm.VgCfgRestoreAsync(_pool.VgName, archived, stopping), stopping, () =>
         {
             // lvm's backup of the VG is where the writer reads its seqno and metadata use after a write
             // (PoolRuntime.NoteOwnWrite), and what lvm's next command compares against: keep it current.
             var backup = VgSeqno().Replace(text, "${1}" + newSeqno.ToString(System.Globalization.CultureInfo.InvariantCulture), 1);
             File.WriteAllText(Path.Combine(_options.BackupDirectory, _pool.VgName), backup);
         }).ConfigureAwait(false);
+        _metrics.RanAlone(_pool.Name, BatchFailure.NotSpliceable, alone.Count);
         return alone;
     }
 
@@ -388,7 +401,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
     {
         var names = items.Select(i => i.Change.Volume.LvName).ToArray();
         var allFound = true;
-        await CommitBatchAsync(items, "lvremove", async () =>
+        await CommitBatchAsync(items, WriteCommit.Remove, "lvremove", async () =>
         {
             try
             {
@@ -420,7 +433,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
     /// write from a reload; an lvm failure (nothing committed: both commands are atomic) closes the
     /// journal entries and throws, and the caller runs each write alone.
     /// </summary>
-    private async Task CommitBatchAsync(List<WriteItem> items, string command, Func<Task> commit, CancellationToken stopping, Action afterCommit)
+    private async Task CommitBatchAsync(List<WriteItem> items, WriteCommit kind, string command, Func<Task> commit, CancellationToken stopping, Action afterCommit)
     {
         _faults.Hit("batch.before_journal");
         var journal = _store.BeginOperations(items.Select(i => (i.Change.Operation, _pool.Name, i.Change.Volume.Id, i.Change.Volume.Name, i.Change.Volume.SizeBytes, "batch")).ToArray());
@@ -428,12 +441,14 @@ public sealed partial class PoolWriter : IAsyncDisposable
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         try
         {
-            await _faults.During("batch.during_lvm", commit()).ConfigureAwait(false);
+            await TimedAsync(kind, () => _faults.During("batch.during_lvm", commit())).ConfigureAwait(false);
         }
         catch (ProcessTimeoutException e)
         {
             ControllerLog.BatchTimedOut(_logger, _pool.Name, command, items.Count, e.Timeout.TotalSeconds);
+            _metrics.BatchFailed(_pool.Name, BatchFailure.LvmTimeout);
             await _pool.LoadAsync(stopping).ConfigureAwait(false);
+            var settled = 0;
             for (var i = 0; i < items.Count; i++)
             {
                 var change = items[i].Change;
@@ -441,6 +456,7 @@ public sealed partial class PoolWriter : IAsyncDisposable
                 {
                     _store.FinishOperation(journal[i], "done (settled from the VG after a timeout)");
                     items[i].Succeed(change.Volume);
+                    settled++;
                 }
                 else
                 {
@@ -448,6 +464,12 @@ public sealed partial class PoolWriter : IAsyncDisposable
                     items[i].Fail(new ControllerException(ControllerErrorKind.Unavailable,
                         $"lvm {change.Operation} of volume {change.Volume.Id} timed out after {e.Timeout.TotalSeconds:0} s and did not commit; retry.", e));
                 }
+            }
+
+            if (settled > 0)
+            {
+                // The killed command had committed: it was a commit of that many writes all the same.
+                _metrics.Committed(_pool.Name, kind, settled);
             }
 
             return;
@@ -472,12 +494,49 @@ public sealed partial class PoolWriter : IAsyncDisposable
         ControllerLog.BatchCommitted(_logger, _pool.Name, command, items.Count, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         Interlocked.Increment(ref _batchCommits);
         Interlocked.Add(ref _batchedWrites, items.Count);
+        _metrics.Committed(_pool.Name, kind, items.Count);
         foreach (var item in items)
         {
             ControllerLog.Written(_logger, _pool.Name, item.Change.Operation, item.Change.Volume.Id, item.Change.Volume.Name);
             item.Succeed(item.Change.Volume);
         }
     }
+
+    /// <summary>
+    /// Runs a commit's lvm command and records how long it took, failed or not: a slow failure is
+    /// what an operator looks for. A commit cut short by the controller stopping says nothing.
+    /// </summary>
+    private async Task TimedAsync(WriteCommit kind, Func<Task> commit)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var cancelled = false;
+        try
+        {
+            await commit().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            cancelled = true;
+            throw;
+        }
+        finally
+        {
+            if (!cancelled)
+            {
+                _metrics.CommitTook(_pool.Name, kind, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+            }
+        }
+    }
+
+    private static BatchFailure FailureOf(Exception e) => e switch
+    {
+        MetadataInvariantException => BatchFailure.InvariantRefused,
+        // MetadataSplice: a VG with more than one PV, or LVs that are not plain linear ones.
+        NotSupportedException => BatchFailure.NotSpliceable,
+        ProcessTimeoutException => BatchFailure.LvmTimeout,
+        LvmException => BatchFailure.LvmFailed,
+        _ => BatchFailure.Error,
+    };
 
     /// <summary>The batch archive keeps the last <see cref="ControllerOptions.ArchiveRetainCount"/> texts per VG, like lvm's.</summary>
     private void PruneArchive()

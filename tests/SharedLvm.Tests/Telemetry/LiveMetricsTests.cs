@@ -56,6 +56,10 @@ public sealed class LiveMetricsTests : IAsyncLifetime
         Assert.True(Exposition.Has(controller, "sharedlvm_command_duration_seconds_bucket", ("command", "lvm lvcreate"), ("outcome", "ok")));
         Assert.True(Exposition.Value(controller, "sharedlvm_pool_metadata_free_bytes", ("pool", _cluster.Pool)) > 10);
         Assert.Contains("sharedlvm_controller_epoch ", controller, StringComparison.Ordinal);
+        // The writer's batch metrics under the names the catalogue and SharedLvmWriteBatchesFailing use.
+        Assert.True(Exposition.Value(controller, "sharedlvm_pool_write_batch_size_count", ("pool", _cluster.Pool), ("kind", "single")) >= 3);
+        Assert.True(Exposition.Has(controller, "sharedlvm_pool_write_commit_duration_seconds_bucket", ("pool", _cluster.Pool), ("kind", "single")));
+        Assert.Equal(0, Exposition.Value(controller, "sharedlvm_pool_write_batch_failures_total", ("pool", _cluster.Pool), ("reason", "lvm_failed")));
         PromtoolAccepts(controller);
 
         await Eventually.TrueAsync(() => Exposition.Value(ScrapeAsync(_agentMetrics).GetAwaiter().GetResult(), "sharedlvm_agent_controller_connected", ("node", "node-m")) == 1,

@@ -4,6 +4,7 @@ using SharedLvm.Contracts.Conventions;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Pools;
+using SharedLvm.Controller.Telemetry;
 using SharedLvm.Controller.Writes;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
@@ -18,7 +19,8 @@ namespace SharedLvm.Tests.Controller.Writes;
 /// once through the real <see cref="PoolWriter"/> on another, queued in rounds so consecutive writes
 /// are combined (one vgcfgrestore or one multi-LV lvremove per run). Both VGs must then be the same
 /// in every field of `vgcfgbackup` but ids, timestamps and seqno, vgck clean, and the catalogue equal
-/// to the VG. Operations: SHAREDLVM_DIFF_OPS per side (default 800).
+/// to the VG. Operations: SHAREDLVM_DIFF_OPS per side (default 800). And what the writer tells
+/// operators about its batches (<see cref="WriteMetrics"/>), measured against batches made deterministic.
 /// </summary>
 public sealed class PoolWriterTests : IAsyncDisposable
 {
@@ -134,6 +136,70 @@ public sealed class PoolWriterTests : IAsyncDisposable
         Assert.Equal(pool.Catalog.Snapshot().OrderBy(v => v.Id, StringComparer.Ordinal).Select(v => (v.Id, v.SizeBytes, string.Join(',', v.Tags().Order(StringComparer.Ordinal)))).ToArray(), catalogued);
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(_state, "controller", "lvm", "batches"), batchVg + "_*.vg"));
     }
+
+    [Fact]
+    public async Task A_batch_of_n_writes_is_measured_as_one_commit_of_n_and_a_failed_batch_as_a_failure_and_n_writes_run_alone()
+    {
+        LoopDevice.Present(_batchLu);
+        var vg = "batch" + _suffix;
+        var mine = ("pool", vg);
+        using var lvm = new SlowLvm();
+        using var measured = new Measurements(ControllerMetrics.MeterName, "sharedlvm_pool_write_");
+        await using var controller = await InProcessController.StartAsync(Path.Combine(_state, "controller"), "--lvm", lvm.Path);
+        await controller.Client.CreatePoolAsync(new CreatePoolRequest { Name = vg, DevicePath = _batchLu.Device, Mode = SharedLvm.Contracts.V1.PoolCreateMode.Initialize });
+        var pool = controller.Services.GetRequiredService<PoolRegistry>().Get(vg);
+        var reasons = Enum.GetValues<BatchFailure>().Select(WriteMetrics.LabelOf).ToArray();
+
+        // Every reason's series exists at 0 from the pool's start: increase() needs a first sample.
+        Assert.All(reasons, r => Assert.Equal([0], measured.Of("sharedlvm_pool_write_batch_failures", mine, ("reason", r))));
+        Assert.All(reasons, r => Assert.Equal([0], measured.Of("sharedlvm_pool_write_batch_retried_writes", mine, ("reason", r))));
+
+        // One create held in lvm for a second; the 5 queued behind it are one vgcfgrestore.
+        var first = await BehindAStalledCreateAsync(pool, lvm, vg, 0, 5);
+        Assert.Equal([1], measured.Of("sharedlvm_pool_write_batch_size", mine, ("kind", "single")));
+        Assert.Equal([5], measured.Of("sharedlvm_pool_write_batch_size", mine, ("kind", "restore")));
+        Assert.InRange(Assert.Single(measured.Of("sharedlvm_pool_write_commit_duration_seconds", mine, ("kind", "single"))), 1.0, 60);
+        Assert.InRange(Assert.Single(measured.Of("sharedlvm_pool_write_commit_duration_seconds", mine, ("kind", "restore"))), 0.0001, 60);
+        Assert.Equal(0, measured.Of("sharedlvm_pool_write_batch_failures", mine).Sum());
+
+        // The same with vgcfgrestore refused by lvm: one failure, and the 3 writes each run alone (and commit).
+        lvm.Fail("vgcfgrestore");
+        var second = await BehindAStalledCreateAsync(pool, lvm, vg, 6, 3);
+        lvm.Clear();
+        Assert.Equal(1, measured.Of("sharedlvm_pool_write_batch_failures", mine, ("reason", "lvm_failed")).Sum());
+        Assert.Equal(1, measured.Of("sharedlvm_pool_write_batch_failures", mine).Sum());
+        Assert.Equal(3, measured.Of("sharedlvm_pool_write_batch_retried_writes", mine, ("reason", "lvm_failed")).Sum());
+        Assert.Equal(3, measured.Of("sharedlvm_pool_write_batch_retried_writes", mine).Sum());
+        Assert.Equal([1, 1, 1, 1, 1], measured.Of("sharedlvm_pool_write_batch_size", mine, ("kind", "single")));
+        Assert.Equal([5], measured.Of("sharedlvm_pool_write_batch_size", mine, ("kind", "restore")));
+        Assert.Equal(2, measured.Of("sharedlvm_pool_write_commit_duration_seconds", mine, ("kind", "restore")).Count);
+        Assert.All(measured.Of("sharedlvm_pool_write_commit_duration_seconds", mine, ("kind", "single")), s => Assert.InRange(s, 1.0, 60));
+        Assert.Empty(measured.Of("sharedlvm_pool_write_batch_size", mine, ("kind", "remove")));
+        Assert.All(first.Concat(second), v => Assert.NotNull(pool.Catalog.Get(v.Id)));
+
+        // Bounded labels only: no volume ids, no commands.
+        Assert.All(measured.LabelsOf("sharedlvm_pool_write_batch_size").Concat(measured.LabelsOf("sharedlvm_pool_write_commit_duration_seconds")),
+            l => Assert.Equal(["kind", "pool"], l.Keys.Order(StringComparer.Ordinal)));
+        Assert.All(measured.LabelsOf("sharedlvm_pool_write_batch_failures").Concat(measured.LabelsOf("sharedlvm_pool_write_batch_retried_writes")),
+            l => Assert.Equal(["pool", "reason"], l.Keys.Order(StringComparer.Ordinal)));
+    }
+
+    /// <summary>
+    /// A create stalled in lvm for a second, then <paramref name="queued"/> creates queued while it
+    /// runs: the writer took the first alone, so the rest are one batch, deterministically.
+    /// </summary>
+    private static async Task<VolumeRecord[]> BehindAStalledCreateAsync(PoolRuntime pool, SlowLvm lvm, string vg, int first, int queued)
+    {
+        lvm.Stall("lvcreate", "before", 1);
+        var single = pool.Writer.WriteAsync(NewCreate(vg, first), TestContext.Current.CancellationToken);
+        await Eventually.TrueAsync(() => lvm.Stalled, "the single lvcreate runs");
+        var behind = Enumerable.Range(first + 1, queued).Select(n => pool.Writer.WriteAsync(NewCreate(vg, n), TestContext.Current.CancellationToken)).ToArray();
+        return await Task.WhenAll(behind.Prepend(single));
+    }
+
+    private static CreateLv NewCreate(string vg, int n) =>
+        new("create", new VolumeRecord(VolumeId.New(), $"m{n}", vg, vg, 4 * MiB, SharedLvm.Controller.Catalog.VolumeKind.Standard, string.Empty,
+            new Dictionary<string, string>(), null, false, []));
 
     private static MetadataChange? NextChange(Random random, Dictionary<string, VolumeRecord> live, HashSet<string> touched, ref long freeExtents, string vg, int n)
     {
