@@ -68,7 +68,11 @@ public sealed record LvmConfig
             text.Append(" metadata_read_only=1");
         }
 
-        text.Append("} devices{use_devicesfile=0 obtain_device_list_from_udev=0 global_filter=[");
+        // hints="none": lvm's hints file (/run/lvm/hints) lists the devices that held PVs at this
+        // host's last scan, and only a pvcreate on this host invalidates it. In the SAN lab a pool
+        // created by the controller on a second LU stayed invisible to the nodes ("Volume group
+        // prlab not found") until hints were off: on shared storage other hosts create PVs.
+        text.Append("} devices{use_devicesfile=0 obtain_device_list_from_udev=0 hints=\"none\" global_filter=[");
         foreach (var device in Devices)
         {
             if (!SafePath.IsMatch(device))

@@ -19,7 +19,7 @@ public class LvmConfigTests
             ArchiveRetainCount = 20,
         }.Render();
         Assert.Equal(
-            "global{activation=0} devices{use_devicesfile=0 obtain_device_list_from_udev=0 global_filter=[\"a|^/dev/mapper/35000c500a0000001$|\",\"r|.*|\"]} " +
+            "global{activation=0} devices{use_devicesfile=0 obtain_device_list_from_udev=0 hints=\"none\" global_filter=[\"a|^/dev/mapper/35000c500a0000001$|\",\"r|.*|\"]} " +
             "backup{backup=1 backup_dir=\"/var/lib/sharedlvm/lvm/backup\" archive=1 archive_dir=\"/var/lib/sharedlvm/lvm/archive\" retain_days=0 retain_min=20}",
             controller);
 

@@ -3,8 +3,9 @@ using SharedLvm.Os.Reservations;
 namespace SharedLvm.Tests.Os.Reservations;
 
 /// <summary>
-/// The parser on mpathpersist (multipath-tools 0.9.4) and sg_persist (sg3-utils 1.46) output. The
-/// fixtures follow the tools' documented print formats, not captures (Fixtures/reservations/README.md).
+/// The parser on mpathpersist (multipath-tools 0.9.4) and sg_persist (sg3-utils 1.46) output: the
+/// "lab-" fixtures are captured in the SAN lab (tgt 1.0.85 and QEMU's scsi-hd), the others follow the
+/// tools' documented print formats (Fixtures/reservations/README.md).
 /// </summary>
 public class PrOutputTests
 {
@@ -90,4 +91,24 @@ public class PrOutputTests
     [InlineData("Exclusive Access, all registrants", PrType.ExclusiveAccessAllRegistrants)]
     [InlineData("Write Exclusive, all registrants", PrType.WriteExclusiveAllRegistrants)]
     public void Type_names_map_to_spc_codes(string text, PrType type) => Assert.Equal(type, PrOutput.TypeOf(text));
+
+    [Fact]
+    public void Captured_from_tgt_two_nodes_on_two_paths_each_and_one_holds_write_exclusive_registrants_only()
+    {
+        var keys = PrOutput.ParseKeys(Fixture("lab-tgt-mpathpersist-read-keys.txt"));
+        Assert.Equal(7U, keys.Generation);
+        Assert.Equal(2, keys.Registrations(NodeA));
+        Assert.Equal(2, keys.Registrations(NodeB));
+
+        var reservation = PrOutput.ParseReservation(Fixture("lab-tgt-mpathpersist-read-reservation.txt"));
+        Assert.Equal((7U, NodeB, PrType.WriteExclusiveRegistrantsOnly), (reservation.Generation, reservation.Holder, reservation.Type));
+    }
+
+    [Fact]
+    public void Captured_from_an_lu_without_pr_exit_5_is_not_supported()
+    {
+        // mpathpersist on QEMU's emulated scsi-hd with CAP_SYS_RAWIO: exit 5 (MPATH_PR_ILLEGAL_REQ).
+        Assert.Equal(PrErrorKind.NotSupported,
+            PersistentReservationException.ClassifyMpathpersist(5, Fixture("lab-scsi-hd-mpathpersist-read-keys-exit5.txt")));
+    }
 }
