@@ -132,6 +132,7 @@ public static class ControllerHost
         services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions>(o => o.Interceptors.Add<StandbyGate>());
         services.AddSingleton<EventBus>();
         services.AddSingleton<WriteMetrics>();
+        services.AddSingleton<ControllerRegistration>();
         services.AddSingleton<PoolRegistry>();
         services.AddSingleton<VolumeService>();
         services.AddSingleton<NodeDirectory>();

@@ -138,6 +138,12 @@ internal static partial class ControllerLog
     [LoggerMessage(3804, LogLevel.Warning, "Node {Fencer} could not preempt node {Node} on LU {Wwid}: {StatusCode} {Detail}")]
     public static partial void FencerFailed(ILogger logger, string fencer, string node, string wwid, StatusCode statusCode, string detail);
 
+    [LoggerMessage(3806, LogLevel.Information, "Pool {Pool}: this controller host's reservation key {Key} is registered on every path of {Device}")]
+    public static partial void ControllerRegistered(ILogger logger, string pool, string device, string key);
+
+    [LoggerMessage(3807, LogLevel.Warning, "Pool {Pool}: registering this controller host's reservation key {Key} on {Device} failed: {Error}")]
+    public static partial void ControllerRegistrationFailed(ILogger logger, string pool, string device, string key, string error);
+
     [LoggerMessage(3805, LogLevel.Warning, "Fencing node {Node}: not preempted on LU {Wwid}, where it holds no volume ({Why}); the LUs of its volumes decide")]
     public static partial void FenceSkippedLu(ILogger logger, string node, string wwid, string why);
 }

@@ -127,6 +127,11 @@ public sealed class NodeDirectory : BackgroundService
         var report = reports.MaxBy(x => x.Node.LastHeartbeat);
 
         var owners = _nodes.Values.Where(n => n.Key is not null).ToDictionary(n => n.Key!.Value.Value, n => n.Name);
+        foreach (var key in report.Read.Keys.Where(k => new ReservationKey(k).IsControllerHost))
+        {
+            owners[key] = "controller host";
+        }
+
         var result = new PoolReservations
         {
             Supported = report.Read.Supported,

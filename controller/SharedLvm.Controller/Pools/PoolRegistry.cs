@@ -5,6 +5,7 @@ using SharedLvm.Controller.Events;
 using SharedLvm.Controller.State;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Faults;
+using SharedLvm.Controller.Fencing;
 using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Telemetry;
 using SharedLvm.Controller.Writes;
@@ -37,11 +38,14 @@ public sealed class PoolRegistry : IAsyncDisposable
     private readonly ControllerOptions _options;
     private readonly IWriterLease _lease;
     private readonly WriteMetrics _writeMetrics;
+    private readonly ControllerRegistration _registration;
     private readonly ILoggerFactory _loggers;
     private readonly ILogger _logger;
 
-    public PoolRegistry(ControllerStore store, IProcessRunner runner, EventBus events, FaultInjector faults, ControllerOptions options, IWriterLease lease, WriteMetrics writeMetrics, ILoggerFactory loggers)
+    public PoolRegistry(ControllerStore store, IProcessRunner runner, EventBus events, FaultInjector faults, ControllerOptions options, IWriterLease lease, WriteMetrics writeMetrics,
+        ControllerRegistration registration, ILoggerFactory loggers)
     {
+        _registration = registration;
         _lease = lease;
         _writeMetrics = writeMetrics;
         _store = store;
@@ -84,6 +88,7 @@ public sealed class PoolRegistry : IAsyncDisposable
             var runtime = NewRuntime(row);
             try
             {
+                await _registration.EnsureAsync(row.Name, row.DevicePath, cancellationToken).ConfigureAwait(false);
                 await runtime.StartAsync(cancellationToken).ConfigureAwait(false);
                 _pools[row.Name] = runtime;
             }
@@ -130,6 +135,7 @@ public sealed class PoolRegistry : IAsyncDisposable
             }
 
             var row = new PoolRow(command.Name, command.Name, device, command.Wwid, command.WipeOnDelete);
+            await _registration.EnsureAsync(row.Name, device, cancellationToken).ConfigureAwait(false);
             var runtime = NewRuntime(row);
             var lvm = Writer(row);
             var vgOnDevice = await runtime.Reader.PvVgNameAsync(device, cancellationToken).ConfigureAwait(false);

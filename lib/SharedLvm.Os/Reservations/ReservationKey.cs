@@ -18,9 +18,20 @@ public readonly record struct ReservationKey(ulong Value)
     public static ReservationKey ForNodeNumber(uint number) =>
         number == 0 ? throw new ArgumentOutOfRangeException(nameof(number), "Node numbers start at 1.") : new(ClusterPrefix | number);
 
+    /// <summary>Set in the low four bytes of a controller host's key: node numbers never reach it.</summary>
+    private const ulong ControllerBit = 0x80000000UL;
+
+    /// <summary>
+    /// A controller host's key: "SLVM", the controller bit, its sanlock host id (0 for a single
+    /// controller). Never a node's, so no fence preempts it.
+    /// </summary>
+    public static ReservationKey ForControllerHost(ulong hostId) => new(ClusterPrefix | ControllerBit | (hostId & 0xFFFFUL));
+
     public bool IsSharedLvm => (Value & 0xFFFFFFFF00000000UL) == ClusterPrefix;
 
-    public uint NodeNumber => IsSharedLvm ? (uint)(Value & 0xFFFFFFFFUL) : 0;
+    public bool IsControllerHost => IsSharedLvm && (Value & ControllerBit) != 0;
+
+    public uint NodeNumber => IsSharedLvm && !IsControllerHost ? (uint)(Value & 0xFFFFFFFFUL) : 0;
 
     /// <summary>The form mpathpersist and sg_persist take and print: 0x followed by lower-case hex, no padding.</summary>
     public override string ToString() => "0x" + Value.ToString("x", CultureInfo.InvariantCulture);
