@@ -529,7 +529,9 @@ public sealed class Scenarios : IClassFixture<Lab>
         var detach = await Assert.ThrowsAsync<RpcException>(async () => await DetachAsync(volume, "node-a"));
         Assert.NotEqual(StatusCode.OK, detach.StatusCode);
 
-        await Api.FenceNodeAsync(new FenceNodeRequest { Name = "node-a", Reason = "lab: powered off" });
+        // LU 1 has no persistent reservations: the operator's fence is labelled declared, not storage.
+        var fenced = await Api.FenceNodeAsync(new FenceNodeRequest { Name = "node-a", Reason = "lab: powered off" });
+        Assert.Equal((Contracts.V1.NodeState.Fenced, FenceKind.Declared), (fenced.State, fenced.FenceKind));
         await DetachAsync(volume, "node-a");
         await AttachAsync(volume, "node-b");
         var read = _lab.Guest("node-b", $"dd if={Lab.DevicePath(volume)} bs=1M count=1 iflag=direct status=none | sha256sum").Split(' ')[0];
