@@ -106,7 +106,8 @@ public sealed partial class Lab : IAsyncLifetime
     /// <summary>A shell script in a guest; fails the test if it exits non-zero unless asked not to.</summary>
     public string Guest(string node, string script, bool check = true, int timeoutSeconds = 120)
     {
-        var (code, output) = Script(TimeSpan.FromSeconds(timeoutSeconds + 10), "exec", node, "sh", "-c", script);
+        var (code, output) = Script(TimeSpan.FromSeconds(timeoutSeconds + 10), new Dictionary<string, string> { ["LAB_EXEC_TIMEOUT"] = timeoutSeconds.ToString(CultureInfo.InvariantCulture) },
+            "exec", node, "sh", "-c", script);
         if (check)
         {
             Assert.True(code == 0, $"{node}: `{script}` exited {code}:\n{output}");
@@ -171,9 +172,17 @@ public sealed partial class Lab : IAsyncLifetime
     [GeneratedRegex(@"^sharedlvm_controller_epoch(?:\{[^}]*\})? (\d+)", RegexOptions.Multiline | RegexOptions.CultureInvariant)]
     private static partial Regex EpochLine();
 
-    public static (int Code, string Output) Script(TimeSpan timeout, params string[] arguments)
+    public static (int Code, string Output) Script(TimeSpan timeout, params string[] arguments) => Script(timeout, new Dictionary<string, string>(), arguments);
+
+    /// <summary>scripts/lab with extra environment (LAB_EXEC_TIMEOUT: how long labctl waits for a guest command).</summary>
+    public static (int Code, string Output) Script(TimeSpan timeout, Dictionary<string, string> environment, params string[] arguments)
     {
         var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Root };
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
+
         info.ArgumentList.Add(Path.Combine(Root, "scripts", "lab"));
         foreach (var argument in arguments)
         {

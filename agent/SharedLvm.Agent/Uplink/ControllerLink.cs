@@ -82,27 +82,31 @@ public sealed class ControllerLink : BackgroundService
                     _reservations.Apply(response.Reservations);
                     OwnedVolumes = response.OwnedVolumes;
                     interval = TimeSpan.FromSeconds(Math.Max(1, response.HeartbeatIntervalSeconds));
-                    await _reconciler.ReconcileAsync(response.OwnedVolumes, stoppingToken).ConfigureAwait(false);
+                    // The reconcile refreshes the whole SAN view (lvm included) and may deactivate
+                    // strays: seconds on a node that just booted or restarted its agent, more than the
+                    // 3 intervals the controller waits for a heartbeat. Seen in the SAN lab: every
+                    // (re)registration was followed by UNREACHABLE 6 s later, and an attach right then
+                    // was refused. Heartbeats go on while it runs.
+                    var reconcile = _reconciler.ReconcileAsync(response.OwnedVolumes, stoppingToken);
+                    while (await Task.WhenAny(reconcile, Task.Delay(interval, stoppingToken)).ConfigureAwait(false) != reconcile)
+                    {
+                        try
+                        {
+                            await registry.HeartbeatAsync(Heartbeat(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: stoppingToken)).ConfigureAwait(false);
+                        }
+                        catch (RpcException) when (!stoppingToken.IsCancellationRequested)
+                        {
+                            // The loop below deals with the link once the reconcile is done.
+                        }
+                    }
+
+                    await reconcile.ConfigureAwait(false);
                     registered = true;
                     AgentLog.Registered(_logger, _options.NodeName, current, response.Epoch.Value, response.OwnedVolumes.Count);
                 }
                 else
                 {
-                    var heartbeat = new HeartbeatRequest { NodeName = _options.NodeName, VisibleWwids = { wwids } };
-                    if (snapshot is not null)
-                    {
-                        // Volumes only: the node's own LVs (root, swap) are no business of the
-                        // controller's double-activation check.
-                        heartbeat.ActiveLvs.AddRange(snapshot.View.ActiveLvs
-                            .Select(l => DmName.Split(l.DmName)).OfType<(string Vg, string Lv)>()
-                            .Where(l => VolumeId.IsVolumeLv(l.Lv)).Select(l => l.Vg + "/" + l.Lv));
-                        heartbeat.Health = snapshot.Overall;
-                        heartbeat.Findings.AddRange(snapshot.Findings.Select(f => f.ToContract()));
-                    }
-
-                    heartbeat.Reservations.AddRange(_reservations.Observed);
-
-                    var response = await registry.HeartbeatAsync(heartbeat, call).ConfigureAwait(false);
+                    var response = await registry.HeartbeatAsync(Heartbeat(), call).ConfigureAwait(false);
                     AcceptEpoch(response.Epoch);
                     _reservations.Apply(response.Reservations);
                     registered = !response.Reregister;
@@ -164,6 +168,26 @@ public sealed class ControllerLink : BackgroundService
         }
 
         channel.Dispose();
+    }
+
+    /// <summary>What the node reports in a heartbeat: its view of the SAN as the watcher has it now.</summary>
+    private HeartbeatRequest Heartbeat()
+    {
+        var snapshot = _watcher.Current;
+        var heartbeat = new HeartbeatRequest { NodeName = _options.NodeName, VisibleWwids = { snapshot?.View.Maps.Select(m => m.Wwid) ?? [] } };
+        if (snapshot is not null)
+        {
+            // Volumes only: the node's own LVs (root, swap) are no business of the
+            // controller's double-activation check.
+            heartbeat.ActiveLvs.AddRange(snapshot.View.ActiveLvs
+                .Select(l => DmName.Split(l.DmName)).OfType<(string Vg, string Lv)>()
+                .Where(l => VolumeId.IsVolumeLv(l.Lv)).Select(l => l.Vg + "/" + l.Lv));
+            heartbeat.Health = snapshot.Overall;
+            heartbeat.Findings.AddRange(snapshot.Findings.Select(f => f.ToContract()));
+        }
+
+        heartbeat.Reservations.AddRange(_reservations.Observed);
+        return heartbeat;
     }
 
     private GrpcChannel Dial(string address) =>
