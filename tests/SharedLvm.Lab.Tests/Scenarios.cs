@@ -272,7 +272,10 @@ public sealed class Scenarios : IClassFixture<Lab>
         await Task.Delay(TimeSpan.FromSeconds(5));
         Assert.DoesNotContain(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
 
-        // The volume is still node-b's; the controller's retried attach brings it back.
+        // The volume is still node-b's; the controller's retried attach brings it back. Once node-b
+        // stays READY: a guest that just booted under TCG (JIT, TLS, the first scans) can miss 3 of
+        // the lab's 2 s heartbeats right after registering, and an attach then is rightly refused.
+        await UntilSteadyReadyAsync("node-b");
         await AttachAsync(volume, "node-b");
         Assert.Contains(Lab.DmName(volume), _lab.ActiveLvs("node-b"));
         _lab.AssertNoLvActiveOnTwoNodes();
@@ -618,6 +621,13 @@ public sealed class Scenarios : IClassFixture<Lab>
             return false;
         }
     }, node + " is READY", 240);
+
+    /// <summary>READY for 8 s in a row (more than the 3 missed heartbeats that make a node UNREACHABLE), as `lab up` waits.</summary>
+    private async Task UntilSteadyReadyAsync(string node)
+    {
+        var steady = 0;
+        await UntilAsync(() => (steady = NodeState(node) == Contracts.V1.NodeState.Ready ? steady + 1 : 0) >= 8, node + " stays READY", 240);
+    }
 
     private static async Task UntilAsync(Func<bool> condition, string what, int seconds)
     {
