@@ -22,8 +22,9 @@ public enum FenceTrigger
 
 /// <summary>
 /// Fence = preempt, and the one place invariant 2 is kept when a node is lost: a node's volumes are
-/// released only after its reservation key was preempted on every pool's LU and read back absent
-/// (or, on an operator's word, declared where the LU has no PR). The steps, each durable before the
+/// released only after its reservation key was preempted and read back absent on every LU that holds
+/// its volumes (every pool's LU when it holds none), or, on an operator's word, declared where such
+/// an LU has no PR. The steps, each durable before the
 /// next: record intent ("preempting") -> order a READY node's agent that sees the LU to preempt the
 /// victim's key, confirm from the keys it reads back -> "freeing" + mark FENCED with the method ->
 /// detach its volumes (without its agent) -> "done". A crash anywhere converges on retry (at the next
