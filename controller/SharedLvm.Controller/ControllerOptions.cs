@@ -69,8 +69,8 @@ public sealed class ControllerOptions
 
     /// <summary>
     /// After a commit that carried several writes, how long the writer waits at most for as many
-    /// writes as it carried (the callers it just answered are about to send their next ones) before
-    /// committing what it has. Never after a single write, so a write with nothing else queued does
+    /// writes as it carried (the callers it just answered are about to send their next ones), on top
+    /// of those that queued while it ran, before committing what it has. Never after a single write, so a write with nothing else queued does
     /// not wait. A commit costs 50-850 ms (0-8k LVs); this is small against it.
     /// </summary>
     public TimeSpan WriteBatchLinger { get; set; } = TimeSpan.FromMilliseconds(20);

@@ -24,6 +24,7 @@ public sealed class MetadataSplice
     private readonly long _peCount;
     private readonly Dictionary<string, Edited> _lvs = new(StringComparer.Ordinal);
     private readonly List<string> _order = [];
+    private VgMetadata.Segment[]? _baseUsed;
 
     /// <exception cref="NotSupportedException">The VG is not one-PV, linear-only (<see cref="VgMetadata.Unsupported"/>).</exception>
     public MetadataSplice(VgMetadata vg, string host, DateTimeOffset now)
@@ -287,13 +288,22 @@ public sealed class MetadataSplice
     }
 
     /// <summary>Free areas of the PV given every LV's segments (and <paramref name="pending"/> for the LV being grown).</summary>
+    /// <remarks>
+    /// The untouched LVs' segments are sorted once per splice; each call merges in only the few of the
+    /// LVs this splice changed. Sorting all of them on every call was most of a batch's splice time at
+    /// 8,000 LVs (two calls per create).
+    /// </remarks>
     private List<(long Start, long Count)> FreeAreas(IReadOnlyList<VgMetadata.Segment>? pending = null)
     {
-        var used = _lvs.Values.SelectMany(l => l.Segments).Concat(pending ?? []).OrderBy(s => s.PvStart).ToArray();
+        _baseUsed ??= _base.Lvs.SelectMany(l => l.Segments).OrderBy(s => s.PvStart).ToArray();
+        var changed = _lvs.Values.Where(l => l.Changed).SelectMany(l => l.Segments).Concat(pending ?? []).OrderBy(s => s.PvStart).ToArray();
         var free = new List<(long Start, long Count)>();
         var at = 0L;
-        foreach (var s in used)
+        var (i, j) = (0, 0);
+        while (i < _baseUsed.Length || j < changed.Length)
         {
+            // A changed LV's segments may repeat its base ones: overlaps only move `at` forward.
+            var s = j >= changed.Length || (i < _baseUsed.Length && _baseUsed[i].PvStart <= changed[j].PvStart) ? _baseUsed[i++] : changed[j++];
             if (s.PvStart > at)
             {
                 free.Add((at, s.PvStart - at));

@@ -22,6 +22,19 @@ public sealed partial class VgMetadata
         Lvs = (vg.Child("logical_volumes")?.Children ?? []).Select(lv => Lv.From(text.Text, lv)).ToArray();
     }
 
+    private VgMetadata(VgMetadata same, MetadataText text, ulong seqno)
+    {
+        Text = text;
+        Section = text.Root.Children.Single();
+        Name = same.Name;
+        Id = same.Id;
+        Seqno = seqno;
+        ExtentSectors = same.ExtentSectors;
+        Pvs = same.Pvs;
+        // Every stanza is byte for byte where it was (WithNumber keeps every span): slices of the new text.
+        Lvs = same.Lvs.Select(lv => lv with { Raw = text.Text.AsMemory(lv.Section.Start, lv.Section.End - lv.Section.Start) }).ToArray();
+    }
+
     public MetadataText Text { get; }
 
     public MetadataText.Section Section { get; }
@@ -47,6 +60,20 @@ public sealed partial class VgMetadata
         var parsed = MetadataText.Parse(text);
         var vgs = parsed.Root.Children.ToArray();
         return vgs.Length == 1 ? new VgMetadata(parsed, vgs[0]) : throw new FormatException($"Expected one VG in the metadata text, found {vgs.Length}.");
+    }
+
+    /// <summary>
+    /// The VG as lvm holds it once this text is restored: `vgcfgrestore` commits the file's seqno + 1
+    /// (field.md 4), every other byte as given. The writer keeps it as the base of its next batch, so a
+    /// batch right after a batch neither reads nor parses the 3.5 MB text of an 8,000-LV VG again.
+    /// </summary>
+    public VgMetadata Restored()
+    {
+        var seqno = Section.Get("seqno")!; // the constructor required it
+        var next = Seqno + 1;
+        return next.ToString(System.Globalization.CultureInfo.InvariantCulture).Length == Seqno.ToString(System.Globalization.CultureInfo.InvariantCulture).Length
+            ? new VgMetadata(this, Text.WithNumber(seqno, (long)next), next)
+            : Parse(string.Concat(Text.Text.AsSpan(0, seqno.Start), "seqno = ", next.ToString(System.Globalization.CultureInfo.InvariantCulture), Text.Text.AsSpan(seqno.End)));
     }
 
     /// <summary>
@@ -106,23 +133,41 @@ public sealed partial class VgMetadata
     }
 
     public sealed record Lv(string Name, string Id, IReadOnlyList<string> Status, IReadOnlyList<string> Flags, IReadOnlyList<string> Tags,
-        long SegmentCount, IReadOnlyList<Segment> Segments, MetadataText.Section Section, string Raw)
+        long SegmentCount, IReadOnlyList<Segment> Segments, MetadataText.Section Section, ReadOnlyMemory<char> Raw)
     {
         public long Extents => Segments.Sum(s => s.Count);
 
         internal static Lv From(string text, MetadataText.Section lv)
         {
-            var segments = lv.Children.Where(s => s.Name.StartsWith("segment", StringComparison.Ordinal)).Select(s =>
+            var segments = new List<Segment>(1);
+            foreach (var item in lv.Items)
             {
-                var stripes = s.List("stripes");
-                return new Segment(s.Number("start_extent") ?? -1, s.Number("extent_count") ?? -1, s.String("type") ?? string.Empty,
-                    s.Number("stripe_count") ?? 0, stripes.Count == 2 && stripes[0] is string pv ? pv : string.Empty,
-                    stripes.Count == 2 && stripes[1] is long start ? start : -1);
-            }).ToArray();
+                if (item is MetadataText.Section s && s.Name.StartsWith("segment", StringComparison.Ordinal))
+                {
+                    var stripes = s.List("stripes");
+                    segments.Add(new Segment(s.Number("start_extent") ?? -1, s.Number("extent_count") ?? -1, s.String("type") ?? string.Empty,
+                        s.Number("stripe_count") ?? 0, stripes.Count == 2 && stripes[0] is string pv ? pv : string.Empty,
+                        stripes.Count == 2 && stripes[1] is long start ? start : -1));
+                }
+            }
+
+            // The stanza as a slice of the text, not a copy: 8,000 copies were 7 MB per parse.
             return new Lv(lv.Name, lv.String("id") ?? string.Empty, Strings(lv.List("status")), Strings(lv.List("flags")), Strings(lv.List("tags")),
-                lv.Number("segment_count") ?? -1, segments, lv, text[lv.Start..lv.End]);
+                lv.Number("segment_count") ?? -1, segments, lv, text.AsMemory(lv.Start, lv.End - lv.Start));
         }
 
-        private static string[] Strings(IReadOnlyList<object> values) => values.OfType<string>().ToArray();
+        private static string[] Strings(IReadOnlyList<object> values)
+        {
+            var strings = new List<string>(values.Count);
+            foreach (var value in values)
+            {
+                if (value is string s)
+                {
+                    strings.Add(s);
+                }
+            }
+
+            return [.. strings];
+        }
     }
 }

@@ -86,16 +86,30 @@ public sealed class PoolRuntime : IAsyncDisposable
     /// host wrote the VG metadata, which breaks invariant 1 (two unfenced writers lost 31 % of
     /// acknowledged creates in the field, with vgck still clean): alarm and reload.
     /// </summary>
+    /// <remarks>
+    /// The seqno is read from the PV's metadata area (~1 ms) rather than by `vgs` (280 ms at 8,000 LVs,
+    /// every 30 s on the writer's loop, in the way of the writes queued behind it); `vgs` only when the
+    /// area can't be read.
+    /// </remarks>
     public async Task CheckForeignWritesAsync(CancellationToken cancellationToken)
     {
-        var vg = await Reader.VgsAsync(VgName, cancellationToken).ConfigureAwait(false);
+        ulong seqno;
+        try
+        {
+            seqno = MetadataArea.ReadSeqno(Row.DevicePath);
+        }
+        catch (Exception e) when (e is FormatException or SharedLvm.Os.Devices.BlockDeviceException or IOException)
+        {
+            seqno = (await Reader.VgsAsync(VgName, cancellationToken).ConfigureAwait(false)).Seqno;
+        }
+
         var expected = Catalog.Capacity.Seqno;
-        if (vg.Seqno != expected)
+        if (seqno != expected)
         {
             ForeignWrites++;
-            ControllerLog.ForeignWrite(_logger, Name, VgName, expected, vg.Seqno);
+            ControllerLog.ForeignWrite(_logger, Name, VgName, expected, seqno);
             await LoadAsync(cancellationToken).ConfigureAwait(false);
-            _events.Alarm(Name, $"VG {VgName} seqno is {vg.Seqno}, expected {expected}: another host wrote its metadata. Only the controller may write (invariant 1); the model was reloaded.");
+            _events.Alarm(Name, $"VG {VgName} seqno is {seqno}, expected {expected}: another host wrote its metadata. Only the controller may write (invariant 1); the model was reloaded.");
         }
     }
 

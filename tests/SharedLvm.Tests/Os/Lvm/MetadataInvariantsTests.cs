@@ -23,12 +23,12 @@ public class MetadataInvariantsTests
     [Fact]
     public void A_duplicate_lv_name_is_refused()
     {
-        var a = Base.Lvs[0].Raw;
+        var a = Base.Lvs[0].Raw.ToString();
         Refused("appears twice", Captured.Replace(a, a + "\n\n\t\t" + a.Replace(Base.Lvs[0].Id, "AAAAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAAAA", StringComparison.Ordinal), StringComparison.Ordinal));
     }
 
     [Fact]
-    public void A_dropped_lv_is_refused() => Refused("dropped", Captured.Replace(Base.Lvs[1].Raw, string.Empty, StringComparison.Ordinal));
+    public void A_dropped_lv_is_refused() => Refused("dropped", Captured.Replace(Base.Lvs[1].Raw.ToString(), string.Empty, StringComparison.Ordinal));
 
     [Fact]
     public void Another_vg_id_is_refused() => Refused("is not VG", Captured.Replace(Base.Id, "BBBBBB-BBBB-BBBB-BBBB-BBBB-BBBB-BBBBBB", StringComparison.Ordinal));
