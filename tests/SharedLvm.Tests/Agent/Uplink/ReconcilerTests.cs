@@ -42,6 +42,8 @@ public sealed class ReconcilerTests : IAsyncDisposable
             new AgentLvm(new ProcessRunner(NullLogger<ProcessRunner>.Instance), _options), _options, _factory.CreateLogger<SanWatcher>());
         _activator = new SysfsActivator(sysfs);
         _reconciler = new Reconciler(_watcher, _activator, _options, _factory.CreateLogger<Reconciler>());
+        // As AgentHost wires it: the reconciler's alarms are reported with the node's health.
+        _watcher.ReconcileFindings = () => _reconciler.Findings;
     }
 
     public async ValueTask DisposeAsync()
