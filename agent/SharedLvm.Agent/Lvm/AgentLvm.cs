@@ -103,9 +103,9 @@ public sealed class AgentLvm : IVolumeActivator
 
     /// <summary>
     /// lvchange -an. An LV active on a raw path (<see cref="Health.RawPaths"/>) is deactivated with a
-    /// config that scans exactly the devices it sits on: with its LU's map gone (it can't be built
-    /// while the path is held) the agent's own config, maps only, finds no VG and lvm says "Volume
-    /// group not found".
+    /// config that scans exactly the devices it sits on: with its LU's map gone (as in the lab's S7b,
+    /// and multipathd can't put a held path in a map) the agent's own config scans maps only and so
+    /// sees no PV of the LV's VG.
     /// </summary>
     public Task DeactivateAsync(string vgName, string lvName, CancellationToken cancellationToken)
     {
