@@ -117,6 +117,7 @@ public static class AgentHost
         services.AddSingleton<DataMover>();
         services.AddSingleton<DataWorkflow>();
         services.AddSingleton<Reconciler>();
+        services.AddHostedService(sp => sp.GetRequiredService<Reconciler>());
         services.AddSingleton<IPersistentReservations>(sp => new PersistentReservations(sp.GetRequiredService<IProcessRunner>(), options.ReservationCommandTimeout));
         services.AddSingleton<ReservationKeeper>();
         services.AddHostedService(sp => sp.GetRequiredService<ReservationKeeper>());

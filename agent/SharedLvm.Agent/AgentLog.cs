@@ -49,6 +49,12 @@ internal static partial class AgentLog
     [LoggerMessage(4303, LogLevel.Error, "Reconcile: could not deactivate {Vg}/{Lv}: {Error}")]
     public static partial void DeactivateFailed(ILogger logger, string vg, string lv, string error);
 
+    [LoggerMessage(4304, LogLevel.Warning, "Reconcile: deactivated {Vg}/{Lv}: it was active through raw path {Devices} instead of multipath map {Map}")]
+    public static partial void DeactivatedRawPath(ILogger logger, string vg, string lv, string devices, string map);
+
+    [LoggerMessage(4305, LogLevel.Critical, "Reconcile: {Vg}/{Lv} is active through raw path {Devices} instead of multipath map {Map}, and OPEN ({Openers}): left active")]
+    public static partial void RawPathOpen(ILogger logger, string vg, string lv, string devices, string map, string openers);
+
     [LoggerMessage(4401, LogLevel.Information, "Activated {Vg}/{Lv} (volume {VolumeId}) on node {Node} as {Device}: {Mode}; SAN check {SanMs} ms, lvm and device {LvmMs} ms")]
     public static partial void Activated(ILogger logger, string vg, string lv, string volumeId, string node, string device, string mode, long sanMs, long lvmMs);
 

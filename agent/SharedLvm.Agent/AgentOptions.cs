@@ -74,6 +74,12 @@ public sealed class AgentOptions
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
+    /// How often the reconciler looks at the current view for an LV active through a raw path (an
+    /// in-memory check; lvm runs only when there is one to deactivate).
+    /// </summary>
+    public TimeSpan RawPathCheckInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
     /// How often the node's reservation key is checked on every pool LU (registered on every path,
     /// or preempted). Each mpathpersist call takes 0.5-0.9 s in the lab's TCG guests (lab.md).
     /// </summary>

@@ -283,6 +283,77 @@ public sealed class Scenarios : IClassFixture<Lab>
     }
 
     [LabFact]
+    public async Task S7b_an_lv_activated_through_a_raw_sd_path_is_a_critical_finding_and_the_agent_deactivates_it()
+    {
+        // What an initramfs whose lvm.conf is not the system's does at boot (lab.md: seen once with
+        // the stock Debian initrd): the LU's map is not there yet, and its lvm activates the LV on sdX.
+        const string Node = "node-a";
+        var volume = await CreateAsync("s7b-rawpath", 16);
+        await AttachAsync(volume, Node);
+        await DetachAsync(volume, Node);
+        var mapDevice = _lab.Guest(Node, $"basename $(readlink -f /dev/mapper/{Lab.Wwid})").Trim();
+        var raw = _lab.Guest(Node, $"ls /sys/block/{mapDevice}/slaves | sort | head -n 1").Trim();
+        Assert.StartsWith("sd", raw, StringComparison.Ordinal);
+        var lv = $"{Lab.Pool}/{volume.LvName}";
+        try
+        {
+            // Flush the map (nothing holds it once the volume is detached), then activate through the
+            // raw path with the config such an initramfs has: the sdX accepted, no multipath
+            // component detection. One guest call, so multipathd has no time to build the map again.
+            var beneath = _lab.Guest(Node, $"multipath -f {Lab.Wwid} && lvchange -ay --config '{RawPathConfig(raw)}' {lv} && dmsetup deps -o devname {Lab.DmName(volume)}");
+            _output.WriteLine($"{lv} active through the raw path: {beneath.Trim()}");
+            Assert.Contains($"({raw})", beneath, StringComparison.Ordinal);
+            var timer = Stopwatch.StartNew();
+            double? deactivatedAt = null;
+            HealthFinding? finding = null;
+            await UntilAsync(() =>
+            {
+                deactivatedAt ??= _lab.ActiveLvs(Node).Contains(Lab.DmName(volume)) ? null : timer.Elapsed.TotalSeconds;
+                finding ??= Api.GetNodeHealth(new GetNodeHealthRequest { Name = Node }).Findings.FirstOrDefault(f => f.Code == "lv_on_raw_path" && f.Subject == lv);
+                return deactivatedAt is not null && finding is not null;
+            }, "the agent reports the LV on a raw path and deactivates it", 90);
+            var reportedAt = timer.Elapsed.TotalSeconds;
+            _output.WriteLine($"{finding!.State}: {finding.Message} Remedy: {finding.Remedy}");
+            Lab.Figure($"raw-path activation on {Node} (/dev/{raw}): deactivated by the agent within {deactivatedAt:F1} s, critical finding in the controller's node health within {reportedAt:F1} s (polled through the guest agent, ~0.5 s a look)");
+            Assert.Equal((Layer.Lv, HealthState.Failed), (finding.Layer, finding.State));
+            Assert.Contains($"/dev/{raw}", finding.Message, StringComparison.Ordinal);
+            Assert.Contains($"/dev/mapper/{Lab.Wwid}", finding.Message, StringComparison.Ordinal);
+            Assert.Contains(Node, finding.Message, StringComparison.Ordinal);
+            Assert.Contains("deactivated", finding.Message, StringComparison.Ordinal);
+            Assert.Contains("update-initramfs -u", finding.Remedy, StringComparison.Ordinal);
+            Assert.Equal(HealthState.Failed, Api.GetNodeHealth(new GetNodeHealthRequest { Name = Node }).Overall);
+            var cli = Lab.Script(TimeSpan.FromMinutes(1), "slvm", "node", "health", Node).Output;
+            Assert.Contains("lv_on_raw_path", cli, StringComparison.Ordinal);
+            Assert.Contains($"Reconcile: deactivated {lv}: it was active through raw path /dev/{raw}", _lab.Guest(Node, "journalctl -u sharedlvm-agent -o cat --no-pager"), StringComparison.Ordinal);
+
+            // The map comes back once the path is free, and the next attach goes through it; the
+            // finding then clears.
+            RestoreMap(Node);
+            await UntilSteadyReadyAsync(Node);
+            await AttachAsync(volume, Node);
+            var mapNumbers = _lab.Guest(Node, $"cat /sys/block/$(basename $(readlink -f /dev/mapper/{Lab.Wwid}))/dev").Trim();
+            Assert.Contains($"linear {mapNumbers} ", _lab.Guest(Node, $"dmsetup table {Lab.DmName(volume)}"), StringComparison.Ordinal);
+            await UntilAsync(() => !HasFinding(Node, "lv_on_raw_path"), "the finding clears once the LV is active through its map", 30);
+            await DetachAsync(volume, Node);
+        }
+        finally
+        {
+            // Whatever failed above, later scenarios need the map and no LV left on the raw path.
+            _lab.Guest(Node, $"if dmsetup deps -o devname {Lab.DmName(volume)} 2>/dev/null | grep -q '({raw})'; then lvchange -an --config '{RawPathConfig(raw)}' {lv}; fi", check: false);
+            RestoreMap(Node);
+        }
+    }
+
+    /// <summary>An lvm config such as a divergent initramfs has: the raw path accepted, no multipath component detection.</summary>
+    private static string RawPathConfig(string raw) =>
+        $"devices{{global_filter=[\"a|^/dev/{raw}$|\",\"r|.*|\"] multipath_component_detection=0 use_devicesfile=0 hints=\"none\"}}";
+
+    /// <summary>Builds a node's map of LU 1 again (after `multipath -f`) and waits for both its paths.</summary>
+    private void RestoreMap(string node) =>
+        _lab.Guest(node, $"for i in $(seq 60); do multipath -r >/dev/null 2>&1; [ -e /dev/mapper/{Lab.Wwid} ] && " +
+            $"[ $(ls /sys/block/$(basename $(readlink -f /dev/mapper/{Lab.Wwid}))/slaves | wc -l) -eq 2 ] && exit 0; sleep 1; done; multipath -ll; exit 1");
+
+    [LabFact]
     public async Task S8_a_controller_killed_between_tag_and_activation_converges_on_retry()
     {
         var volume = await CreateAsync("s8-crash", 16);

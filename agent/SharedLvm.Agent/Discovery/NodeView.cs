@@ -57,7 +57,11 @@ public sealed record MultipathMapInfo(
 }
 
 /// <summary>An active dm-linear LV on this node (dm uuid "LVM-...").</summary>
-public sealed record ActiveLv(string DmName, string DmDevice, int Major, int Minor, ulong SizeBytes, bool Suspended);
+public sealed record ActiveLv(string DmName, string DmDevice, int Major, int Minor, ulong SizeBytes, bool Suspended)
+{
+    /// <summary>The block devices its table sits on, at the bottom of <see cref="DeviceStack"/>: a map ("dm-0") normally, an sdX when lvm used a raw path.</summary>
+    public IReadOnlyList<string> Devices { get; init; } = [];
+}
 
 /// <summary>Everything the node sees of the SAN at one moment.</summary>
 public sealed record NodeView(

@@ -101,7 +101,7 @@ public sealed class SanDiscovery
             else if (uuid is not null && uuid.StartsWith("LVM-", StringComparison.Ordinal))
             {
                 var (major, minor) = DeviceNumbers(_sysfs.Read($"sys/block/{dm}/dev"));
-                lvs.Add(new ActiveLv(name, dm, major, minor, size, suspended));
+                lvs.Add(new ActiveLv(name, dm, major, minor, size, suspended) { Devices = DeviceStack.Beneath(_sysfs, dm) });
             }
         }
 

@@ -30,9 +30,13 @@ public sealed class AgentLvm : IVolumeActivator
     private readonly DmDevices _devices;
     private readonly LvmReader _reader;
     private readonly LvmActivation _activation;
+    private readonly IProcessRunner _runner;
+    private readonly AgentOptions _options;
 
     public AgentLvm(IProcessRunner runner, AgentOptions options)
     {
+        _runner = runner;
+        _options = options;
         _devices = new DmDevices(new Discovery.SysfsTree(options.SysfsRoot));
         Config = AgentLvmConfig(options);
         _reader = new LvmReader(runner, Config, options.LvmTimeout, options.LvmBinary);
@@ -97,8 +101,31 @@ public sealed class AgentLvm : IVolumeActivator
     public Task RefreshAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
         _activation.RefreshAsync(vgName, lvName, cancellationToken);
 
-    public Task DeactivateAsync(string vgName, string lvName, CancellationToken cancellationToken) =>
-        _activation.DeactivateAsync(vgName, lvName, cancellationToken);
+    /// <summary>
+    /// lvchange -an. An LV active on a raw path (<see cref="Health.RawPaths"/>) is deactivated with a
+    /// config that scans exactly the devices it sits on: with its LU's map gone (as in the lab's S7b,
+    /// and multipathd can't put a held path in a map) the agent's own config scans maps only and so
+    /// sees no PV of the LV's VG.
+    /// </summary>
+    public Task DeactivateAsync(string vgName, string lvName, CancellationToken cancellationToken)
+    {
+        var raw = _devices.NonDmDevicesBeneath(vgName, lvName);
+        return raw.Count == 0
+            ? _activation.DeactivateAsync(vgName, lvName, cancellationToken)
+            : new LvmActivation(_runner, RawPathConfig(_options, raw), _options.LvmTimeout, _options.LvmBinary).DeactivateAsync(vgName, lvName, cancellationToken);
+    }
+
+    /// <summary>
+    /// The agent's config, scanning exactly <paramref name="devices"/> (raw paths an LV is active on)
+    /// and with multipath component detection off, or lvm rejects them as paths of a multipath LU.
+    /// For deactivating such an LV only; every activation goes through the maps.
+    /// </summary>
+    public static LvmConfig RawPathConfig(AgentOptions options, IReadOnlyList<string> devices) => AgentLvmConfig(options) with
+    {
+        Devices = devices,
+        DevicePatterns = [],
+        MultipathComponentDetection = false,
+    };
 
     /// <summary>The active device of an LV, from sysfs, or null when it is not active here.</summary>
     public Task<ActiveDevice?> DeviceAsync(string vgName, string lvName, CancellationToken cancellationToken) =>

@@ -32,6 +32,17 @@ public sealed class DmDevices
     }
 
     /// <summary>
+    /// The devices an active LV sits on that are not device-mapper ("/dev/sda"), empty when it sits on
+    /// maps (the normal case) or is not active here.
+    /// </summary>
+    public IReadOnlyList<string> NonDmDevicesBeneath(string vgName, string lvName)
+    {
+        var wanted = DmName.Of(vgName, lvName);
+        var dm = _sysfs.List("sys/block").FirstOrDefault(n => n.StartsWith("dm-", StringComparison.Ordinal) && _sysfs.Read($"sys/block/{n}/dm/name") == wanted);
+        return dm is null ? [] : DeviceStack.NonDmBeneath(_sysfs, dm).Select(d => "/dev/" + d).ToArray();
+    }
+
+    /// <summary>
     /// Processes with the device open, found by scanning /proc/*/fd for links to it: a detach that
     /// would pull a disk from under a running VM is refused, naming the VM's process.
     /// </summary>

@@ -30,6 +30,13 @@ public sealed record LvmConfig
     /// <summary>Regex patterns of devices LVM may scan, in addition to <see cref="Devices"/> (e.g. all multipath maps).</summary>
     public IReadOnlyList<string> DevicePatterns { get; init; } = [];
 
+    /// <summary>
+    /// devices/multipath_component_detection, when set; null leaves lvm's default (on). Off only for
+    /// a command that must reach a PV through a raw path on purpose: lvm 2.03 also rejects an sdX
+    /// listed in /etc/multipath/wwids when no map holds it, and then cannot find the VG at all.
+    /// </summary>
+    public bool? MultipathComponentDetection { get; init; }
+
     /// <summary>activation/volume_list: only LVs matching these (e.g. "@sharedlvm_owner_node-a") can be activated.</summary>
     public IReadOnlyList<string>? VolumeList { get; init; }
 
@@ -72,7 +79,13 @@ public sealed record LvmConfig
         // host's last scan, and only a pvcreate on this host invalidates it. In the SAN lab a pool
         // created by the controller on a second LU stayed invisible to the nodes ("Volume group
         // prlab not found") until hints were off: on shared storage other hosts create PVs.
-        text.Append("} devices{use_devicesfile=0 obtain_device_list_from_udev=0 hints=\"none\" global_filter=[");
+        text.Append("} devices{use_devicesfile=0 obtain_device_list_from_udev=0 hints=\"none\" ");
+        if (MultipathComponentDetection is { } detection)
+        {
+            text.Append("multipath_component_detection=").Append(detection ? 1 : 0).Append(' ');
+        }
+
+        text.Append("global_filter=[");
         foreach (var device in Devices)
         {
             if (!SafePath.IsMatch(device))

@@ -64,6 +64,8 @@ public sealed class SanDiscoveryTests : IDisposable
         Assert.Equal("/dev/mapper/" + Lu, a.MapFor(Lu)!.DevicePath);
         var lv = Assert.Single(a.ActiveLvs);
         Assert.Equal(("lab2-slvm--lvldpx2vh6egi4znq4li2psqoq", 253, 2, 16UL << 20), (lv.DmName, lv.Major, lv.Minor, lv.SizeBytes));
+        // Its table sits on LU 2's map (dm-1), as the agent's lvm always activates.
+        Assert.Equal(["dm-1"], lv.Devices);
         Assert.Empty(HealthEvaluator.Evaluate(a, [Lu, Lu2]));
 
         var b = await CapturedView("lab-node-b-path-down");

@@ -50,6 +50,25 @@ public sealed class AgentLvmTests
     }
 
     [Fact]
+    public async Task An_lv_on_a_raw_path_is_deactivated_by_lvm_scanning_exactly_that_path_and_one_on_its_map_with_the_agents_config()
+    {
+        // LU 2's map is gone in the raw-path tree, so the agent's config (maps only) would find no VG.
+        var runner = new ScriptedRunner();
+        var raw = new AgentLvm(runner, new AgentOptions { NodeName = "node-a", SysfsRoot = SysfsFixtures.FixtureRoot("raw-path") });
+        await raw.DeactivateAsync("lab2", "slvm-lvldpx2vh6egi4znq4li2psqoq", CancellationToken.None);
+        var config = Assert.Single(runner.Calls).Arguments.SkipWhile(a => a != "--config").Skip(1).First();
+        Assert.Contains("multipath_component_detection=0 global_filter=[\"a|^/dev/sdc$|\",\"r|.*|\"]", config, StringComparison.Ordinal);
+        Assert.Contains(runner.Calls[0].Arguments, a => a == "-an");
+
+        var onMap = new ScriptedRunner();
+        await new AgentLvm(onMap, new AgentOptions { NodeName = "node-a", SysfsRoot = SysfsFixtures.FixtureRoot("lab-node-a") })
+            .DeactivateAsync("lab2", "slvm-lvldpx2vh6egi4znq4li2psqoq", CancellationToken.None);
+        var agentConfig = Assert.Single(onMap.Calls).Arguments.SkipWhile(a => a != "--config").Skip(1).First();
+        Assert.Contains("global_filter=[\"a|" + AgentLvm.MultipathDevicePattern + "|\",\"r|.*|\"]", agentConfig, StringComparison.Ordinal);
+        Assert.DoesNotContain("multipath_component_detection", agentConfig, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Hygiene_reports_old_lvm_friendly_names_autoactivation_and_stale_tables()
     {
         var lv = new SharedLvm.Agent.Discovery.ActiveLv("pool1-slvm--aaaa", "dm-1", 254, 1, 4 * 1024 * 1024, Suspended: false);

@@ -31,6 +31,11 @@ public class LvmConfigTests
         Assert.Contains("global{activation=1 metadata_read_only=1}", agent, StringComparison.Ordinal);
         Assert.Contains("activation{volume_list=[\"@sharedlvm_owner_node-a\"]}", agent, StringComparison.Ordinal);
         Assert.Throws<ArgumentException>(() => new LvmConfig { Devices = ["/dev/sda\"]} global{activation=1"] }.Render());
+
+        // Only the deactivation of an LV found on a raw path turns component detection off.
+        Assert.DoesNotContain("multipath_component_detection", agent, StringComparison.Ordinal);
+        Assert.Contains("devices{use_devicesfile=0 obtain_device_list_from_udev=0 hints=\"none\" multipath_component_detection=0 global_filter=[\"a|^/dev/sdc$|\",",
+            new LvmConfig { Devices = ["/dev/sdc"], MultipathComponentDetection = false }.Render(), StringComparison.Ordinal);
     }
 
     [Fact]
