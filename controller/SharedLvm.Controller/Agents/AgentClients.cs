@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using SharedLvm.Contracts.V1;
@@ -30,6 +31,18 @@ public sealed class AgentClients : IDisposable
             var channel = _security.Dial(key.Address, PeerRoles.Node, key.Node, why => ControllerLog.AgentRefused(_logger, key.Node, key.Address, why));
             return (channel, new AgentRpc.AgentClient(channel));
         }).Client;
+
+    /// <summary>
+    /// What an agent's failed answer means to the controller's caller: the agent refusing the request
+    /// (FAILED_PRECONDITION, INVALID_ARGUMENT, NOT_FOUND) is a failed precondition; anything else (no
+    /// connection, a timeout, a call cut on the agent's side) is UNAVAILABLE: retry. Never passed on as
+    /// it came: a CANCELLED from a stale channel to the agent reads as if the caller had cancelled (the
+    /// lab saw one on a live health call right after a partition healed).
+    /// </summary>
+    public static ControllerErrorKind KindOf(RpcException e) =>
+        e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument or StatusCode.NotFound
+            ? ControllerErrorKind.FailedPrecondition
+            : ControllerErrorKind.Unavailable;
 
     public void Dispose()
     {

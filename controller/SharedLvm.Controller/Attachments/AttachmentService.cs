@@ -263,10 +263,7 @@ public sealed class AttachmentService
         catch (RpcException e)
         {
             ControllerLog.AgentFailed(_logger, action, volume.Id, node.Name, e.StatusCode, e.Status.Detail);
-            var kind = e.StatusCode is StatusCode.FailedPrecondition or StatusCode.InvalidArgument or StatusCode.NotFound
-                ? ControllerErrorKind.FailedPrecondition
-                : ControllerErrorKind.Unavailable;
-            throw new ControllerException(kind,
+            throw new ControllerException(AgentClients.KindOf(e),
                 $"Node {node.Name} did not {action} volume {volume.Id} ({e.StatusCode}: {e.Status.Detail}). " +
                 (action == "activate" ? "The volume stays tagged for the node: retry the attach, or detach it." : "Retry; the volume stays where it is until the node confirms or is fenced."), e);
         }

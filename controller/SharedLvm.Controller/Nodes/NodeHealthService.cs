@@ -2,6 +2,8 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller.Agents;
+using SharedLvm.Controller.Catalog;
+using AgentRpc = SharedLvm.Contracts.V1.Agent;
 
 namespace SharedLvm.Controller.Nodes;
 
@@ -17,8 +19,7 @@ public sealed class NodeHealthService(NodeDirectory nodes, AgentClients agents, 
         var health = new NodeHealth { Node = node.Name, Overall = node.Health };
         if (live)
         {
-            var report = await agents.For(node.Name, node.Address)
-                .GetHealthAsync(new GetHealthRequest(), new CallOptions(deadline: DateTime.UtcNow + LiveHealthTimeout, cancellationToken: cancellationToken))
+            var report = await AskAsync(node, "a live health report", a => a.GetHealthAsync(new GetHealthRequest(), new CallOptions(deadline: DateTime.UtcNow + LiveHealthTimeout, cancellationToken: cancellationToken)), cancellationToken)
                 .ConfigureAwait(false);
             health.Overall = report.Overall;
             health.Findings.AddRange(report.Findings);
@@ -39,8 +40,7 @@ public sealed class NodeHealthService(NodeDirectory nodes, AgentClients agents, 
     public async Task<MultipathdState> RestartMultipathdAsync(string name, CancellationToken cancellationToken)
     {
         var node = nodes.Get(name);
-        return await agents.For(node.Name, node.Address)
-            .RestartMultipathdAsync(new RestartMultipathdRequest { Header = epoch.HeaderFor(node.Name) }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken))
+        return await AskAsync(node, "the multipathd restart", a => a.RestartMultipathdAsync(new RestartMultipathdRequest { Header = epoch.HeaderFor(node.Name) }, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(60), cancellationToken: cancellationToken)), cancellationToken)
             .ConfigureAwait(false);
     }
 
@@ -60,13 +60,25 @@ public sealed class NodeHealthService(NodeDirectory nodes, AgentClients agents, 
         var node = nodes.Get(name);
         var request = new RescanRequest { Header = epoch.HeaderFor(node.Name), WaitSeconds = waitSeconds };
         request.Expect.AddRange(wwids.Select(w => new LunAddress { Wwid = w }));
-        var result = await agents.For(node.Name, node.Address)
-            .RescanAsync(request, new CallOptions(deadline: DateTime.UtcNow.AddSeconds((waitSeconds == 0 ? 30 : waitSeconds) + 90), cancellationToken: cancellationToken))
+        var result = await AskAsync(node, "the rescan", a => a.RescanAsync(request, new CallOptions(deadline: DateTime.UtcNow.AddSeconds((waitSeconds == 0 ? 30 : waitSeconds) + 90), cancellationToken: cancellationToken)), cancellationToken)
             .ConfigureAwait(false);
         var response = new RescanNodeResponse { DurationMs = result.DurationMs };
         response.Scans.AddRange(result.Hosts.Select(h => $"host{h.Host}: {h.Scan} ({h.DurationMs} ms){(h.Error.Length > 0 ? ": " + h.Error : string.Empty)}"));
         response.Appeared.AddRange(result.Appeared);
         response.Missing.AddRange(result.Missing);
         return response;
+    }
+
+    /// <summary>A call to the node's agent; its failure becomes the controller's own status, naming the node (<see cref="AgentClients.KindOf"/>).</summary>
+    private async Task<T> AskAsync<T>(NodeRecord node, string what, Func<AgentRpc.AgentClient, AsyncUnaryCall<T>> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call(agents.For(node.Name, node.Address)).ConfigureAwait(false);
+        }
+        catch (RpcException e) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ControllerException(AgentClients.KindOf(e), $"Node {node.Name}'s agent did not answer {what} ({e.StatusCode}: {e.Status.Detail}); retry.", e);
+        }
     }
 }

@@ -4,7 +4,7 @@ using SharedLvm.Tests.Support;
 
 namespace SharedLvm.Tests.Controller.Nodes;
 
-/// <summary>What the controller asks of a node's agent live: here, a rescan (slvm node rescan).</summary>
+/// <summary>What the controller asks of a node's agent live: a rescan (slvm node rescan), a live health report.</summary>
 public sealed class NodeHealthServiceTests : IAsyncLifetime
 {
     private const string Lu = "35000c500a0000001";
@@ -33,5 +33,18 @@ public sealed class NodeHealthServiceTests : IAsyncLifetime
         Assert.Equal(StatusCode.InvalidArgument, tooLong.StatusCode);
         var unknown = await Assert.ThrowsAsync<RpcException>(async () => await _cluster.Api.RescanNodeAsync(new RescanNodeRequest { Name = "node-z" }));
         Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_live_call_to_an_agent_that_does_not_answer_is_unavailable_naming_the_node()
+    {
+        var agent = await _cluster.AddAgentAsync("node-a");
+        await _cluster.StopAgentAsync(agent);
+
+        var e = await Assert.ThrowsAsync<RpcException>(async () => await _cluster.Api.GetNodeHealthAsync(new GetNodeHealthRequest { Name = "node-a", Live = true }));
+
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.Contains("Node node-a's agent did not answer a live health report", e.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal("node-a", (await _cluster.Api.GetNodeHealthAsync(new GetNodeHealthRequest { Name = "node-a" })).Node); // the stored report still answers
     }
 }
