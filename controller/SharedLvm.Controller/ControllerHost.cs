@@ -129,6 +129,7 @@ public static class ControllerHost
             throw new DaemonConfigurationException($"Controller:Lease (--lease) is 'none' or 'sanlock', not '{options.Lease}'.");
         }
 
+        services.AddSingleton<ServingState>();
         services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions>(o => o.Interceptors.Add<StandbyGate>());
         services.AddSingleton<EventBus>();
         services.AddSingleton<WriteMetrics>();

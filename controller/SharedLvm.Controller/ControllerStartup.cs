@@ -2,6 +2,7 @@ using Grpc.HealthCheck;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using SharedLvm.Contracts.Conventions;
+using SharedLvm.Controller.Api;
 using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
@@ -19,7 +20,7 @@ namespace SharedLvm.Controller;
 /// </summary>
 internal sealed class ControllerStartup(
     ControllerStore store, PoolRegistry pools, ControllerEpoch epoch, IWriterLease lease, ControllerOptions options,
-    IProcessRunner runner, HealthServiceImpl health, IHostApplicationLifetime lifetime, ILogger<ControllerStartup> logger) : IHostedService, IDisposable
+    IProcessRunner runner, HealthServiceImpl health, ServingState serving, IHostApplicationLifetime lifetime, ILogger<ControllerStartup> logger) : IHostedService, IDisposable
 {
     public const string ApiService = "sharedlvm.v1.Controller";
     private readonly CancellationTokenSource _stopping = new();
@@ -96,6 +97,7 @@ internal sealed class ControllerStartup(
     {
         epoch.Set(await lease.AcquireAsync(store.Pools(), cancellationToken).ConfigureAwait(false));
         await pools.StartAsync(cancellationToken).ConfigureAwait(false);
+        serving.PoolsLoaded();
         store.PruneOperations(TimeSpan.FromDays(7));
         health.SetStatus(ApiService, ServingStatus.Serving);
         ControllerLog.Started(logger, epoch.ControllerId, epoch.Value, pools.All.Count);

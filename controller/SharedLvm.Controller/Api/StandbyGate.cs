@@ -8,10 +8,11 @@ namespace SharedLvm.Controller.Api;
 /// <summary>
 /// A standby (or a controller that just lost its lease) answers every SharedLvm call, agents' included,
 /// with UNAVAILABLE and the active controller's address in the <see cref="ActiveController.Trailer"/>
-/// trailer, which slvm and the agents follow. Health and reflection stay open. All four call kinds:
-/// a gate that overrides only some is walked past by the others.
+/// trailer, which slvm and the agents follow; so does the active controller until its pools are
+/// loaded (<see cref="ServingState"/>). Health and reflection stay open. All four call kinds: a gate
+/// that overrides only some is walked past by the others.
 /// </summary>
-public sealed class StandbyGate(IWriterLease lease) : Interceptor
+public sealed class StandbyGate(IWriterLease lease, ServingState serving) : Interceptor
 {
     private const string GatedPrefix = "/sharedlvm.";
     private static readonly string StatusMethod = SharedLvm.Hosting.Security.MethodPaths.Of(SharedLvm.Contracts.V1.Controller.Descriptor, "GetControllerStatus");
@@ -42,9 +43,16 @@ public sealed class StandbyGate(IWriterLease lease) : Interceptor
 
     private void Check(ServerCallContext context)
     {
-        if (lease.IsActive || !context.Method.StartsWith(GatedPrefix, StringComparison.Ordinal) || string.Equals(context.Method, StatusMethod, StringComparison.Ordinal))
+        if (!context.Method.StartsWith(GatedPrefix, StringComparison.Ordinal) || string.Equals(context.Method, StatusMethod, StringComparison.Ordinal)
+            || (lease.IsActive && serving.IsServing))
         {
             return;
+        }
+
+        if (lease.IsActive)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                "This controller has just become the active one (it holds the writer lease) and is loading its pools; retry in a moment."));
         }
 
         var active = lease.ActiveAddress;
