@@ -121,7 +121,7 @@ internal static partial class ControllerLog
     [LoggerMessage(3704, LogLevel.Error, "Pool {Pool}: the spliced metadata of a batch of {Count} writes broke an invariant and was not restored ({Violation}); each runs alone")]
     public static partial void BatchRefused(ILogger logger, string pool, int count, string violation);
 
-    [LoggerMessage(3705, LogLevel.Warning, "Pool {Pool}: the seqno could not be read from {Device}'s metadata area ({Reason}); asking lvm for the text")]
+    [LoggerMessage(3705, LogLevel.Warning, "Pool {Pool}: the seqno could not be read from {Device}'s metadata area ({Reason}); asking lvm instead")]
     public static partial void SeqnoUnreadable(ILogger logger, string pool, string device, string reason);
     [LoggerMessage(3800, LogLevel.Warning, "Node {Node} FENCED ({Method}, {Trigger}): {Reason}")]
     public static partial void Fenced(ILogger logger, string node, SharedLvm.Controller.Catalog.FenceMethod method, SharedLvm.Controller.Fencing.FenceTrigger trigger, string reason);

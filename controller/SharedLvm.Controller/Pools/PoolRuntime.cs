@@ -93,15 +93,7 @@ public sealed class PoolRuntime : IAsyncDisposable
     /// </remarks>
     public async Task CheckForeignWritesAsync(CancellationToken cancellationToken)
     {
-        ulong seqno;
-        try
-        {
-            seqno = MetadataArea.ReadSeqno(Row.DevicePath);
-        }
-        catch (Exception e) when (e is FormatException or SharedLvm.Os.Devices.BlockDeviceException or IOException)
-        {
-            seqno = (await Reader.VgsAsync(VgName, cancellationToken).ConfigureAwait(false)).Seqno;
-        }
+        var seqno = OnDiskSeqno() ?? (await Reader.VgsAsync(VgName, cancellationToken).ConfigureAwait(false)).Seqno;
 
         var expected = Catalog.Capacity.Seqno;
         if (seqno != expected)
@@ -110,6 +102,23 @@ public sealed class PoolRuntime : IAsyncDisposable
             ControllerLog.ForeignWrite(_logger, Name, VgName, expected, seqno);
             await LoadAsync(cancellationToken).ConfigureAwait(false);
             _events.Alarm(Name, $"VG {VgName} seqno is {seqno}, expected {expected}: another host wrote its metadata. Only the controller may write (invariant 1); the model was reloaded.");
+        }
+    }
+
+    /// <summary>
+    /// The VG's seqno as the PV's metadata area holds it now, read from the disk (~1 ms, no lvm), or
+    /// null (logged) when it can't be read: the caller then asks lvm.
+    /// </summary>
+    public ulong? OnDiskSeqno()
+    {
+        try
+        {
+            return MetadataArea.ReadSeqno(Row.DevicePath);
+        }
+        catch (Exception e) when (e is FormatException or SharedLvm.Os.Devices.BlockDeviceException or IOException)
+        {
+            ControllerLog.SeqnoUnreadable(_logger, Name, Row.DevicePath, e.Message);
+            return null;
         }
     }
 

@@ -382,23 +382,26 @@ public sealed class PoolWriter : IAsyncDisposable
     /// </summary>
     private async Task<VgMetadata> CurrentAsync(ulong expectedSeqno, CancellationToken stopping)
     {
-        var backup = Path.Combine(_options.BackupDirectory, _pool.VgName);
         string? text = null;
-        try
+        if (_pool.OnDiskSeqno() == expectedSeqno)
         {
-            if (_restored?.Seqno == expectedSeqno && MetadataArea.ReadSeqno(_pool.Row.DevicePath) == expectedSeqno)
+            if (_restored?.Seqno == expectedSeqno)
             {
                 return _restored;
             }
 
-            if (BackupFile.Read(backup)?.Seqno == expectedSeqno && MetadataArea.ReadSeqno(_pool.Row.DevicePath) == expectedSeqno)
+            var backup = Path.Combine(_options.BackupDirectory, _pool.VgName);
+            try
             {
-                text = await File.ReadAllTextAsync(backup, stopping).ConfigureAwait(false);
+                if (BackupFile.Read(backup)?.Seqno == expectedSeqno)
+                {
+                    text = await File.ReadAllTextAsync(backup, stopping).ConfigureAwait(false);
+                }
             }
-        }
-        catch (Exception e) when (e is FormatException or SharedLvm.Os.Devices.BlockDeviceException or IOException)
-        {
-            ControllerLog.SeqnoUnreadable(_logger, _pool.Name, _pool.Row.DevicePath, e.Message);
+            catch (IOException)
+            {
+                // An unreadable backup file: lvm gives the text below.
+            }
         }
 
         var read = Path.Combine(_options.BatchArchiveDirectory, _pool.VgName + ".read");
