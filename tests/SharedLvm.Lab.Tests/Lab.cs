@@ -26,6 +26,7 @@ public sealed partial class Lab : IAsyncLifetime
     public const string PrWwid = "3600000000000000000000000ab000003";
     private GrpcChannel? _controller;
     private readonly Dictionary<string, GrpcChannel> _agents = [];
+    private readonly Dictionary<string, GrpcChannel> _guestControllers = [];
     private readonly Dictionary<string, TransportSecurity> _security = [];
 
     public static string Root { get; } = FindRoot();
@@ -61,7 +62,7 @@ public sealed partial class Lab : IAsyncLifetime
     public ValueTask DisposeAsync()
     {
         _controller?.Dispose();
-        foreach (var channel in _agents.Values)
+        foreach (var channel in _agents.Values.Concat(_guestControllers.Values))
         {
             channel.Dispose();
         }
@@ -89,6 +90,20 @@ public sealed partial class Lab : IAsyncLifetime
         }
 
         return new AgentRpc.AgentClient(channel);
+    }
+
+    /// <summary>
+    /// A controller in a guest (S10), as the lab's admin reaches it: hostfwd 127.0.0.1:ADDRESS's port.
+    /// It presents the lab's controller certificate, so the role check is the same as for the host's.
+    /// </summary>
+    public ControllerRpc.ControllerClient GuestController(string address)
+    {
+        if (!_guestControllers.TryGetValue(address, out var channel))
+        {
+            channel = _guestControllers[address] = Dial("lab-admin").Dial(address, PeerRoles.Controller);
+        }
+
+        return new ControllerRpc.ControllerClient(channel);
     }
 
     /// <summary>TLS as <paramref name="identity"/>, from the lab's PKI (scripts/lab makes it with scripts/pki).</summary>
