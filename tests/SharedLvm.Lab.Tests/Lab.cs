@@ -93,7 +93,7 @@ public sealed partial class Lab : IAsyncLifetime
     }
 
     /// <summary>
-    /// A controller in a guest (S10), as the lab's admin reaches it: hostfwd 127.0.0.1:ADDRESS's port.
+    /// A controller in a guest (S9z), as the lab's admin reaches it: hostfwd 127.0.0.1:ADDRESS's port.
     /// It presents the lab's controller certificate, so the role check is the same as for the host's.
     /// </summary>
     public ControllerRpc.ControllerClient GuestController(string address)

@@ -622,7 +622,7 @@ public sealed class Scenarios : IClassFixture<Lab>
     /// the order: it powers node-a on again if S9 left it off, and off again at the end.
     /// </summary>
     [LabFact]
-    public async Task S10_two_controllers_in_guests_one_active_the_standby_takes_over_when_its_guest_is_powered_off()
+    public async Task S9z_two_controllers_in_guests_one_active_the_standby_takes_over_when_its_guest_is_powered_off()
     {
         const string Lu4 = "35000c500a0000004";
         const string Lu5 = "35000c500a0000005";
