@@ -20,6 +20,7 @@ internal static class Printing
         ("metadata free", $"{Sizes.Format(x.MetadataFreeBytes)} of {Sizes.Format(x.MetadataSizeBytes / 2)} usable"),
         ("seqno", x.Seqno.ToString(CultureInfo.InvariantCulture)), ("health", State(x.Health.ToString())),
         ("wipe on delete", State(x.WipeOnDelete == WipePolicy.Unspecified ? "zero" : x.WipeOnDelete.ToString())),
+        ("snapshots", x.SnapshotsUnavailable.Length == 0 ? "available" : $"unavailable ({x.SnapshotsUnavailable})"),
         .. Reservations(x.Reservations),
         .. x.Warnings.Select(w => ("warning", w)),
     ]);

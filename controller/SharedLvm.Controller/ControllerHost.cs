@@ -135,6 +135,7 @@ public static class ControllerHost
         services.AddSingleton<WriteMetrics>();
         services.AddSingleton<ControllerRegistration>();
         services.AddSingleton<PoolRegistry>();
+        services.AddSingleton(_ => SnapshotSupport.Detect(options.Snapshots));
         services.AddSingleton<VolumeService>();
         services.AddSingleton<NodeDirectory>();
         services.AddHostedService(sp => sp.GetRequiredService<NodeDirectory>());

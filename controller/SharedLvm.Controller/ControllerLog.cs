@@ -43,6 +43,9 @@ internal static partial class ControllerLog
     [LoggerMessage(3301, LogLevel.Information, "Controller {ControllerId} serving with epoch {Epoch} and {Pools} pools")]
     public static partial void Started(ILogger logger, string controllerId, ulong epoch, int pools);
 
+    [LoggerMessage(3310, LogLevel.Warning, "Snapshots are unavailable on this controller: {Reason}; CreateSnapshot and RestoreSnapshot answer FAILED_PRECONDITION")]
+    public static partial void SnapshotsUnavailable(ILogger logger, string reason);
+
     [LoggerMessage(3401, LogLevel.Information, "Node {Node} registered from {Address} ({State})")]
     public static partial void Registered(ILogger logger, string node, string address, NodeLiveness state);
 

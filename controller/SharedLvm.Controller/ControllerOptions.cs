@@ -100,6 +100,13 @@ public sealed class ControllerOptions
     /// <summary>I/O rate cap the controller asks of each copy or wipe, bytes per second; 0 = the agent's own cap.</summary>
     public ulong DataJobMaxBytesPerSecond { get; set; }
 
+    /// <summary>
+    /// Take and restore COW snapshots when this host has device-mapper (the only thing the controller
+    /// ever activates: a new snapshot's COW store, and an origin while a snapshot merges into it).
+    /// False refuses snapshots whatever the host has.
+    /// </summary>
+    public bool Snapshots { get; set; } = true;
+
     /// <summary>Refuse new volumes when the metadata area has less than this free (LVM fails hard at 0).</summary>
     public ulong MetadataReserveBytes { get; set; } = 64 * 1024;
 

@@ -6,6 +6,7 @@ using SharedLvm.Controller.Api;
 using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
+using SharedLvm.Controller.Volumes;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Processes;
 using ServingStatus = Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus;
@@ -20,7 +21,7 @@ namespace SharedLvm.Controller;
 /// </summary>
 internal sealed class ControllerStartup(
     ControllerStore store, PoolRegistry pools, ControllerEpoch epoch, IWriterLease lease, ControllerOptions options,
-    IProcessRunner runner, HealthServiceImpl health, ServingState serving, IHostApplicationLifetime lifetime, ILogger<ControllerStartup> logger) : IHostedService, IDisposable
+    IProcessRunner runner, SnapshotSupport snapshots, HealthServiceImpl health, ServingState serving, IHostApplicationLifetime lifetime, ILogger<ControllerStartup> logger) : IHostedService, IDisposable
 {
     public const string ApiService = "sharedlvm.v1.Controller";
     private readonly CancellationTokenSource _stopping = new();
@@ -101,6 +102,10 @@ internal sealed class ControllerStartup(
         store.PruneOperations(TimeSpan.FromDays(7));
         health.SetStatus(ApiService, ServingStatus.Serving);
         ControllerLog.Started(logger, epoch.ControllerId, epoch.Value, pools.All.Count);
+        if (snapshots.UnavailableReason is { } why)
+        {
+            ControllerLog.SnapshotsUnavailable(logger, why);
+        }
     }
 
     /// <summary>

@@ -8,7 +8,7 @@ using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 
 namespace SharedLvm.Cli.Commands;
 
-/// <summary>slvm volume: create, list, resize, snapshot, clone, label, attach, detach, move.</summary>
+/// <summary>slvm volume: create, list, resize, snapshot, restore, clone, label, attach, detach, move.</summary>
 internal static class VolumeCommands
 {
     public static Command Build(TextWriter stdout, TextWriter stderr)
@@ -93,13 +93,22 @@ internal static class VolumeCommands
         var sourceArg = new Argument<string>("source-id") { Description = "Source volume id." };
         var newName = new Argument<string>("name") { Description = "Name of the new volume." };
         var cowSize = new Option<string?>("--size") { Description = "COW area size (default 10% of the source)." };
-        var snapshot = new Command("snapshot", "COW snapshot of a detached volume.") { sourceArg, newName, cowSize, labelOption };
+        var snapshot = new Command("snapshot",
+            "COW snapshot of a detached volume. Needs device-mapper on the controller host ('slvm pool get' says whether snapshots are available). A snapshot can't be attached: restore it into its origin.")
+            { sourceArg, newName, cowSize, labelOption };
         snapshot.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
         {
             var request = new CreateSnapshotRequest { SourceVolumeId = p.GetValue(sourceArg)!, Name = p.GetValue(newName)!, SizeBytes = p.GetValue(cowSize) is { } s ? Sizes.Parse(s) : 0 };
             request.Labels.Add(ParseLabels(p.GetValue(labelOption)));
             PrintVolume(o, await api.CreateSnapshotAsync(request, options));
         }));
+
+        var snapshotId = new Argument<string>("snapshot-id") { Description = "Snapshot volume id." };
+        var restore = new Command("restore",
+            "Roll a snapshot's origin back to the snapshot (lvm merges it in on the controller host) and remove the snapshot. Both must be detached; returns when the merge is done, and the pool's other writes wait for it. Run it again after a failure: it resumes.")
+            { snapshotId };
+        restore.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
+            PrintVolume(o, await api.RestoreSnapshotAsync(new RestoreSnapshotRequest { SnapshotId = p.GetValue(snapshotId)! }, options))));
 
         var clone = new Command("clone",
             "New volume with the source's size, whose data an agent on a node that sees the LU copies (direct I/O, rate-capped). The clone is COPYING, with progress, until the copy is done; the source must stay detached meanwhile.")
@@ -154,7 +163,7 @@ internal static class VolumeCommands
             o.Message(a, () => [("volume", a.VolumeId), ("node", a.Node), ("state", State(a.State.ToString())), ("device", a.Device?.Path ?? "-")]);
         }));
 
-        foreach (var command in new[] { create, get, list, delete, extend, snapshot, clone, label, attach, detach, move })
+        foreach (var command in new[] { create, get, list, delete, extend, snapshot, restore, clone, label, attach, detach, move })
         {
             volume.Subcommands.Add(command);
         }

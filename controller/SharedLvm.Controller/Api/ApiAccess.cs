@@ -17,7 +17,7 @@ public static class ApiAccess
         ["GetPool", "ListPools", "GetVolume", "ListVolumes", "GetNode", "ListNodes", "GetNodeHealth", "WatchEvents", "GetControllerStatus"];
 
     public static readonly string[] OperatorMethods =
-        ["CreateVolume", "ExtendVolume", "CreateSnapshot", "CloneVolume", "SetVolumeLabels", "AttachVolume", "DetachVolume", "RescanNode"];
+        ["CreateVolume", "ExtendVolume", "CreateSnapshot", "RestoreSnapshot", "CloneVolume", "SetVolumeLabels", "AttachVolume", "DetachVolume", "RescanNode"];
 
     public static readonly string[] AdminMethods =
         ["CreatePool", "UpdatePool", "ForgetPool", "DeleteVolume", "FenceNode", "DrainNode", "ResumeNode", "RestartNodeMultipathd"];

@@ -29,7 +29,8 @@ public sealed class ControllerService(
     ControllerMetrics metrics,
     ControllerOptions options,
     ControllerEpoch epoch,
-    IWriterLease lease) : ControllerRpc.ControllerBase
+    IWriterLease lease,
+    SnapshotSupport snapshots) : ControllerRpc.ControllerBase
 {
     private const int DefaultPageSize = 100;
     private const int MaxPageSize = 1000;
@@ -45,7 +46,7 @@ public sealed class ControllerService(
         var runtime = await pools.CreateAsync(
             new CreatePoolCommand(request.Name, request.Wwid, request.DevicePath, mode, request.MetadataSizeBytes, request.ExtentSizeBytes, WipeOnDeleteOf(request.WipeOnDelete)),
             context.CancellationToken);
-        var pool = runtime.ToContract(options.MetadataWarnFreeFraction);
+        var pool = Shown(runtime);
         events.Publish(EventKind.PoolChanged, pool.Name, $"Pool {pool.Name} is managed on {pool.DevicePath}.", e => e.Pool = pool);
         return pool;
     }
@@ -58,7 +59,7 @@ public sealed class ControllerService(
             throw ControllerException.Invalid("wipe_on_delete must be ZERO, DISCARD or NONE.");
         }
 
-        var pool = pools.SetWipeOnDelete(request.Name, WipeOnDeleteOf(request.WipeOnDelete)).ToContract(options.MetadataWarnFreeFraction);
+        var pool = Shown(pools.SetWipeOnDelete(request.Name, WipeOnDeleteOf(request.WipeOnDelete)));
         events.Publish(EventKind.PoolChanged, pool.Name, $"Pool {pool.Name}: wipe_on_delete is now {pool.WipeOnDelete}.", e => e.Pool = pool);
         return Task.FromResult(pool);
     }
@@ -79,11 +80,12 @@ public sealed class ControllerService(
     public override Task<ListPoolsResponse> ListPools(ListPoolsRequest request, ServerCallContext context) =>
         Task.FromResult(new ListPoolsResponse { Pools = { pools.All.Select(Shown) } });
 
-    /// <summary>A pool for reading: the catalogue's view plus its LU's reservations as the nodes see them.</summary>
+    /// <summary>A pool as shown: the catalogue's view, its LU's reservations as the nodes see them, and whether snapshots work here.</summary>
     private Pool Shown(PoolRuntime runtime)
     {
         var pool = runtime.ToContract(options.MetadataWarnFreeFraction);
         pool.Reservations = nodes.ReservationsOf(pool.Wwid);
+        pool.SnapshotsUnavailable = snapshots.UnavailableReason ?? string.Empty;
         return pool;
     }
 
@@ -158,6 +160,9 @@ public sealed class ControllerService(
 
     public override Task<Volume> CreateSnapshot(CreateSnapshotRequest request, ServerCallContext context) => metrics.Measure("snapshot", async () =>
         View(await volumes.SnapshotAsync(request.SourceVolumeId, request.Name, request.SizeBytes, Copy(request.Labels), context.CancellationToken)));
+
+    public override Task<Volume> RestoreSnapshot(RestoreSnapshotRequest request, ServerCallContext context) => metrics.Measure("restore", async () =>
+        View(await volumes.RestoreAsync(request.SnapshotId, context.CancellationToken)));
 
     public override Task<Volume> CloneVolume(CloneVolumeRequest request, ServerCallContext context) => metrics.Measure("clone", async () =>
         View(await volumes.CloneAsync(request.SourceVolumeId, request.Name, Copy(request.Labels), context.CancellationToken)));

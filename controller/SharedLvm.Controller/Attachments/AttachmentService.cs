@@ -53,7 +53,15 @@ public sealed class AttachmentService
         var timer = System.Diagnostics.Stopwatch.StartNew();
         Validation.Id("volume_id", volumeId);
         Validation.NodeName("node", node);
-        var (pool, _) = _pools.Find(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
+        var (pool, found) = _pools.Find(volumeId) ?? throw ControllerException.NotFound($"Volume {volumeId} does not exist.");
+        if (found.Kind == Catalog.VolumeKind.Snapshot)
+        {
+            // Activating a COW snapshot activates its origin with it, on that node: a second holder
+            // of the origin behind the origin's owner tag (invariant 2).
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"Volume {volumeId} is a snapshot; snapshots can't be attached. Restore it into its origin {found.SourceVolumeId} (slvm volume restore), then attach the origin.");
+        }
+
         var target = _nodes.Get(node);
         if (target.State != NodeLiveness.Ready)
         {
@@ -70,6 +78,14 @@ public sealed class AttachmentService
         if (volume.CopyPending)
         {
             throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {volumeId} is a clone whose data copy has not finished; it can be attached once it is AVAILABLE.");
+        }
+
+        if (pool.Catalog.RestoringInto(volume) is { } restoring)
+        {
+            // The VG says merge: activated on a node, the kernel would merge there, and that node's
+            // lvm (read-only metadata) could never finish it.
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"Volume {volumeId} is being restored from snapshot {restoring.Id}; retry the restore (slvm volume restore {restoring.Id}) and attach it once that finished.");
         }
 
         if (pool.Catalog.Snapshot().FirstOrDefault(v => v.CopyPending && !v.WipePending && string.Equals(v.SourceVolumeId, volumeId, StringComparison.Ordinal)) is { } clone)

@@ -180,6 +180,14 @@ public sealed class PoolCatalog
         return VolumeStates.Of(volume, running, Attachments(volume));
     }
 
+    /// <summary>
+    /// The snapshot whose restore into <paramref name="origin"/> has begun and not finished (the VG
+    /// says merge), or the origin itself when only its own LV says so; null when none.
+    /// </summary>
+    public VolumeRecord? RestoringInto(VolumeRecord origin) =>
+        Snapshot().FirstOrDefault(v => v.Merging && string.Equals(v.SourceVolumeId, origin.Id, StringComparison.Ordinal))
+        ?? (origin.Merging ? origin : null);
+
     /// <summary>Adds or replaces a record; free space follows the size difference, so re-applying is harmless.</summary>
     public void Put(VolumeRecord record)
     {

@@ -10,7 +10,12 @@ public enum VolumeKind
     Clone,
 }
 
-/// <summary>A volume as the catalogue knows it; rebuilt from its LV's name and tags.</summary>
+/// <summary>
+/// A volume as the catalogue knows it; rebuilt from its LV's name and tags, and for a snapshot from
+/// what lvm says the LV is: <see cref="IsCowStore"/> (still a COW store, not yet split from its
+/// origin for wiping) and <see cref="Merging"/> (a restore recorded in the VG has not finished; set
+/// on both the snapshot and its origin).
+/// </summary>
 public sealed record VolumeRecord(
     string Id,
     string Name,
@@ -24,7 +29,9 @@ public sealed record VolumeRecord(
     bool CopyPending,
     IReadOnlyList<string> Owners,
     bool MultiAttach = false,
-    bool WipePending = false)
+    bool WipePending = false,
+    bool IsCowStore = false,
+    bool Merging = false)
 {
     public string LvName => VolumeId.LvName(Id);
 
@@ -62,6 +69,8 @@ public sealed record VolumeRecord(
             lv.Tags.Contains(LvTags.CopyPending),
             OwnerTag.Owners(lv.Tags),
             lv.Tags.Contains(LvTags.MultiAttach),
-            lv.Tags.Contains(LvTags.WipePending));
+            lv.Tags.Contains(LvTags.WipePending),
+            lv.IsSnapshot,
+            lv.IsMerging);
     }
 }

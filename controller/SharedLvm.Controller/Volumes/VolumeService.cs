@@ -22,10 +22,12 @@ public sealed class VolumeService
     private readonly DataJobs _dataJobs;
     private readonly ControllerOptions _options;
     private readonly TimeProvider _time;
+    private readonly SnapshotSupport _snapshots;
 
-    public VolumeService(PoolRegistry pools, EventBus events, DataJobs dataJobs, ControllerOptions options, TimeProvider time)
+    public VolumeService(PoolRegistry pools, EventBus events, DataJobs dataJobs, ControllerOptions options, TimeProvider time, SnapshotSupport snapshots)
     {
         _pools = pools;
+        _snapshots = snapshots;
         _events = events;
         _dataJobs = dataJobs;
         _options = options;
@@ -116,23 +118,90 @@ public sealed class VolumeService
                 : throw new ControllerException(ControllerErrorKind.AlreadyExists, $"Volume '{name}' already exists in pool {pool.Name} and is not a snapshot of {sourceId}.");
         }
 
-        if (source.Kind == VolumeKind.Snapshot)
+        source = pool.Catalog.Get(sourceId) ?? throw ControllerException.NotFound($"Source volume {sourceId} does not exist.");
+        var reason = source switch
         {
-            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {sourceId} is itself a snapshot; LVM COW snapshots can't be nested.");
+            { Kind: VolumeKind.Snapshot } => "it is itself a snapshot, and LVM COW snapshots can't be nested",
+            { WipePending: true } => "it is being deleted",
+            { CopyPending: true } => "it is a clone whose own copy has not finished",
+            { Owners.Count: > 0 } => $"it is attached to {string.Join(", ", source.Owners)}; detach it first",
+            _ when pool.Catalog.RestoringInto(source) is { } restoring => $"snapshot {restoring.Id} is being restored into it",
+            _ => null,
+        };
+        if (reason is not null)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {sourceId} can't be snapshotted: {reason}.");
         }
 
-        if (source.Owners.Count > 0)
-        {
-            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
-                $"Volume {sourceId} is attached to {string.Join(", ", source.Owners)}; detach it before taking a snapshot.");
-        }
+        RequireSnapshots("take a snapshot");
 
         var extent = pool.Catalog.Capacity.ExtentSizeBytes;
         var cow = Validation.RoundUp(cowSizeBytes == 0 ? Math.Max(source.SizeBytes / 10, extent) : cowSizeBytes, extent);
         EnsureCapacity(pool, cow, newVolume: true);
         var record = new VolumeRecord(VolumeId.New(), name, pool.Name, pool.VgName, cow, VolumeKind.Snapshot, sourceId,
-            labels, _time.GetUtcNow(), CopyPending: false, Owners: []);
+            labels, _time.GetUtcNow(), CopyPending: false, Owners: [], IsCowStore: true);
         return await WriteAsync(pool, new CreateSnapshotLv(record, source.LvName), $"Snapshot {name} ({record.Id}) of {sourceId} created in pool {pool.Name}.", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Rolls the snapshot's origin back to the snapshot: lvm merges the COW store into the origin on
+    /// the controller host (the origin is active there only during the merge) and removes the
+    /// snapshot. Both must be detached. The pool's other writes wait for the merge: it runs in the
+    /// writer, which is what keeps the final metadata commit lvm makes from being a foreign write.
+    /// </summary>
+    public async Task<VolumeRecord> RestoreAsync(string snapshotId, CancellationToken cancellationToken)
+    {
+        Validation.Id("snapshot_id", snapshotId);
+        RequireSnapshots("restore a snapshot");
+        var (pool, snapshot) = _pools.Find(snapshotId) ?? throw ControllerException.NotFound($"Snapshot {snapshotId} does not exist (a finished restore consumes it).");
+        if (snapshot.Kind != VolumeKind.Snapshot || !snapshot.IsCowStore)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {snapshotId} is not a snapshot; only a snapshot can be restored.");
+        }
+
+        using var claim = pool.Catalog.Claim("restore", snapshotId, snapshot.SourceVolumeId);
+        snapshot = pool.Catalog.Get(snapshotId) ?? throw ControllerException.NotFound($"Snapshot {snapshotId} does not exist (a finished restore consumes it).");
+        var origin = pool.Catalog.Get(snapshot.SourceVolumeId)
+            ?? throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Snapshot {snapshotId}'s origin {snapshot.SourceVolumeId} is not in pool {pool.Name}.");
+        var reason = (snapshot, origin) switch
+        {
+            ({ WipePending: true }, _) => $"snapshot {snapshotId} is being deleted",
+            (_, { Owners.Count: > 0 }) => $"its origin {origin.Id} is attached to {string.Join(", ", origin.Owners)}; detach it first",
+            _ => null,
+        };
+        if (reason is not null)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Snapshot {snapshotId} can't be restored: {reason}.");
+        }
+
+        // The merge copies back at most the COW store's size: give it the lvm timeout plus that at 10 MiB/s.
+        var mergeTimeout = _options.LvmTimeout + TimeSpan.FromSeconds(snapshot.SizeBytes / (10.0 * 1024 * 1024));
+        try
+        {
+            var restored = await pool.Writer.WriteAsync(new MergeSnapshotLv(origin, snapshot, mergeTimeout), cancellationToken).ConfigureAwait(false);
+            _events.Publish(Contracts.V1.EventKind.VolumeDeleted, snapshotId, $"Snapshot {snapshot.Name} ({snapshotId}) merged into {origin.Id} and removed.");
+            _events.VolumeChanged(pool.Catalog, restored, $"Volume {origin.Name} ({origin.Id}) restored from snapshot {snapshot.Name} ({snapshotId}).");
+            return restored;
+        }
+        catch
+        {
+            // lvm may have recorded the merge before failing: until a restore finishes (or the VG is
+            // reloaded and says otherwise), nothing may attach the origin and merge it elsewhere.
+            if (pool.Catalog.Get(snapshotId) is { } left)
+            {
+                pool.Catalog.Put(left with { Merging = true });
+            }
+
+            throw;
+        }
+    }
+
+    private void RequireSnapshots(string verb)
+    {
+        if (_snapshots.UnavailableReason is { } why)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"This controller can't {verb}: {why}.");
+        }
     }
 
     /// <summary>
@@ -170,6 +239,14 @@ public sealed class VolumeService
             await _dataJobs.CancelCopyAsync(id, "the clone is being deleted").ConfigureAwait(false);
         }
 
+        if (record.IsCowStore)
+        {
+            // A snapshot's COW store holds the origin's old chunks and is no device of its own to
+            // zero: split from the origin, it is a plain LV over exactly those extents, wiped like
+            // any other. A crash after the split leaves a plain LV the retried delete wipes.
+            record = await pool.Writer.WriteAsync(new SplitSnapshotLv(record with { IsCowStore = false }), cancellationToken).ConfigureAwait(false);
+        }
+
         var marked = await pool.Writer.WriteAsync(new RetagLv("mark_deleted", record, record with { WipePending = true }), cancellationToken).ConfigureAwait(false);
         _events.VolumeChanged(pool.Catalog, marked, $"Volume {record.Name} ({id}) is being deleted: its extents are wiped ({pool.Row.WipeOnDelete.ToString().ToLowerInvariant()}) before the LV is removed.");
         _dataJobs.Poke();
@@ -181,6 +258,12 @@ public sealed class VolumeService
         {
             throw new ControllerException(ControllerErrorKind.FailedPrecondition,
                 $"Volume {record.Id} is attached to {string.Join(", ", record.Owners)}; detach it first.");
+        }
+
+        if ((record.Merging ? record : pool.Catalog.RestoringInto(record)) is { } restoring)
+        {
+            throw new ControllerException(ControllerErrorKind.FailedPrecondition,
+                $"A restore from snapshot {restoring.Id} has not finished; run it again (slvm volume restore {restoring.Id}) before deleting.");
         }
 
         var dependents = pool.Catalog.Snapshot().Where(v => string.Equals(v.SourceVolumeId, record.Id, StringComparison.Ordinal)).ToArray();

@@ -57,6 +57,35 @@ public sealed record CreateSnapshotLv(VolumeRecord Volume, string OriginLv) : Me
     internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id) is not null;
 }
 
+/// <summary>
+/// Merges snapshot <paramref name="Snapshot"/> into its origin <see cref="MetadataChange.Volume"/>,
+/// which then holds the snapshot's data, and removes the snapshot. Journaled under the origin: a
+/// crash mid-merge leaves the origin active on this host, and recovery must know which LV to
+/// deactivate. <paramref name="MergeTimeout"/> bounds the data merge.
+/// </summary>
+public sealed record MergeSnapshotLv(VolumeRecord Volume, VolumeRecord Snapshot, TimeSpan MergeTimeout) : MetadataChange("restore", Volume)
+{
+    internal override Task ApplyToVgAsync(LvmMetadataWriter lvm, CancellationToken cancellationToken) =>
+        lvm.LvMergeSnapshotAsync(Volume.VgName, Volume.LvName, Snapshot.LvName, MergeTimeout, cancellationToken);
+
+    internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Snapshot.Id) is null;
+
+    internal override void ApplyTo(PoolCatalog catalog) => catalog.Remove(Snapshot.Id);
+}
+
+/// <summary>
+/// Turns a snapshot's COW store into a plain LV (<see cref="MetadataChange.Volume"/>: the record as
+/// it is after), so that its extents (the origin's old data) can be wiped like any deleted volume's.
+/// </summary>
+public sealed record SplitSnapshotLv(VolumeRecord Volume) : MetadataChange("split_snapshot", Volume)
+{
+    internal override Task ApplyToVgAsync(LvmMetadataWriter lvm, CancellationToken cancellationToken) =>
+        lvm.LvSplitSnapshotAsync(Volume.VgName, Volume.LvName, cancellationToken);
+
+    internal override bool IsIn(PoolCatalog catalog) => catalog.Get(Volume.Id) is { IsCowStore: false };
+
+}
+
 /// <summary>Removes the LV; already gone counts as done, so a retried delete converges.</summary>
 public sealed record RemoveLv(VolumeRecord Volume) : MetadataChange("delete", Volume)
 {

@@ -131,6 +131,19 @@ public sealed class PoolWriter : IAsyncDisposable
                 return "rolled forward: LV removed";
             case "delete":
                 return "committed before the crash";
+            case "restore" when present is not null:
+                // The only LV a controller ever activates for long: the origin, while a snapshot
+                // merges into it. Left active here it could be attached to a node as well.
+                try
+                {
+                    await _lvm.DeactivateHereAsync(present.VgName, present.LvName, cancellationToken).ConfigureAwait(false);
+                }
+                catch (LvmException e)
+                {
+                    return "origin NOT deactivated on the controller host (" + LvmException.Summarize(e.StandardError) + "); run lvchange -an there, then retry the restore";
+                }
+
+                return "origin deactivated on the controller host; a retried restore resumes the merge";
             default:
                 return "LV left as lvm committed it; the client's retry converges";
         }

@@ -38,6 +38,9 @@ public sealed record LogicalVolume(
     public bool IsActive => Attributes.Length > 4 && Attributes[4] == 'a';
 
     public bool IsSnapshot => !string.IsNullOrEmpty(Origin);
+
+    /// <summary>lv_attr[0]: 'S' a snapshot merging into its origin, 'O' that origin (metadata flags: known without activation).</summary>
+    public bool IsMerging => Attributes.Length > 0 && Attributes[0] is 'S' or 'O';
 }
 
 public sealed record FullReport(VolumeGroup VolumeGroup, IReadOnlyList<PhysicalVolume> PhysicalVolumes, IReadOnlyList<LogicalVolume> LogicalVolumes);

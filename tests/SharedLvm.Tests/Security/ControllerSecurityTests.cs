@@ -27,7 +27,7 @@ public sealed class ControllerSecurityTests : IClassFixture<SecureController>
     {
         ["GetPool"] = "reader", ["ListPools"] = "reader", ["GetVolume"] = "reader", ["ListVolumes"] = "reader",
         ["GetNode"] = "reader", ["ListNodes"] = "reader", ["GetNodeHealth"] = "reader", ["WatchEvents"] = "reader", ["GetControllerStatus"] = "reader",
-        ["CreateVolume"] = "operator", ["ExtendVolume"] = "operator", ["CreateSnapshot"] = "operator", ["CloneVolume"] = "operator",
+        ["CreateVolume"] = "operator", ["ExtendVolume"] = "operator", ["CreateSnapshot"] = "operator", ["RestoreSnapshot"] = "operator", ["CloneVolume"] = "operator",
         ["SetVolumeLabels"] = "operator", ["AttachVolume"] = "operator", ["DetachVolume"] = "operator", ["RescanNode"] = "operator",
         ["CreatePool"] = "admin", ["UpdatePool"] = "admin", ["ForgetPool"] = "admin", ["DeleteVolume"] = "admin", ["FenceNode"] = "admin",
         ["DrainNode"] = "admin", ["ResumeNode"] = "admin", ["RestartNodeMultipathd"] = "admin",

@@ -275,7 +275,7 @@ public sealed class ControllerServiceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Clone_records_its_intent_and_snapshot_needs_device_mapper_on_the_controller_host()
+    public async Task Clone_records_its_intent_and_snapshots_need_device_mapper_on_the_controller_host_which_the_pool_shows()
     {
         LoopDevice.Present(_lu);
 
@@ -295,10 +295,18 @@ public sealed class ControllerServiceTests : IAsyncLifetime
         }
         else
         {
+            // Refused before anything is written or journaled, and the pool says so up front.
+            var seqno = (await Api.GetPoolAsync(new GetPoolRequest { Name = _pool })).Seqno;
             var e = await Assert.ThrowsAsync<RpcException>(async () => await Api.CreateSnapshotAsync(snapshot));
             Assert.Equal(GrpcStatusCode.FailedPrecondition, e.StatusCode);
-            Assert.Contains("device-mapper", e.Status.Detail, StringComparison.Ordinal);
+            Assert.Contains("no device-mapper driver", e.Status.Detail, StringComparison.Ordinal);
+            var restore = await Assert.ThrowsAsync<RpcException>(async () => await Api.RestoreSnapshotAsync(new RestoreSnapshotRequest { SnapshotId = source.Id }));
+            Assert.Equal(GrpcStatusCode.FailedPrecondition, restore.StatusCode);
+            Assert.Contains("can't restore a snapshot", restore.Status.Detail, StringComparison.Ordinal);
             Assert.Equal(2, LvCount());
+            var pool = await Api.GetPoolAsync(new GetPoolRequest { Name = _pool });
+            Assert.Equal(seqno, pool.Seqno);
+            Assert.Contains("no device-mapper driver", pool.SnapshotsUnavailable, StringComparison.Ordinal);
         }
     }
 

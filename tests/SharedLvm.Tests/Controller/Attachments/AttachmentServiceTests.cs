@@ -100,6 +100,7 @@ public sealed class AttachmentServiceTests : IAsyncLifetime
         Assert.Equal(GrpcStatusCode.FailedPrecondition, delete.StatusCode);
         var snapshot = await Assert.ThrowsAsync<RpcException>(async () => await Api.CreateSnapshotAsync(new CreateSnapshotRequest { SourceVolumeId = volume.Id, Name = "snap" }));
         Assert.Equal(GrpcStatusCode.FailedPrecondition, snapshot.StatusCode);
+        Assert.Contains("attached to node-a; detach it first", snapshot.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
