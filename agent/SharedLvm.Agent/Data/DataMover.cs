@@ -66,29 +66,64 @@ public sealed class DataMover(TimeProvider time)
 
             using var source = BlockDevice.Open(sourceDevice, writable: false);
             using var target = BlockDevice.Open(targetDevice, writable: true);
-            using var buffer = new AlignedBuffer(ChunkBytes);
+            using var first = new AlignedBuffer(ChunkBytes);
+            using var second = new AlignedBuffer(ChunkBytes);
             var pacer = new Pacer(time, maxBytesPerSecond, resumeFrom, total, report);
-            var lvOffset = resumeFrom;
-            while (lvOffset < total)
+
+            // The next chunk is read while the last one is written: dd reads and writes in turn, so
+            // overlapping them is what lets a copy that also looks at every byte for zeros keep up
+            // with it (issue 15: >= 0.9x dd). A chunk counts as done once written, so progress, and
+            // the resume point the controller stores, never runs ahead of the target.
+            (Task Write, ulong Length, bool Zero)? pending = null;
+            void Settle()
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                var (from, fromLength) = Locate(sourceRuns, lvOffset);
-                var (to, toLength) = Locate(targetRuns, lvOffset);
-                var length = Math.Min(Math.Min(fromLength, toLength), Math.Min((ulong)ChunkBytes, total - lvOffset));
-                var span = buffer.Span[..(int)length];
-                source.Read(span, from);
-                var zero = !span.ContainsAnyExcept((byte)0);
-                if (zero)
+                if (pending is { } last)
                 {
-                    target.ZeroOut(to, length);
+                    pending = null;
+                    last.Write.GetAwaiter().GetResult();
+                    pacer.Done(last.Length, zeroed: last.Zero ? last.Length : 0, cancellationToken);
                 }
-                else
+            }
+
+            var (reading, writing) = (first, second);
+            var lvOffset = resumeFrom;
+            try
+            {
+                while (lvOffset < total)
                 {
-                    target.Write(span, to);
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var (from, fromLength) = Locate(sourceRuns, lvOffset);
+                    var (to, toLength) = Locate(targetRuns, lvOffset);
+                    var length = Math.Min(Math.Min(fromLength, toLength), Math.Min((ulong)ChunkBytes, total - lvOffset));
+                    var span = reading.Span[..(int)length];
+                    source.Read(span, from);
+                    var zero = !span.ContainsAnyExcept((byte)0);
+                    Settle();
+                    var buffer = reading;
+                    pending = (Task.Run(() =>
+                    {
+                        if (zero)
+                        {
+                            target.ZeroOut(to, length);
+                        }
+                        else
+                        {
+                            target.Write(buffer.Span[..(int)length], to);
+                        }
+                    }, CancellationToken.None), length, zero);
+                    (reading, writing) = (writing, reading);
+                    lvOffset += length;
                 }
 
-                lvOffset += length;
-                pacer.Done(length, zeroed: zero ? length : 0, cancellationToken);
+                Settle();
+            }
+            finally
+            {
+                // Never free a buffer a write still uses (a cancel or a read error left one running).
+                if (pending is { } running)
+                {
+                    ((IAsyncResult)running.Write).AsyncWaitHandle.WaitOne();
+                }
             }
 
             pacer.Finish();
