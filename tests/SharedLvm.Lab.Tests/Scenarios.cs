@@ -411,16 +411,23 @@ public sealed class Scenarios : IClassFixture<Lab>
         Assert.Equal(sum, _lab.Guest("node-b", $"dd if={Lab.DevicePath(clone)} bs=4M iflag=direct status=none | sha256sum").Split(' ')[0]);
         await DetachAsync(clone, "node-b");
 
-        // Raw: dd between the same two LVs in the same guest, activated by hand and deactivated after.
+        // The agent's own figure for the whole copy (its log line 4404): a progress sample polled
+        // while COPYING is a mid-copy rate, and at these speeds there may be none.
+        var nodes = (await Api.ListNodesAsync(new ListNodesRequest(), Long)).Nodes.Select(n => n.Name).Where(n => !_lab.NodesDown.Contains(n));
+        var finished = nodes.Select(n => (Node: n, Line: _lab.Guest(n, $"journalctl -u sharedlvm-agent -o cat --no-pager | grep -F 'Data copy of volume {clone.Id}' | grep -F ' finished on node ' || true").Trim()))
+            .Single(x => x.Line.Length > 0);
+        var agentRate = double.Parse(System.Text.RegularExpressions.Regex.Match(finished.Line, @" at (\d+) B/s").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) / MiB;
+
+        // Raw: dd between the same two LVs in the guest that copied, activated by hand and deactivated after.
         var lvs = $"{Lab.Pool}/{source.LvName} {Lab.Pool}/{clone.LvName}";
-        var ddSeconds = double.Parse(_lab.Guest("node-b",
+        var ddSeconds = double.Parse(_lab.Guest(finished.Node,
             $"lvchange -ay {lvs} >/dev/null && t0=$(date +%s%N); dd if={Lab.DevicePath(source)} of={Lab.DevicePath(clone)} bs=4M iflag=direct oflag=direct status=none; " +
             $"t1=$(date +%s%N); lvchange -an {lvs} >/dev/null; echo $(( (t1 - t0) / 1000000 ))", timeoutSeconds: 600).Trim(), System.Globalization.CultureInfo.InvariantCulture) / 1000;
         _lab.AssertNoLvActiveOnTwoNodes();
         var ddRate = 256 / ddSeconds;
-        Lab.Figure($"clone copy 256 MiB: API end to end {256 / apiSeconds:F0} MiB/s ({apiSeconds:F1} s), agent I/O {seen!.BytesPerSecond / (double)MiB:F0} MiB/s, " +
-            $"raw dd bs=4M direct in the same guest {ddRate:F0} MiB/s: {256 / apiSeconds / ddRate:F2}x end to end, {seen.BytesPerSecond / (double)MiB / ddRate:F2}x I/O " +
-            $"({seen.ZeroedBytes / MiB} MiB of zeros zeroed, not written)");
+        Lab.Figure($"clone copy 256 MiB on {finished.Node}: API end to end {256 / apiSeconds:F0} MiB/s ({apiSeconds:F1} s), agent I/O {agentRate:F0} MiB/s, " +
+            $"raw dd bs=4M direct in the same guest {ddRate:F0} MiB/s: {256 / apiSeconds / ddRate:F2}x end to end, {agentRate / ddRate:F2}x I/O " +
+            $"(64 MiB of zeros zeroed, not written; the lab's agents run without the 256 MiB/s default cap)");
         await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = clone.Id }, Long);
         await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = source.Id }, Long);
         await UntilAsync(() => Gone(clone.Id) && Gone(source.Id), "both wiped and removed", 300);
@@ -698,6 +705,16 @@ public sealed class Scenarios : IClassFixture<Lab>
         }
     }
 
+    /// <summary>
+    /// The watchdog: softdog (Debian autoloads no watchdog module), wdmd on it, sanlock through wdmd.
+    /// sanlock and wdmd 3.8.5 fix the fire timeout at 60 s (neither takes an option for it).
+    /// </summary>
+    private void StartSanlock(string node) =>
+        _lab.Guest(node, "modprobe softdog && systemd-run --unit=lab-wdmd wdmd -D -H 0 >/dev/null && " +
+            "for i in $(seq 40); do wdmd --dump >/dev/null 2>&1 && break; sleep 0.5; done && wdmd --dump >/dev/null && " +
+            "systemd-run --unit=lab-sanlock sanlock daemon -D -w 1 >/dev/null && " +
+            "for i in $(seq 40); do sanlock client status >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1");
+
     /// <summary>Powers <paramref name="node"/> on again if an earlier scenario (S9) left it off.</summary>
     private void PowerOnIfDown(string node)
     {
@@ -744,12 +761,7 @@ public sealed class Scenarios : IClassFixture<Lab>
         {
             EnsureGuestLu("4", node);
             EnsureGuestLu("5", node);
-            // The watchdog: softdog (Debian autoloads no watchdog module), wdmd on it, sanlock through
-            // wdmd. sanlock and wdmd 3.8.5 fix the fire timeout at 60 s (neither takes an option for it).
-            _lab.Guest(node, "modprobe softdog && systemd-run --unit=lab-wdmd wdmd -D -H 0 >/dev/null && " +
-                "for i in $(seq 40); do wdmd --dump >/dev/null 2>&1 && break; sleep 0.5; done && wdmd --dump >/dev/null && " +
-                "systemd-run --unit=lab-sanlock sanlock daemon -D -w 1 >/dev/null && " +
-                "for i in $(seq 40); do sanlock client status >/dev/null 2>&1 && exit 0; sleep 0.5; done; exit 1");
+            StartSanlock(node);
         }
 
         var a = StartGuestController("node-a", 7420, $"--lease sanlock --host-id 1 --lease-io-timeout {IoTimeout} --pool-devices /dev/mapper/{Lu4}");
@@ -833,6 +845,83 @@ public sealed class Scenarios : IClassFixture<Lab>
         Lab.Figure($"writer-lease takeover, controllers in guests (sanlock 3.8.5 io_timeout {IoTimeout} s, wdmd on softdog, fire timeout 60 s): power-off of the active one's guest -> " +
             $"standby active {activeAt ?? created:F1} s, first CreateVolume through it {created:F1} s (goal 60 s for the first attach: agents stay with the host's controller, so a create stands in; " +
             $"sanlock's floor is 8 x {IoTimeout} + 60 = {8 * IoTimeout + 60} s after the last renewal)");
+    }
+
+    /// <summary>
+    /// Issue 16, the storage half of a split: after S9z, node-b's controller holds the lease on LU 4.
+    /// Both of LU 4's paths are taken away from node-b while node-a's controller (powered on again,
+    /// rejoining as host 1) waits as the standby. node-a takes over once node-b's lease has expired,
+    /// the paths come back, and node-b's controller has written nothing since the cut: sanlock
+    /// killed it (or wdmd reset its guest), the VG's seqno is what node-a wrote, and node-a's pool
+    /// shows no foreign write. Last in the order.
+    /// </summary>
+    [LabFact]
+    public async Task S9zb_the_active_controller_loses_its_lu_paths_the_standby_takes_over_and_the_old_one_writes_nothing()
+    {
+        const string Lu4 = "35000c500a0000004";
+        const int IoTimeout = 2;
+        var b = _lab.GuestController("127.0.0.1:15201");
+        var statusB = await UntilControllerAsync(b, s => s.Active, "node-b's controller is still the active one (S9z)", "node-b");
+        PowerOnIfDown("node-a");
+        EnsureGuestLu("4", "node-a");
+        StartSanlock("node-a");
+        var a = StartGuestController("node-a", 7420, $"--lease sanlock --host-id 1 --lease-io-timeout {IoTimeout} --pool-devices /dev/mapper/{Lu4}");
+        await UntilControllerAsync(a, s => s.ActiveAddress == "127.0.0.1:15201", "node-a's controller rejoined as a standby naming node-b's", "node-a");
+        await b.CreateVolumeAsync(new CreateVolumeRequest { Pool = "guests", Name = "s9zb-before", SizeBytes = 8 * MiB }, Long);
+
+        foreach (var path in (string[])["0", "1"])
+        {
+            var down = _lab.Fault("path-down", "node-b", path, Lu4);
+            Assert.True(down.Code == 0, down.Output);
+        }
+
+        var cut = Stopwatch.StartNew();
+        Volume? after = null;
+        double? activeAt = null;
+        while (after is null)
+        {
+            Assert.True(cut.Elapsed < TimeSpan.FromMinutes(5), $"node-a's controller did not take over within 5 minutes: {_lab.Guest("node-a", "journalctl -u lab-controller-7420 -u lab-sanlock --no-pager -n 40", check: false)}");
+            try
+            {
+                if (activeAt is null && (await a.GetControllerStatusAsync(new GetControllerStatusRequest(), deadline: DateTime.UtcNow.AddSeconds(10))).Active)
+                {
+                    activeAt = cut.Elapsed.TotalSeconds;
+                }
+
+                after = await a.CreateVolumeAsync(new CreateVolumeRequest { Pool = "guests", Name = "s9zb-after", SizeBytes = 8 * MiB }, deadline: DateTime.UtcNow.AddSeconds(30));
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
+            {
+                await Task.Delay(500);
+            }
+        }
+
+        var created = cut.Elapsed.TotalSeconds;
+        var statusA = await a.GetControllerStatusAsync(new GetControllerStatusRequest());
+        Assert.True(statusA.Epoch.Value > statusB.Epoch.Value, $"epoch {statusA.Epoch.Value} after the takeover, {statusB.Epoch.Value} before");
+
+        // What became of node-b's controller: killed by sanlock, or its guest reset by wdmd.
+        var fate = _lab.Guest("node-b", "systemctl show -p ActiveState,Result lab-controller-7420 2>&1; uptime -s", check: false, timeoutSeconds: 60).Trim();
+        foreach (var path in (string[])["0", "1"])
+        {
+            _lab.Fault("path-up", "node-b", path, Lu4);
+        }
+
+        // With its paths back, node-b's controller (if anything of it is left) must not write: give
+        // it time, then the VG must be exactly what node-a wrote.
+        await Task.Delay(TimeSpan.FromSeconds(15));
+        var pool = await a.GetPoolAsync(new GetPoolRequest { Name = "guests" }, Long);
+        var onDisk = _lab.Guest("node-a", $"vgs --config 'devices{{use_devicesfile=0 global_filter=[\"a|^/dev/mapper/{Lu4}$|\",\"r|.*|\"]}}' --noheadings -o vg_seqno guests").Trim();
+        Assert.Equal(pool.Seqno.ToString(System.Globalization.CultureInfo.InvariantCulture), onDisk);
+        Assert.DoesNotContain(pool.Warnings, w => w.Contains("another host", StringComparison.Ordinal));
+        var names = (await a.ListVolumesAsync(new ListVolumesRequest { Pool = "guests" }, Long)).Volumes.Select(v => v.Name).ToArray();
+        Assert.Contains("s9zb-before", names);
+        Assert.Contains("s9zb-after", names);
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await b.CreateVolumeAsync(new CreateVolumeRequest { Pool = "guests", Name = "s9zb-late", SizeBytes = 8 * MiB }, deadline: DateTime.UtcNow.AddSeconds(20)));
+        Assert.DoesNotContain("s9zb-late", (await a.ListVolumesAsync(new ListVolumesRequest { Pool = "guests" }, Long)).Volumes.Select(v => v.Name));
+        _output.WriteLine($"node-b after the cut: {fate.Replace('\n', ' ')}; a late create through it: {refused.StatusCode}");
+        Lab.Figure($"writer-lease takeover after the active controller's guest lost both LU paths (sanlock io_timeout {IoTimeout} s, wdmd on softdog): " +
+            $"standby active {activeAt ?? created:F1} s, first CreateVolume through it {created:F1} s; the old one wrote nothing after the cut (seqno {onDisk} is the new one's; node-b: {fate.Replace('\n', ' ')})");
     }
 
     /// <summary>sharedlvm-controller from the guest's package, as a transient unit on guest port <paramref name="port"/> (host: 127.0.0.1:15200|15210 + index).</summary>
