@@ -80,33 +80,37 @@ public sealed class LvmMetadataWriter
     /// </summary>
     public async Task LvMergeSnapshotAsync(string vgName, string originLv, string snapshotLv, TimeSpan mergeTimeout, CancellationToken cancellationToken)
     {
-        string attributes;
+        string? attributes;
         try
         {
             attributes = (await _lvm.RunAsync("lvs", ["--noheadings", "-o", "lv_attr", vgName + "/" + snapshotLv], cancellationToken).ConfigureAwait(false)).Trim();
         }
         catch (LvmException e) when (e.Kind == LvmErrorKind.NotFound)
         {
-            return;
+            // Merged: only the deactivation below may be left (a retry after it failed).
+            attributes = null;
         }
 
         var here = ActivatingOnly(vgName, originLv);
-        try
+        if (attributes is not null)
         {
-            if (!attributes.StartsWith('S'))
+            try
             {
-                await WriteAsync("lvconvert", ["--yes", "--merge", vgName + "/" + snapshotLv], cancellationToken, here).ConfigureAwait(false);
-            }
+                if (!attributes.StartsWith('S'))
+                {
+                    await WriteAsync("lvconvert", ["--yes", "--merge", vgName + "/" + snapshotLv], cancellationToken, here).ConfigureAwait(false);
+                }
 
-            // --poll n: lvm would otherwise fork a background poller that outlives this command.
-            await here.RunAsync("lvchange", ["-ay", "--poll", "n", vgName + "/" + originLv], cancellationToken).ConfigureAwait(false);
-            var poll = new LvmCommand(_runner, here.Config, mergeTimeout, _binary);
-            await WriteAsync("lvpoll", ["--polloperation", "merge", "--interval", "1", vgName + "/" + originLv], cancellationToken, poll).ConfigureAwait(false);
-        }
-        catch (Exception)
-        {
-            await DeactivateQuietlyAsync(here, vgName, originLv).ConfigureAwait(false);
-            throw;
+                // --poll n: lvm would otherwise fork a background poller that outlives this command.
+                await here.RunAsync("lvchange", ["-ay", "--poll", "n", vgName + "/" + originLv], cancellationToken).ConfigureAwait(false);
+                var poll = new LvmCommand(_runner, here.Config, mergeTimeout, _binary);
+                await WriteAsync("lvpoll", ["--polloperation", "merge", "--interval", "1", vgName + "/" + originLv], cancellationToken, poll).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                await DeactivateQuietlyAsync(here, vgName, originLv).ConfigureAwait(false);
+                throw;
+            }
         }
 
         // Not quiet: an origin left active on the controller host could be attached to a node as
