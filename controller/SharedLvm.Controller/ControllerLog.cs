@@ -106,6 +106,12 @@ internal static partial class ControllerLog
     [LoggerMessage(3957, LogLevel.Warning, "Writer lease: {Action} failed, retrying: {Error}")]
     public static partial void LeaseRetry(ILogger logger, string action, string error);
 
+    [LoggerMessage(3959, LogLevel.Information, "Writer lease: took the cluster's marks from the LU: {Nodes} nodes, {Marked} fenced or draining (written at epoch {Epoch}, sequence {Sequence})")]
+    public static partial void MarksImported(ILogger logger, int nodes, int marked, ulong epoch, ulong sequence);
+
+    [LoggerMessage(3960, LogLevel.Warning, "Writer lease: the cluster's marks could not be written beside pool {Pool}'s lease: {Error}")]
+    public static partial void MarksNotWritten(ILogger logger, string pool, string error);
+
     [LoggerMessage(3958, LogLevel.Critical, "Controller start-up failed; stopping")]
     public static partial void StartupFailed(ILogger logger, Exception exception);
 

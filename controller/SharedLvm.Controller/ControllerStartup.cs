@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using SharedLvm.Contracts.Conventions;
 using SharedLvm.Controller.Api;
 using SharedLvm.Controller.Lease;
+using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
 using SharedLvm.Controller.Volumes;
@@ -20,7 +21,7 @@ namespace SharedLvm.Controller;
 /// watches the lease on the disk, so a takeover stops this controller even when it has nothing to write.
 /// </summary>
 internal sealed class ControllerStartup(
-    ControllerStore store, PoolRegistry pools, ControllerEpoch epoch, IWriterLease lease, ControllerOptions options,
+    ControllerStore store, PoolRegistry pools, NodeDirectory nodes, ControllerEpoch epoch, IWriterLease lease, ControllerOptions options,
     IProcessRunner runner, SnapshotSupport snapshots, HealthServiceImpl health, ServingState serving, IHostApplicationLifetime lifetime, ILogger<ControllerStartup> logger) : IHostedService, IDisposable
 {
     public const string ApiService = "sharedlvm.v1.Controller";
@@ -97,6 +98,10 @@ internal sealed class ControllerStartup(
     private async Task BecomeActiveAsync(CancellationToken cancellationToken)
     {
         epoch.Set(await lease.AcquireAsync(store.Pools(), cancellationToken).ConfigureAwait(false));
+        // The lease brought the marks the last active controller kept on the LU; every pool's area
+        // gets the merged copy (an area created just now has none).
+        nodes.Reload();
+        await lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
         await pools.StartAsync(cancellationToken).ConfigureAwait(false);
         serving.PoolsLoaded();
         store.PruneOperations(TimeSpan.FromDays(7));

@@ -51,7 +51,7 @@ public sealed class ControllerService(
         return pool;
     }
 
-    public override Task<Pool> UpdatePool(UpdatePoolRequest request, ServerCallContext context)
+    public override async Task<Pool> UpdatePool(UpdatePoolRequest request, ServerCallContext context)
     {
         Validation.PoolName("name", request.Name);
         if (request.WipeOnDelete == WipePolicy.Unspecified)
@@ -60,8 +60,9 @@ public sealed class ControllerService(
         }
 
         var pool = Shown(pools.SetWipeOnDelete(request.Name, WipeOnDeleteOf(request.WipeOnDelete)));
+        await lease.SaveMarksAsync(context.CancellationToken);
         events.Publish(EventKind.PoolChanged, pool.Name, $"Pool {pool.Name}: wipe_on_delete is now {pool.WipeOnDelete}.", e => e.Pool = pool);
-        return Task.FromResult(pool);
+        return pool;
     }
 
     private static WipeOnDelete WipeOnDeleteOf(WipePolicy policy) => policy switch
@@ -186,11 +187,19 @@ public sealed class ControllerService(
         return View(await fencing.FenceAsync(request.Name, request.Reason, FenceTrigger.Operator, context.CancellationToken));
     }
 
-    public override Task<Node> DrainNode(DrainNodeRequest request, ServerCallContext context) =>
-        Task.FromResult(View(nodes.SetState(request.Name, NodeLiveness.Draining, "Draining: no new attachments.")));
+    public override async Task<Node> DrainNode(DrainNodeRequest request, ServerCallContext context)
+    {
+        var node = nodes.SetState(request.Name, NodeLiveness.Draining, "Draining: no new attachments.");
+        await lease.SaveMarksAsync(context.CancellationToken);
+        return View(node);
+    }
 
-    public override Task<Node> ResumeNode(ResumeNodeRequest request, ServerCallContext context) =>
-        Task.FromResult(View(nodes.Resume(request.Name)));
+    public override async Task<Node> ResumeNode(ResumeNodeRequest request, ServerCallContext context)
+    {
+        var node = nodes.Resume(request.Name);
+        await lease.SaveMarksAsync(context.CancellationToken);
+        return View(node);
+    }
 
     public override Task<MultipathdState> RestartNodeMultipathd(RestartNodeMultipathdRequest request, ServerCallContext context) =>
         health.RestartMultipathdAsync(request.Name, context.CancellationToken);

@@ -9,7 +9,7 @@ namespace SharedLvm.Controller.Api;
 /// <summary>sharedlvm.v1.NodeRegistry: agents register and heartbeat here.</summary>
 public sealed class NodeRegistryService(NodeDirectory nodes, PoolRegistry pools, ControllerEpoch epoch, IWriterLease lease) : NodeRegistry.NodeRegistryBase
 {
-    public override Task<RegisterNodeResponse> RegisterNode(RegisterNodeRequest request, ServerCallContext context)
+    public override async Task<RegisterNodeResponse> RegisterNode(RegisterNodeRequest request, ServerCallContext context)
     {
         if (request.HighestEpochSeen > epoch.Value)
         {
@@ -18,6 +18,9 @@ public sealed class NodeRegistryService(NodeDirectory nodes, PoolRegistry pools,
         }
 
         nodes.Register(request.NodeName, request.Address, request.AgentVersion, request.VisibleWwids);
+        // A new node's reservation number is on the LU before the reply hands it out: a successor
+        // must never give it to another node.
+        await lease.SaveMarksAsync(context.CancellationToken);
         var response = new RegisterNodeResponse
         {
             Epoch = epoch.ToContract(),
@@ -28,7 +31,7 @@ public sealed class NodeRegistryService(NodeDirectory nodes, PoolRegistry pools,
         response.OwnedVolumes.AddRange(pools.All.SelectMany(p => p.Catalog.Snapshot())
             .Where(v => v.IsOwnedBy(request.NodeName))
             .Select(v => new OwnedVolume { VolumeId = v.Id, VgName = v.VgName, LvName = v.LvName }));
-        return Task.FromResult(response);
+        return response;
     }
 
     public override Task<HeartbeatResponse> Heartbeat(HeartbeatRequest request, ServerCallContext context)

@@ -5,6 +5,7 @@ using SharedLvm.Controller.Attachments;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Faults;
+using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
@@ -48,6 +49,7 @@ public sealed class NodeFencing : BackgroundService
     private readonly ControllerStore _store;
     private readonly AttachmentService _attachments;
     private readonly IStoragePreempter _preempter;
+    private readonly IWriterLease _lease;
     private readonly EventBus _events;
     private readonly FaultInjector _faults;
     private readonly ControllerOptions _options;
@@ -58,7 +60,7 @@ public sealed class NodeFencing : BackgroundService
     private readonly DateTimeOffset _started;
     private long _storageFences, _declaredFences, _automaticFences, _failures;
 
-    public NodeFencing(NodeDirectory nodes, PoolRegistry pools, ControllerStore store, AttachmentService attachments, IStoragePreempter preempter,
+    public NodeFencing(NodeDirectory nodes, PoolRegistry pools, ControllerStore store, AttachmentService attachments, IStoragePreempter preempter, IWriterLease lease,
         EventBus events, FaultInjector faults, ControllerOptions options, TimeProvider time, ILogger<NodeFencing> logger)
     {
         _nodes = nodes;
@@ -66,6 +68,7 @@ public sealed class NodeFencing : BackgroundService
         _store = store;
         _attachments = attachments;
         _preempter = preempter;
+        _lease = lease;
         _events = events;
         _faults = faults;
         _options = options;
@@ -98,12 +101,16 @@ public sealed class NodeFencing : BackgroundService
             {
                 row = new FenceRow(name, Preempting, nameof(FenceMethod.Storage), trigger.ToString(), reason, row?.Since ?? _time.GetUtcNow());
                 _store.SaveFence(row);
+                // On the LU before the preempt: a successor must not tell the victim to register back in.
+                await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
                 _faults.Hit("fence.after_intent");
                 var method = await PreemptEverywhereAsync(victim, trigger, interactive, cancellationToken).ConfigureAwait(false);
                 _faults.Hit("fence.after_preempt");
                 row = row with { Phase = Freeing, Kind = method.ToString() };
                 _store.SaveFence(row);
                 _nodes.MarkFenced(name, NodeDirectory.FenceOf(row));
+                // On the LU before any volume is freed: a successor must know the node is FENCED.
+                await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
                 Interlocked.Increment(ref method == FenceMethod.Storage ? ref _storageFences : ref _declaredFences);
                 if (trigger == FenceTrigger.Automatic)
                 {
@@ -116,6 +123,7 @@ public sealed class NodeFencing : BackgroundService
 
             await FreeVolumesAsync(name, cancellationToken).ConfigureAwait(false);
             _store.SaveFence(row with { Phase = Done });
+            await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
             return _nodes.Get(name);
         }
         catch (Exception e) when (e is ControllerException or RpcException or PersistentReservationException)
@@ -208,6 +216,7 @@ public sealed class NodeFencing : BackgroundService
         {
             // Nothing was changed that a retry must undo; the node stays UNREACHABLE and pinned.
             _store.RemoveFence(victim.Name);
+            await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
             if (unsupported.Count > 0 && _alarmed.Add(victim.Name))
             {
                 _events.Alarm(victim.Name, $"Node {victim.Name} could not be fenced automatically at the storage: {reasons}. Its volumes stay pinned to it.");
@@ -288,6 +297,11 @@ public sealed class NodeFencing : BackgroundService
     /// <summary>Finishes fences a crash or a failure left pending, then applies the automatic policy.</summary>
     public async Task TickAsync(CancellationToken cancellationToken)
     {
+        if (!_lease.IsActive)
+        {
+            return; // a standby acts on nothing; the active controller finishes what its state and the LU say is pending
+        }
+
         foreach (var row in _store.Fences().Where(f => f.Phase != Done))
         {
             await TryFenceAsync(row.Node, row.Reason, Enum.TryParse<FenceTrigger>(row.Trigger, out var t) ? t : FenceTrigger.Operator, interactive: false, cancellationToken).ConfigureAwait(false);

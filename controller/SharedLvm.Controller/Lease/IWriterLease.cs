@@ -27,6 +27,13 @@ public interface IWriterLease
     /// <summary>Right before every lvm write to <paramref name="pool"/>: throws when the lease is no longer ours.</summary>
     Task VerifyAsync(string pool, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Writes the state directory's <see cref="ClusterMarks"/> beside the lease when they changed since
+    /// they were last written, before the caller acts on the change (a fence frees volumes only once
+    /// its mark is on the LU); a no-op without a disk lease, where the state directory is the record.
+    /// </summary>
+    Task SaveMarksAsync(CancellationToken cancellationToken);
+
     /// <summary>An agent has seen a higher epoch than ours: another controller took over, or this one's state is old.</summary>
     void HigherEpochSeen(string node, ulong epoch);
 }

@@ -1,8 +1,7 @@
-using System.Buffers.Binary;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using SharedLvm.Controller.State;
 using SharedLvm.Os.Devices;
 using SharedLvm.Os.Lvm;
 using SharedLvm.Os.Sanlock;
@@ -12,7 +11,8 @@ namespace SharedLvm.Controller.Lease;
 /// <summary>
 /// A pool's lease area: the LV <see cref="LvName"/> in its VG, addressed by the PV's path and byte
 /// offset (no device-mapper on the controller host). 1 MiB sanlock lockspace, 1 MiB "writer" resource,
-/// then two 4 KiB slots of <see cref="LeaseRecord"/> written in turn (a torn write leaves the other).
+/// then two 4 KiB slots of <see cref="LeaseRecord"/> written in turn (a torn write leaves the other),
+/// and from +2 MiB + 64 KiB two 448 KiB slots of <see cref="ClusterMarks"/>, also written in turn.
 /// Its place in the VG is one rule, here: every controller derives the same addresses from `pvs --segments`.
 /// </summary>
 public sealed record LeaseArea(string Pool, string Lockspace, SanlockDisk LockspaceDisk, SanlockDisk ResourceDisk, SanlockDisk RecordDisk)
@@ -23,6 +23,9 @@ public sealed record LeaseArea(string Pool, string Lockspace, SanlockDisk Locksp
     public const ulong SizeBytes = 3 * MiB;
     private const ulong MiB = 1024 * 1024;
     private const int SlotBytes = BlockDevice.Alignment;
+    private const ulong MarksOffset = 64 * 1024;
+    private const int MarksSlotBytes = 448 * 1024;
+    private static readonly byte[] MarksMagic = "SLVMMARKS1"u8.ToArray();
 
     /// <summary>The area from the lease LV's layout; null when the LV is not there.</summary>
     public static LeaseArea? From(string pool, LvLayout? layout)
@@ -65,6 +68,38 @@ public sealed record LeaseArea(string Pool, string Lockspace, SanlockDisk Locksp
         record.Format(buffer.Span);
         device.Write(buffer.Span, RecordDisk.Offset + ((record.Epoch % 2) * SlotBytes));
     }
+
+    /// <summary>The newer intact copy of the cluster's marks; null when neither slot holds one (an area from before them).</summary>
+    public ClusterMarks? ReadMarks()
+    {
+        using var device = BlockDevice.Open(RecordDisk.Path, writable: false);
+        using var buffer = new AlignedBuffer(2 * MarksSlotBytes);
+        device.Read(buffer.Span, RecordDisk.Offset + MarksOffset);
+        var first = RecordFrame.Parse(buffer.Span[..MarksSlotBytes], MarksMagic, LeaseJsonContext.Default.ClusterMarks);
+        var second = RecordFrame.Parse(buffer.Span[MarksSlotBytes..], MarksMagic, LeaseJsonContext.Default.ClusterMarks);
+        return second is not null && second.IsNewerThan(first) ? second : first;
+    }
+
+    /// <summary>
+    /// Writes <paramref name="marks"/> over the older slot (by its sequence), as many 4 KiB blocks as
+    /// the record takes: what lies beyond its length in the slot is never read.
+    /// </summary>
+    public void WriteMarks(ClusterMarks marks)
+    {
+        var json = RecordFrame.Serialize(marks, LeaseJsonContext.Default.ClusterMarks);
+        var length = RecordFrame.FramedLength(MarksMagic, json.Length);
+        var blocks = (length + SlotBytes - 1) / SlotBytes * SlotBytes;
+        if (blocks > MarksSlotBytes)
+        {
+            throw new InvalidOperationException($"The cluster's marks take {length} bytes, more than the {MarksSlotBytes}-byte slot in {LvName}.");
+        }
+
+        using var device = BlockDevice.Open(RecordDisk.Path, writable: true);
+        using var buffer = new AlignedBuffer(blocks);
+        buffer.Span.Clear();
+        RecordFrame.Format(buffer.Span, MarksMagic, json);
+        device.Write(buffer.Span, RecordDisk.Offset + MarksOffset + ((marks.Sequence % 2) * MarksSlotBytes));
+    }
 }
 
 /// <summary>
@@ -79,55 +114,21 @@ public sealed record LeaseRecord(
     [property: JsonPropertyName("address")] string Address,
     [property: JsonPropertyName("written")] DateTimeOffset Written)
 {
-    private const int HashBytes = 32;
     private static readonly byte[] Magic = "SLVMLEASE1"u8.ToArray();
 
-    /// <summary>
-    /// Magic, u32 length, SHA-256 of the JSON, the JSON, zero padding; null for anything else (never
-    /// written, or torn: a torn JSON can still parse, as another record).
-    /// </summary>
-    public static LeaseRecord? Parse(ReadOnlySpan<byte> slot)
-    {
-        if (!slot.StartsWith(Magic))
-        {
-            return null;
-        }
-
-        var length = BinaryPrimitives.ReadInt32LittleEndian(slot[Magic.Length..]);
-        var start = Magic.Length + 4 + HashBytes;
-        if (length <= 0 || length > slot.Length - start)
-        {
-            return null;
-        }
-
-        var json = slot.Slice(start, length);
-        if (!SHA256.HashData(json).AsSpan().SequenceEqual(slot.Slice(Magic.Length + 4, HashBytes)))
-        {
-            return null;
-        }
-
-        try
-        {
-            return JsonSerializer.Deserialize(json, LeaseJsonContext.Default.LeaseRecord);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
+    /// <summary>The record in a 4 KiB slot; null for anything else (never written, or torn).</summary>
+    public static LeaseRecord? Parse(ReadOnlySpan<byte> slot) => RecordFrame.Parse(slot, Magic, LeaseJsonContext.Default.LeaseRecord);
 
     public void Format(Span<byte> slot)
     {
         slot.Clear();
-        var json = JsonSerializer.SerializeToUtf8Bytes(this, LeaseJsonContext.Default.LeaseRecord);
-        Magic.CopyTo(slot);
-        BinaryPrimitives.WriteInt32LittleEndian(slot[Magic.Length..], json.Length);
-        SHA256.HashData(json).CopyTo(slot[(Magic.Length + 4)..]);
-        json.CopyTo(slot[(Magic.Length + 4 + HashBytes)..]);
+        RecordFrame.Format(slot, Magic, RecordFrame.Serialize(this, LeaseJsonContext.Default.LeaseRecord));
     }
 
     public override string ToString() => Encoding.UTF8.GetString(JsonSerializer.SerializeToUtf8Bytes(this, LeaseJsonContext.Default.LeaseRecord));
 }
 
 [JsonSerializable(typeof(LeaseRecord))]
+[JsonSerializable(typeof(ClusterMarks))]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
 internal sealed partial class LeaseJsonContext : JsonSerializerContext;

@@ -28,6 +28,8 @@ public sealed class LocalLease(ControllerStore store, ControllerEpoch epoch, ILo
 
     public Task VerifyAsync(string pool, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    public Task SaveMarksAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
     public void HigherEpochSeen(string node, ulong seen)
     {
         if (Interlocked.Exchange(ref _highestReported, Math.Max(seen, Volatile.Read(ref _highestReported))) < seen)

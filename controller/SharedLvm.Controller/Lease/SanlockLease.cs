@@ -30,6 +30,9 @@ public sealed class SanlockLease : IWriterLease
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Held> _held = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _marksGate = new(1, 1);
+    private long _marksSaved = -1;
+    private ulong _marksSequence;
     private volatile bool _active;
     private volatile string? _activeAddress;
 
@@ -56,6 +59,9 @@ public sealed class SanlockLease : IWriterLease
     public DateTimeOffset? LastVerified { get; private set; }
 
     private TimeSpan RetryInterval => TimeSpan.FromSeconds(Math.Max(1, 2 * _options.LeaseIoTimeoutSeconds));
+
+    /// <summary>How long one read or write of the lease area may take before the path counts as hung.</summary>
+    private TimeSpan DiskTimeout => TimeSpan.FromSeconds(Math.Max(10, 4 * _options.LeaseIoTimeoutSeconds));
 
     public async Task<ulong> AcquireAsync(IReadOnlyList<PoolRow> pools, CancellationToken cancellationToken)
     {
@@ -92,6 +98,21 @@ public sealed class SanlockLease : IWriterLease
             WriteRecord(held.Area, epoch);
         }
 
+        // What the last active controller recorded (fences, drains, reservation numbers, policies)
+        // wins over this state directory, which may be empty or from before a takeover.
+        ClusterMarks? marks = null;
+        foreach (var copy in _held.Values.Select(h => SafeRead(h.Area, a => a.ReadMarks())).OfType<ClusterMarks>().Where(m => m.IsNewerThan(marks)))
+        {
+            marks = copy;
+        }
+
+        if (marks is not null)
+        {
+            _store.ImportMarks(marks);
+            _marksSequence = marks.Sequence;
+            ControllerLog.MarksImported(_logger, marks.Nodes.Count, marks.Nodes.Count(n => n.Mark.Length > 0), marks.Epoch, marks.Sequence);
+        }
+
         _active = true;
         LastVerified = DateTimeOffset.UtcNow;
         ControllerLog.LeaseAcquired(_logger, _options.HostId, _held.Count, epoch, _held.Values.Select(h => h.Lver).DefaultIfEmpty(0UL).Max());
@@ -124,13 +145,55 @@ public sealed class SanlockLease : IWriterLease
         }
 
         var leader = await Task.Run(() => PaxosLeader.Read(held.Area.ResourceDisk), CancellationToken.None)
-            .WaitAsync(TimeSpan.FromSeconds(Math.Max(10, 4 * _options.LeaseIoTimeoutSeconds)), cancellationToken).ConfigureAwait(false);
+            .WaitAsync(DiskTimeout, cancellationToken).ConfigureAwait(false);
         if (leader is not { IsHeld: true } || leader.OwnerId != _options.HostId || leader.Lver != held.Lver)
         {
             Lose(held, leader);
         }
 
         LastVerified = DateTimeOffset.UtcNow;
+    }
+
+    public async Task SaveMarksAsync(CancellationToken cancellationToken)
+    {
+        await _marksGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var (marks, version) = _store.ExportMarks();
+            if (version == _marksSaved || _held.Values.MinBy(h => h.Area.Pool, StringComparer.Ordinal) is not { } home)
+            {
+                return; // unchanged, or no pool yet: no LU to keep them on
+            }
+
+            await VerifyAsync(home.Area.Pool, cancellationToken).ConfigureAwait(false);
+            marks = marks with { Epoch = _epoch.Value, Sequence = ++_marksSequence };
+            var failures = new List<string>();
+            foreach (var held in _held.Values)
+            {
+                try
+                {
+                    await Task.Run(() => held.Area.WriteMarks(marks), CancellationToken.None).WaitAsync(DiskTimeout, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or SharedLvm.Os.Devices.BlockDeviceException or TimeoutException)
+                {
+                    // The newest copy wins on takeover: one LU that holds it is enough.
+                    failures.Add($"pool {held.Area.Pool}: {e.Message}");
+                    ControllerLog.MarksNotWritten(_logger, held.Area.Pool, e.Message);
+                }
+            }
+
+            if (failures.Count == _held.Count)
+            {
+                throw new ControllerException(ControllerErrorKind.Unavailable,
+                    $"The cluster's node marks could not be written to any pool's LU ({string.Join("; ", failures)}); nothing was acted on, retry when the LU is back.");
+            }
+
+            _marksSaved = version;
+        }
+        finally
+        {
+            _marksGate.Release();
+        }
     }
 
     public void HigherEpochSeen(string node, ulong seen)
@@ -144,7 +207,7 @@ public sealed class SanlockLease : IWriterLease
     {
         _active = false;
         ControllerLog.LeaseLost(_logger, held.Area.Pool, leader?.OwnerId ?? 0, leader?.Lver ?? 0, _options.HostId, held.Lver);
-        _activeAddress = SafeRead(held.Area)?.Address;
+        _activeAddress = SafeRead(held.Area, a => a.ReadRecord())?.Address;
         Environment.ExitCode = Daemon.TemporaryFailure;
         _lifetime.StopApplication();
         throw new ControllerException(ControllerErrorKind.Unavailable,
@@ -170,7 +233,7 @@ public sealed class SanlockLease : IWriterLease
             catch (SanlockException e) when (e.Kind == SanlockErrorKind.Held)
             {
                 var owner = PaxosLeader.Read(area.ResourceDisk)?.OwnerId ?? 0;
-                _activeAddress = SafeRead(area)?.Address;
+                _activeAddress = SafeRead(area, a => a.ReadRecord())?.Address;
                 if (owner != lastOwner)
                 {
                     lastOwner = owner;
@@ -189,11 +252,12 @@ public sealed class SanlockLease : IWriterLease
     private void WriteRecord(LeaseArea area, ulong epoch) =>
         area.WriteRecord(new LeaseRecord(epoch, _epoch.ControllerId, _options.HostId, _options.AdvertisedAddress, DateTimeOffset.UtcNow));
 
-    private static LeaseRecord? SafeRead(LeaseArea area)
+    private static T? SafeRead<T>(LeaseArea area, Func<LeaseArea, T?> read)
+        where T : class
     {
         try
         {
-            return area.ReadRecord();
+            return read(area);
         }
         catch (Exception e) when (e is IOException or SharedLvm.Os.Devices.BlockDeviceException)
         {

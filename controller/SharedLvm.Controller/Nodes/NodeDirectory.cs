@@ -36,9 +36,19 @@ public sealed class NodeDirectory : BackgroundService
         _pools = pools;
         _time = time;
         _logger = logger;
-        var numbers = store.ReservationNumbers();
-        var fences = store.Fences().ToDictionary(f => f.Node, StringComparer.Ordinal);
-        foreach (var row in store.Nodes())
+        Reload();
+    }
+
+    /// <summary>
+    /// Loads the nodes from the state directory: at construction, and again once the writer lease
+    /// brought the cluster's marks from the LU (a successor's state directory may be empty).
+    /// </summary>
+    public void Reload()
+    {
+        var numbers = _store.ReservationNumbers();
+        var fences = _store.Fences().ToDictionary(f => f.Node, StringComparer.Ordinal);
+        _nodes.Clear();
+        foreach (var row in _store.Nodes())
         {
             var state = Enum.TryParse<NodeLiveness>(row.State, out var s) ? s : NodeLiveness.Unreachable;
             // After a controller restart nobody has heartbeated yet: READY nodes start UNREACHABLE

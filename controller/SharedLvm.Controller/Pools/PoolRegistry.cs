@@ -169,6 +169,7 @@ public sealed class PoolRegistry : IAsyncDisposable
 
             await _lease.AddPoolAsync(row, cancellationToken).ConfigureAwait(false);
             _store.AddPool(row);
+            await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
             await runtime.StartAsync(cancellationToken).ConfigureAwait(false);
             _pools[row.Name] = runtime;
             ControllerLog.PoolAdded(_logger, row.Name, device, command.Mode.ToString());

@@ -25,6 +25,7 @@ public sealed class ControllerStore : IDisposable
 {
     private readonly SqliteConnection _connection;
     private readonly object _gate = new();
+    private long _marksVersion;
 
     public ControllerStore(string path)
     {
@@ -110,6 +111,7 @@ public sealed class ControllerStore : IDisposable
         {
             Execute("INSERT OR REPLACE INTO pools(name, vg_name, device_path, wwid, created, wipe_on_delete) VALUES($n, $v, $d, $w, $t, $wipe)", null,
                 ("$n", pool.Name), ("$v", pool.VgName), ("$d", pool.DevicePath), ("$w", pool.Wwid), ("$t", Now()), ("$wipe", pool.WipeOnDelete.ToString()));
+            _marksVersion++;
         }
     }
 
@@ -149,6 +151,7 @@ public sealed class ControllerStore : IDisposable
         lock (_gate)
         {
             Execute("DELETE FROM pools WHERE name = $n", null, ("$n", name));
+            _marksVersion++;
         }
     }
 
@@ -219,6 +222,12 @@ public sealed class ControllerStore : IDisposable
     {
         lock (_gate)
         {
+            var stored = Scalar("SELECT state FROM nodes WHERE name = $n", null, ("$n", node.Name)) as string;
+            if (stored != node.State && (IsMark(stored) || IsMark(node.State)))
+            {
+                _marksVersion++;
+            }
+
             Execute("INSERT INTO nodes(name, address, state, agent_version, registered) VALUES($n, $a, $s, $v, $t) " +
                     "ON CONFLICT(name) DO UPDATE SET address = $a, state = $s, agent_version = $v", null,
                 ("$n", node.Name), ("$a", node.Address), ("$s", node.State), ("$v", node.AgentVersion), ("$t", Now()));
@@ -243,6 +252,7 @@ public sealed class ControllerStore : IDisposable
             var next = Scalar("SELECT COALESCE(MAX(number), 0) + 1 FROM reservation_numbers", transaction) is long n ? n : 1;
             Execute("INSERT INTO reservation_numbers(node, number, assigned) VALUES($n, $k, $t)", transaction, ("$n", node), ("$k", next), ("$t", Now()));
             transaction.Commit();
+            _marksVersion++;
             return (uint)next;
         }
     }
@@ -290,6 +300,7 @@ public sealed class ControllerStore : IDisposable
                     "ON CONFLICT(node) DO UPDATE SET phase = $p, kind = $k, trigger = $g, reason = $r, since = $t", null,
                 ("$n", fence.Node), ("$p", fence.Phase), ("$k", fence.Kind), ("$g", fence.Trigger), ("$r", fence.Reason),
                 ("$t", fence.Since.ToString("O", CultureInfo.InvariantCulture)));
+            _marksVersion++;
         }
     }
 
@@ -298,8 +309,90 @@ public sealed class ControllerStore : IDisposable
         lock (_gate)
         {
             Execute("DELETE FROM fences WHERE node = $n", null, ("$n", node));
+            _marksVersion++;
         }
     }
+
+    /// <summary>Rises with every change to what <see cref="ExportMarks"/> returns: whether the copy on the LU is behind.</summary>
+    public long MarksVersion
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _marksVersion;
+            }
+        }
+    }
+
+    /// <summary>What must outlive this state directory (<see cref="ClusterMarks"/>), epoch and sequence left for the writer to set.</summary>
+    public (ClusterMarks Marks, long Version) ExportMarks()
+    {
+        lock (_gate)
+        {
+            var numbers = ReservationNumbers();
+            var rows = Nodes().ToDictionary(n => n.Name, StringComparer.Ordinal);
+            var fences = Fences().ToDictionary(f => f.Node, StringComparer.Ordinal);
+            var nodes = numbers.Keys.Union(rows.Keys).Union(fences.Keys).Order(StringComparer.Ordinal).Select(name =>
+            {
+                var row = rows.GetValueOrDefault(name);
+                return new NodeMark(name, numbers.TryGetValue(name, out var number) ? number : null, row?.Address ?? string.Empty,
+                    row?.AgentVersion ?? string.Empty, IsMark(row?.State) ? row!.State : string.Empty, fences.GetValueOrDefault(name));
+            }).ToArray();
+            var pools = Pools().Select(p => new PoolMark(p.Name, p.WipeOnDelete.ToString())).ToArray();
+            return (new ClusterMarks(0, 0, nodes, pools), _marksVersion);
+        }
+    }
+
+    /// <summary>
+    /// Takes the marks found on the LU over this state directory's: for every node they name, its
+    /// reservation number, its mark and its fence record are theirs (the active controller writes them
+    /// there before acting on a change, so they are never older than a state directory's); nodes they
+    /// don't name are kept. A local number that another node holds on the LU is dropped (its node gets
+    /// a new one at its next registration). Pool policies apply to the pools this directory has.
+    /// </summary>
+    public void ImportMarks(ClusterMarks marks)
+    {
+        lock (_gate)
+        {
+            using var transaction = _connection.BeginTransaction();
+            foreach (var node in marks.Nodes)
+            {
+                Execute("DELETE FROM reservation_numbers WHERE node = $n", transaction, ("$n", node.Name));
+                if (node.ReservationNumber is { } number)
+                {
+                    Execute("DELETE FROM reservation_numbers WHERE number = $k", transaction, ("$k", (long)number));
+                    Execute("INSERT INTO reservation_numbers(node, number, assigned) VALUES($n, $k, $t)", transaction, ("$n", node.Name), ("$k", (long)number), ("$t", Now()));
+                }
+
+                var stored = Scalar("SELECT state FROM nodes WHERE name = $n", transaction, ("$n", node.Name)) as string;
+                var state = IsMark(node.Mark) ? node.Mark : IsMark(stored) || stored is null ? nameof(Catalog.NodeLiveness.Unreachable) : stored;
+                Execute("INSERT INTO nodes(name, address, state, agent_version, registered) VALUES($n, $a, $s, $v, $t) " +
+                        "ON CONFLICT(name) DO UPDATE SET state = $s", transaction,
+                    ("$n", node.Name), ("$a", node.Address), ("$s", state), ("$v", node.AgentVersion), ("$t", Now()));
+                Execute("DELETE FROM fences WHERE node = $n", transaction, ("$n", node.Name));
+                if (node.Fence is { } fence)
+                {
+                    Execute("INSERT INTO fences(node, phase, kind, trigger, reason, since) VALUES($n, $p, $k, $g, $r, $t)", transaction,
+                        ("$n", node.Name), ("$p", fence.Phase), ("$k", fence.Kind), ("$g", fence.Trigger), ("$r", fence.Reason),
+                        ("$t", fence.Since.ToString("O", CultureInfo.InvariantCulture)));
+                }
+            }
+
+            foreach (var pool in marks.Pools)
+            {
+                if (Enum.TryParse<WipeOnDelete>(pool.WipeOnDelete, out var wipe))
+                {
+                    Execute("UPDATE pools SET wipe_on_delete = $wipe WHERE name = $n", transaction, ("$n", pool.Name), ("$wipe", wipe.ToString()));
+                }
+            }
+
+            transaction.Commit();
+            _marksVersion++;
+        }
+    }
+
+    private static bool IsMark(string? state) => state is nameof(Catalog.NodeLiveness.Fenced) or nameof(Catalog.NodeLiveness.Draining);
 
     /// <summary>Writes intent before acting; a crash after this leaves a pending row to reconcile.</summary>
     public long BeginOperation(string kind, string pool, string volumeId, string name, ulong sizeBytes, string detail = "")
@@ -396,7 +489,19 @@ public sealed class ControllerStore : IDisposable
 
     private void Execute(string sql, SqliteTransaction? transaction = null, params (string Name, object Value)[] parameters)
     {
-        using var command = _connection.CreateCommand();
+        using var command = Command(sql, transaction, parameters);
+        command.ExecuteNonQuery();
+    }
+
+    private object? Scalar(string sql, SqliteTransaction? transaction, params (string Name, object Value)[] parameters)
+    {
+        using var command = Command(sql, transaction, parameters);
+        return command.ExecuteScalar();
+    }
+
+    private SqliteCommand Command(string sql, SqliteTransaction? transaction, (string Name, object Value)[] parameters)
+    {
+        var command = _connection.CreateCommand();
         command.CommandText = sql;
         command.Transaction = transaction;
         foreach (var (name, value) in parameters)
@@ -404,14 +509,6 @@ public sealed class ControllerStore : IDisposable
             command.Parameters.AddWithValue(name, value);
         }
 
-        command.ExecuteNonQuery();
-    }
-
-    private object? Scalar(string sql, SqliteTransaction? transaction)
-    {
-        using var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        command.Transaction = transaction;
-        return command.ExecuteScalar();
+        return command;
     }
 }

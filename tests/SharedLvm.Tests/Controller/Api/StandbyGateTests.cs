@@ -61,6 +61,8 @@ public class StandbyGateTests
 
         public Task VerifyAsync(string pool, CancellationToken cancellationToken) => throw new NotSupportedException();
 
+        public Task SaveMarksAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
+
         public void HigherEpochSeen(string node, ulong epoch) => throw new NotSupportedException();
     }
 }

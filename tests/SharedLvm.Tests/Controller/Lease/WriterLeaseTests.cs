@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Health.V1;
+using Grpc.Net.Client;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller;
 using SharedLvm.Contracts.Conventions;
@@ -97,6 +98,45 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         Assert.Contains((await b.Client.ListVolumesAsync(new ListVolumesRequest { Pool = _pool })).Volumes, v => v.Id == before.Id);
         await b.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = "after-takeover", SizeBytes = 8 * MiB });
     }
+
+    [Fact]
+    public async Task A_successor_on_an_empty_state_directory_keeps_fences_drains_reservation_numbers_and_policies_from_the_lu()
+    {
+        LoopDevice.Present(_lu);
+        var a = await StartWithPoolAsync(); // wipe_on_delete NONE; a discovered pool would start with ZERO
+        using var toA = GrpcChannel.ForAddress($"http://{a.Address}");
+        var registryA = new NodeRegistry.NodeRegistryClient(toA);
+        var fencedKey = (await RegisterAsync(registryA, "node-x")).Reservations.Key;
+        // The only node is the victim: nobody can preempt, so the operator's fence is declared.
+        await a.Client.FenceNodeAsync(new FenceNodeRequest { Name = "node-x", Reason = "hung, ticket 42" });
+        var drainedKey = (await RegisterAsync(registryA, "node-y")).Reservations.Key;
+        await a.Client.DrainNodeAsync(new DrainNodeRequest { Name = "node-y" });
+        Assert.NotEqual(fencedKey, drainedKey);
+
+        // A's host is lost with its state directory; B starts on an empty one on another host.
+        var b = await StartAsync(_host2!, 2);
+        await a.StopAsync();
+        await WaitActiveAsync(b, TimeSpan.FromSeconds(30));
+
+        var fenced = await b.Client.GetNodeAsync(new GetNodeRequest { Name = "node-x" });
+        Assert.Equal(NodeState.Fenced, fenced.State);
+        Assert.Contains("hung, ticket 42", fenced.ToString(), StringComparison.Ordinal);
+        Assert.Equal(NodeState.Draining, (await b.Client.GetNodeAsync(new GetNodeRequest { Name = "node-y" })).State);
+        Assert.Equal(WipePolicy.None, (await b.Client.GetPoolAsync(new GetPoolRequest { Name = _pool })).WipeOnDelete);
+
+        // The fenced node's agent comes back: B keeps its key and does not let it register back in.
+        using var toB = GrpcChannel.ForAddress($"http://{b.Address}");
+        var registryB = new NodeRegistry.NodeRegistryClient(toB);
+        var again = await RegisterAsync(registryB, "node-x");
+        Assert.Equal(fencedKey, again.Reservations.Key);
+        Assert.False(again.Reservations.Register, "a fenced node must not be told to register its key again");
+        Assert.Equal(drainedKey, (await RegisterAsync(registryB, "node-y")).Reservations.Key);
+        var newcomer = (await RegisterAsync(registryB, "node-z")).Reservations.Key;
+        Assert.DoesNotContain(newcomer, new[] { fencedKey, drainedKey });
+    }
+
+    private static async Task<RegisterNodeResponse> RegisterAsync(NodeRegistry.NodeRegistryClient registry, string node) =>
+        await registry.RegisterNodeAsync(new RegisterNodeRequest { NodeName = node, Address = "127.0.0.1:9", AgentVersion = "test" });
 
     [Fact]
     public async Task A_paused_controller_whose_lease_was_taken_writes_nothing_and_stops()

@@ -73,4 +73,58 @@ public sealed class ControllerStoreTests : IDisposable
         Assert.Equal("san1", Assert.Single(reopened.Pools()).Name);
         Assert.Equal(new NodeRow("node-a", "10.0.0.1:7401", "Fenced", "0.1.0"), Assert.Single(reopened.Nodes()));
     }
+
+    [Fact]
+    public void Marks_exported_by_one_state_directory_are_taken_over_by_an_empty_one()
+    {
+        var since = DateTimeOffset.Parse("2026-12-03T06:00:00Z", System.Globalization.CultureInfo.InvariantCulture);
+        ClusterMarks marks;
+        using (var old = new ControllerStore(Database))
+        {
+            old.AddPool(new PoolRow("san1", "san1", "/dev/mapper/3600a", "3600a", WipeOnDelete.None));
+            old.ReservationNumber("node-a");
+            old.ReservationNumber("node-b");
+            old.ReservationNumber("node-c");
+            old.SaveNode(new NodeRow("node-a", "10.0.0.1:7401", "Fenced", "0.1.0"));
+            old.SaveFence(new FenceRow("node-a", "freeing", "Storage", "Operator", "hung, ticket 8", since));
+            old.SaveNode(new NodeRow("node-b", "10.0.0.2:7401", "Draining", "0.1.0"));
+            old.SaveNode(new NodeRow("node-c", "10.0.0.3:7401", "Ready", "0.1.0"));
+            marks = old.ExportMarks().Marks;
+        }
+
+        using var fresh = new ControllerStore(Path.Combine(_directory, "fresh.db"));
+        fresh.AddPool(new PoolRow("san1", "san1", "/dev/mapper/3600a", "3600a")); // discovered: ZERO until the marks say otherwise
+        fresh.ReservationNumber("node-d"); // registered here first: number 1, which node-a holds on the LU
+        fresh.ImportMarks(marks);
+
+        Assert.Equal(WipeOnDelete.None, Assert.Single(fresh.Pools()).WipeOnDelete);
+        var numbers = fresh.ReservationNumbers();
+        Assert.Equal((1u, 2u, 3u), (numbers["node-a"], numbers["node-b"], numbers["node-c"]));
+        Assert.False(numbers.ContainsKey("node-d"), "a number another node holds on the LU is given up");
+        Assert.Equal(4u, fresh.ReservationNumber("node-d"));
+        var states = fresh.Nodes().ToDictionary(n => n.Name, n => n.State);
+        Assert.Equal(("Fenced", "Draining", "Unreachable"), (states["node-a"], states["node-b"], states["node-c"]));
+        Assert.Equal(new FenceRow("node-a", "freeing", "Storage", "Operator", "hung, ticket 8", since), Assert.Single(fresh.Fences()));
+    }
+
+    [Fact]
+    public void The_marks_version_rises_with_marks_and_not_with_liveness()
+    {
+        using var store = new ControllerStore(Database);
+        store.SaveNode(new NodeRow("node-a", "10.0.0.1:7401", "Ready", "0.1.0"));
+        var before = store.MarksVersion;
+        store.SaveNode(new NodeRow("node-a", "10.0.0.1:7401", "Unreachable", "0.1.0"));
+        store.SaveNode(new NodeRow("node-a", "10.0.0.1:7401", "Ready", "0.1.0"));
+        Assert.Equal(before, store.MarksVersion);
+        store.ReservationNumber("node-a");
+        Assert.True(store.MarksVersion > before, "a new reservation number is a mark");
+        before = store.MarksVersion;
+        store.ReservationNumber("node-a");
+        Assert.Equal(before, store.MarksVersion);
+        store.SaveNode(new NodeRow("node-a", "10.0.0.1:7401", "Draining", "0.1.0"));
+        Assert.True(store.MarksVersion > before, "DRAINING is a mark");
+        before = store.MarksVersion;
+        store.SaveNode(new NodeRow("node-a", "10.0.0.1:7401", "Ready", "0.1.0"));
+        Assert.True(store.MarksVersion > before, "leaving DRAINING is a mark");
+    }
 }
