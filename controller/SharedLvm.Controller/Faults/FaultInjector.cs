@@ -5,7 +5,10 @@ namespace SharedLvm.Controller.Faults;
 /// <summary>
 /// Named crash points in every write path: "{operation}.before_journal", ".after_journal",
 /// ".during_lvm", ".after_lvm", ".before_reply"; for a batched commit "batch.before_journal",
-/// "batch.after_journal", "batch.during_lvm", "batch.after_lvm", "batch.before_reply". Inert unless
+/// "batch.after_journal", "batch.during_lvm", "batch.after_lvm", "batch.before_reply"; fences
+/// "fence.after_intent", ".after_preempt", ".after_mark"; the writer lease "lease.after_area_lvcreate"
+/// (before the area is formatted), "lease.after_acquire" (held, no epoch yet), "lease.after_epoch"
+/// (before the LU's marks are taken), "marks.after_write" (one pool's copy written). Inert unless
 /// the controller was started with SHAREDLVM_FAULTS (a test setting): then each listed point kills
 /// the process with SIGKILL, with the given probability, so the crash test can prove restart converges (invariant 4).
 /// </summary>

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using SharedLvm.Controller.Faults;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
 using SharedLvm.Hosting;
@@ -28,6 +29,7 @@ public sealed class SanlockLease : IWriterLease
     private readonly ControllerEpoch _epoch;
     private readonly IProcessRunner _runner;
     private readonly IHostApplicationLifetime _lifetime;
+    private readonly FaultInjector _faults;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Held> _held = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _marksGate = new(1, 1);
@@ -36,7 +38,7 @@ public sealed class SanlockLease : IWriterLease
     private volatile bool _active;
     private volatile string? _activeAddress;
 
-    public SanlockLease(ISanlock sanlock, ControllerOptions options, ControllerStore store, ControllerEpoch epoch, IProcessRunner runner, IHostApplicationLifetime lifetime, ILogger<SanlockLease> logger)
+    public SanlockLease(ISanlock sanlock, ControllerOptions options, ControllerStore store, ControllerEpoch epoch, IProcessRunner runner, IHostApplicationLifetime lifetime, FaultInjector faults, ILogger<SanlockLease> logger)
     {
         if (options.HostId is < 1 or > 250)
         {
@@ -49,6 +51,7 @@ public sealed class SanlockLease : IWriterLease
         _epoch = epoch;
         _runner = runner;
         _lifetime = lifetime;
+        _faults = faults;
         _logger = logger;
     }
 
@@ -82,6 +85,7 @@ public sealed class SanlockLease : IWriterLease
         // every controller asks in the same order).
         foreach (var (_, area) in located.Where(l => l.Area is not null))
         {
+            await EnsureFormattedAsync(area!, cancellationToken).ConfigureAwait(false);
             await HoldAsync(area!, cancellationToken).ConfigureAwait(false);
         }
 
@@ -90,6 +94,7 @@ public sealed class SanlockLease : IWriterLease
             await HoldAsync(await CreateAreaAsync(row, "pool from before the lease", cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
         }
 
+        _faults.Hit("lease.after_acquire");
         var seen = _held.Values.Select(h => h.Area.ReadRecord()?.Epoch ?? 0).DefaultIfEmpty(0UL).Max();
         var epoch = _store.TakeEpoch(_epoch.ControllerId, seen);
         _epoch.Set(epoch);
@@ -97,6 +102,8 @@ public sealed class SanlockLease : IWriterLease
         {
             WriteRecord(held.Area, epoch);
         }
+
+        _faults.Hit("lease.after_epoch");
 
         // What the last active controller recorded (fences, drains, reservation numbers, policies)
         // wins over this state directory, which may be empty or from before a takeover.
@@ -125,6 +132,7 @@ public sealed class SanlockLease : IWriterLease
         await VerifyAsync(pool.Name, cancellationToken).ConfigureAwait(false);
         var area = await LocateAsync(pool, cancellationToken).ConfigureAwait(false)
             ?? await CreateAreaAsync(pool, "new pool", cancellationToken).ConfigureAwait(false);
+        await EnsureFormattedAsync(area, cancellationToken).ConfigureAwait(false);
         await HoldAsync(area, cancellationToken).ConfigureAwait(false);
         WriteRecord(area, _epoch.Value);
     }
@@ -173,6 +181,7 @@ public sealed class SanlockLease : IWriterLease
                 try
                 {
                     await Task.Run(() => held.Area.WriteMarks(marks), CancellationToken.None).WaitAsync(DiskTimeout, cancellationToken).ConfigureAwait(false);
+                    _faults.Hit("marks.after_write");
                 }
                 catch (Exception e) when (e is IOException or SharedLvm.Os.Devices.BlockDeviceException or TimeoutException)
                 {
@@ -268,30 +277,44 @@ public sealed class SanlockLease : IWriterLease
     private async Task<LeaseArea?> LocateAsync(PoolRow row, CancellationToken cancellationToken) =>
         LeaseArea.From(row.Name, await Reader(row).LayoutAsync(row.VgName, LeaseArea.LvName, cancellationToken).ConfigureAwait(false));
 
-    /// <summary>lvcreate the area and format it: only the controller whose lvcreate won formats.</summary>
+    /// <summary>lvcreate the area (another controller's lvcreate may win: lvm lets one) and format it.</summary>
     private async Task<LeaseArea> CreateAreaAsync(PoolRow row, string reason, CancellationToken cancellationToken)
     {
         ControllerLog.LeaseAreaCreated(_logger, row.Name, LeaseArea.LvName, reason);
         var lvm = new LvmMetadataWriter(_runner, PoolRegistry.LvmConfigFor(row, _options), _options.LvmTimeout, _options.LvmBinary);
-        bool created;
         try
         {
             await lvm.LvCreateAsync(row.VgName, LeaseArea.LvName, LeaseArea.SizeBytes, [], cancellationToken).ConfigureAwait(false);
-            created = true;
         }
         catch (LvmException e) when (e.Kind == LvmErrorKind.AlreadyExists)
         {
-            created = false;
         }
 
+        _faults.Hit("lease.after_area_lvcreate");
         var area = await LocateAsync(row, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"{row.VgName}/{LeaseArea.LvName} is missing right after lvcreate.");
-        if (created)
+        await EnsureFormattedAsync(area, cancellationToken).ConfigureAwait(false);
+        return area;
+    }
+
+    /// <summary>
+    /// Formats an area whose writer resource holds no leader record: one created by a controller that
+    /// died before (or while) formatting it, which nobody can join until it is. The format writes the
+    /// lockspace, then the resource, so the resource's record means the whole area is formatted and
+    /// held areas are never touched. Two controllers formatting at once write the same thing before
+    /// either has joined (a join takes seconds, a format milliseconds); a joiner whose delta lease a
+    /// late format wiped fails its renewal and joins again, and the leader check before every write
+    /// catches anything else.
+    /// </summary>
+    private async Task EnsureFormattedAsync(LeaseArea area, CancellationToken cancellationToken)
+    {
+        if (await Task.Run(() => PaxosLeader.Read(area.ResourceDisk), CancellationToken.None).WaitAsync(DiskTimeout, cancellationToken).ConfigureAwait(false) is not null)
         {
-            await _sanlock.FormatAsync(area.Lockspace, area.LockspaceDisk, LeaseArea.Resource, area.ResourceDisk, _options.LeaseIoTimeoutSeconds, cancellationToken).ConfigureAwait(false);
+            return;
         }
 
-        return area;
+        ControllerLog.LeaseAreaFormatted(_logger, area.Pool, area.Lockspace);
+        await _sanlock.FormatAsync(area.Lockspace, area.LockspaceDisk, LeaseArea.Resource, area.ResourceDisk, _options.LeaseIoTimeoutSeconds, cancellationToken).ConfigureAwait(false);
     }
 
     private LvmReader Reader(PoolRow row) => new(_runner, PoolRegistry.LvmConfigFor(row, _options), _options.LvmTimeout, _options.LvmBinary);
