@@ -73,6 +73,18 @@ public sealed class PoolCatalog
                 }
             }
 
+            // The owner tag is the LU's record of an attachment; the phase and device are this
+            // controller's cache. A successor on an empty state directory (or one from before the
+            // attach) takes the tag's word: ATTACHED, device unknown until the next (idempotent)
+            // attach asks the node, rather than AVAILABLE for a volume a node may be writing.
+            foreach (var record in _byId.Values)
+            {
+                foreach (var owner in record.Owners.Where(o => !_attachments.ContainsKey((record.Id, o))))
+                {
+                    _attachments[(record.Id, owner)] = new AttachmentRecord(record.Id, owner, AttachmentPhase.Attached, null, DateTimeOffset.UtcNow);
+                }
+            }
+
             var vg = report.VolumeGroup;
             VgUuid = vg.Uuid;
             _capacity = new PoolCapacity(vg.SizeBytes, vg.FreeBytes, vg.ExtentSizeBytes, vg.Seqno, vg.MetadataAreaSizeBytes, vg.MetadataAreaFreeBytes, vg.LvCount);

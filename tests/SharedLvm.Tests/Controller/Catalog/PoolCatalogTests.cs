@@ -105,6 +105,20 @@ public class PoolCatalogTests
         Assert.Equal(AttachmentPhase.Attached, Assert.Single(catalog.Attachments(volume)).Phase);
     }
 
+    [Fact]
+    public void An_owner_tag_without_a_recorded_attachment_loads_as_attached_with_its_device_unknown()
+    {
+        var id = VolumeId.New();
+        var lv = new LogicalVolume("pool", VolumeId.LvName(id), "uuid", 8 * MiB,
+            [LvTags.Managed, LvTags.NamePrefix + "web", OwnerTag.For("node-b")], "-wi-------", string.Empty, null, null, null);
+        var catalog = new PoolCatalog("pool");
+        catalog.Load(Report([lv]), []); // a successor's empty state directory
+        var volume = catalog.GetByName("web")!;
+        var attachment = Assert.Single(catalog.Attachments(volume));
+        Assert.Equal(("node-b", AttachmentPhase.Attached, (AttachedDevice?)null), (attachment.Node, attachment.Phase, attachment.Device));
+        Assert.Equal(VolumeLifecycle.Attached, catalog.StateOf(volume));
+    }
+
     private static PoolCatalog Loaded()
     {
         var catalog = new PoolCatalog("pool");
