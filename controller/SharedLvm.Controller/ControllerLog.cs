@@ -112,7 +112,7 @@ internal static partial class ControllerLog
     [LoggerMessage(3960, LogLevel.Warning, "Writer lease: the cluster's marks could not be written beside pool {Pool}'s lease: {Error}")]
     public static partial void MarksNotWritten(ILogger logger, string pool, string error);
 
-    [LoggerMessage(3961, LogLevel.Information, "Writer lease: pool {Pool}'s lease area (lockspace {Lockspace}) holds no writer resource yet; formatting it")]
+    [LoggerMessage(3961, LogLevel.Information, "Writer lease: pool {Pool}'s lease area (lockspace {Lockspace}) is new or holds no writer resource of its own yet; formatting it")]
     public static partial void LeaseAreaFormatted(ILogger logger, string pool, string lockspace);
 
     [LoggerMessage(3958, LogLevel.Critical, "Controller start-up failed; stopping")]

@@ -282,23 +282,35 @@ public sealed class SanlockLease : IWriterLease
     {
         ControllerLog.LeaseAreaCreated(_logger, row.Name, LeaseArea.LvName, reason);
         var lvm = new LvmMetadataWriter(_runner, PoolRegistry.LvmConfigFor(row, _options), _options.LvmTimeout, _options.LvmBinary);
+        bool created;
         try
         {
             await lvm.LvCreateAsync(row.VgName, LeaseArea.LvName, LeaseArea.SizeBytes, [], cancellationToken).ConfigureAwait(false);
+            created = true;
         }
         catch (LvmException e) when (e.Kind == LvmErrorKind.AlreadyExists)
         {
+            created = false;
         }
 
         _faults.Hit("lease.after_area_lvcreate");
         var area = await LocateAsync(row, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"{row.VgName}/{LeaseArea.LvName} is missing right after lvcreate.");
-        await EnsureFormattedAsync(area, cancellationToken).ConfigureAwait(false);
+        if (created)
+        {
+            // Whatever the extents held before (an old lease area's records) is not this area's.
+            await FormatAsync(area, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await EnsureFormattedAsync(area, cancellationToken).ConfigureAwait(false);
+        }
+
         return area;
     }
 
     /// <summary>
-    /// Formats an area whose writer resource holds no leader record: one created by a controller that
+    /// Formats an area whose writer resource holds no leader record of its own lockspace: one created by a controller that
     /// died before (or while) formatting it, which nobody can join until it is. The format writes the
     /// lockspace, then the resource, so the resource's record means the whole area is formatted and
     /// held areas are never touched. Two controllers formatting at once write the same thing before
@@ -308,11 +320,18 @@ public sealed class SanlockLease : IWriterLease
     /// </summary>
     private async Task EnsureFormattedAsync(LeaseArea area, CancellationToken cancellationToken)
     {
-        if (await Task.Run(() => PaxosLeader.Read(area.ResourceDisk), CancellationToken.None).WaitAsync(DiskTimeout, cancellationToken).ConfigureAwait(false) is not null)
+        // A record of another lockspace is an old area's, left on the extents this LV now uses.
+        var leader = await Task.Run(() => PaxosLeader.Read(area.ResourceDisk), CancellationToken.None).WaitAsync(DiskTimeout, cancellationToken).ConfigureAwait(false);
+        if (leader is not null && string.Equals(leader.Space, area.Lockspace, StringComparison.Ordinal))
         {
             return;
         }
 
+        await FormatAsync(area, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task FormatAsync(LeaseArea area, CancellationToken cancellationToken)
+    {
         ControllerLog.LeaseAreaFormatted(_logger, area.Pool, area.Lockspace);
         await _sanlock.FormatAsync(area.Lockspace, area.LockspaceDisk, LeaseArea.Resource, area.ResourceDisk, _options.LeaseIoTimeoutSeconds, cancellationToken).ConfigureAwait(false);
     }
