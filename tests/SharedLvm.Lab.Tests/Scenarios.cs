@@ -897,6 +897,8 @@ public sealed class Scenarios : IClassFixture<Lab>
                 }
 
                 await standby.CreateVolumeAsync(new CreateVolumeRequest { Pool = "guests", Name = volume, SizeBytes = 8 * MiB }, deadline: DateTime.UtcNow.AddSeconds(30));
+                // Where the takeover's seconds went, in the new active controller's own words.
+                _output.WriteLine(_lab.Guest(node, "journalctl -u lab-controller-7420 --no-pager -o short-precise -n 25", check: false));
                 return (activeAt ?? since.Elapsed.TotalSeconds, since.Elapsed.TotalSeconds);
             }
             catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded)
