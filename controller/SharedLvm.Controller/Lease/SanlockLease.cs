@@ -130,9 +130,16 @@ public sealed class SanlockLease : IWriterLease
     {
         // The new area's lvcreate is a VG write like any other: only under the lease we hold.
         await VerifyAsync(pool.Name, cancellationToken).ConfigureAwait(false);
-        var area = await LocateAsync(pool, cancellationToken).ConfigureAwait(false)
-            ?? await CreateAreaAsync(pool, "new pool", cancellationToken).ConfigureAwait(false);
-        await EnsureFormattedAsync(area, cancellationToken).ConfigureAwait(false);
+        var area = await LocateAsync(pool, cancellationToken).ConfigureAwait(false);
+        if (area is null)
+        {
+            area = await CreateAreaAsync(pool, "new pool", cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await EnsureFormattedAsync(area, cancellationToken).ConfigureAwait(false);
+        }
+
         await HoldAsync(area, cancellationToken).ConfigureAwait(false);
         WriteRecord(area, _epoch.Value);
     }
@@ -167,11 +174,13 @@ public sealed class SanlockLease : IWriterLease
         await _marksGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var (marks, version) = _store.ExportMarks();
-            if (version == _marksSaved || _held.Values.MinBy(h => h.Area.Pool, StringComparer.Ordinal) is not { } home)
+            // Every registration asks: read the tables only when something changed.
+            if (_store.MarksVersion == _marksSaved || _held.Values.MinBy(h => h.Area.Pool, StringComparer.Ordinal) is not { } home)
             {
                 return; // unchanged, or no pool yet: no LU to keep them on
             }
+
+            var (marks, version) = _store.ExportMarks();
 
             await VerifyAsync(home.Area.Pool, cancellationToken).ConfigureAwait(false);
             marks = marks with { Epoch = _epoch.Value, Sequence = ++_marksSequence };

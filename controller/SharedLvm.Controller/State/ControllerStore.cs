@@ -222,7 +222,7 @@ public sealed class ControllerStore : IDisposable
     {
         lock (_gate)
         {
-            var stored = Scalar("SELECT state FROM nodes WHERE name = $n", null, ("$n", node.Name)) as string;
+            var stored = StoredState(node.Name, null);
             if (stored != node.State && (IsMark(stored) || IsMark(node.State)))
             {
                 _marksVersion++;
@@ -250,7 +250,7 @@ public sealed class ControllerStore : IDisposable
             }
 
             var next = Scalar("SELECT COALESCE(MAX(number), 0) + 1 FROM reservation_numbers", transaction) is long n ? n : 1;
-            Execute("INSERT INTO reservation_numbers(node, number, assigned) VALUES($n, $k, $t)", transaction, ("$n", node), ("$k", next), ("$t", Now()));
+            InsertReservationNumber(node, next, transaction);
             transaction.Commit();
             _marksVersion++;
             return (uint)next;
@@ -296,10 +296,7 @@ public sealed class ControllerStore : IDisposable
     {
         lock (_gate)
         {
-            Execute("INSERT INTO fences(node, phase, kind, trigger, reason, since) VALUES($n, $p, $k, $g, $r, $t) " +
-                    "ON CONFLICT(node) DO UPDATE SET phase = $p, kind = $k, trigger = $g, reason = $r, since = $t", null,
-                ("$n", fence.Node), ("$p", fence.Phase), ("$k", fence.Kind), ("$g", fence.Trigger), ("$r", fence.Reason),
-                ("$t", fence.Since.ToString("O", CultureInfo.InvariantCulture)));
+            UpsertFence(fence, null);
             _marksVersion++;
         }
     }
@@ -362,20 +359,21 @@ public sealed class ControllerStore : IDisposable
                 if (node.ReservationNumber is { } number)
                 {
                     Execute("DELETE FROM reservation_numbers WHERE number = $k", transaction, ("$k", (long)number));
-                    Execute("INSERT INTO reservation_numbers(node, number, assigned) VALUES($n, $k, $t)", transaction, ("$n", node.Name), ("$k", (long)number), ("$t", Now()));
+                    InsertReservationNumber(node.Name, number, transaction);
                 }
 
-                var stored = Scalar("SELECT state FROM nodes WHERE name = $n", transaction, ("$n", node.Name)) as string;
+                var stored = StoredState(node.Name, transaction);
                 var state = IsMark(node.Mark) ? node.Mark : IsMark(stored) || stored is null ? nameof(Catalog.NodeLiveness.Unreachable) : stored;
                 Execute("INSERT INTO nodes(name, address, state, agent_version, registered) VALUES($n, $a, $s, $v, $t) " +
                         "ON CONFLICT(name) DO UPDATE SET state = $s", transaction,
                     ("$n", node.Name), ("$a", node.Address), ("$s", state), ("$v", node.AgentVersion), ("$t", Now()));
-                Execute("DELETE FROM fences WHERE node = $n", transaction, ("$n", node.Name));
                 if (node.Fence is { } fence)
                 {
-                    Execute("INSERT INTO fences(node, phase, kind, trigger, reason, since) VALUES($n, $p, $k, $g, $r, $t)", transaction,
-                        ("$n", node.Name), ("$p", fence.Phase), ("$k", fence.Kind), ("$g", fence.Trigger), ("$r", fence.Reason),
-                        ("$t", fence.Since.ToString("O", CultureInfo.InvariantCulture)));
+                    UpsertFence(fence with { Node = node.Name }, transaction);
+                }
+                else
+                {
+                    Execute("DELETE FROM fences WHERE node = $n", transaction, ("$n", node.Name));
                 }
             }
 
@@ -391,6 +389,18 @@ public sealed class ControllerStore : IDisposable
             _marksVersion++;
         }
     }
+
+    private string? StoredState(string node, SqliteTransaction? transaction) =>
+        Scalar("SELECT state FROM nodes WHERE name = $n", transaction, ("$n", node)) as string;
+
+    private void InsertReservationNumber(string node, long number, SqliteTransaction transaction) =>
+        Execute("INSERT INTO reservation_numbers(node, number, assigned) VALUES($n, $k, $t)", transaction, ("$n", node), ("$k", number), ("$t", Now()));
+
+    private void UpsertFence(FenceRow fence, SqliteTransaction? transaction) =>
+        Execute("INSERT INTO fences(node, phase, kind, trigger, reason, since) VALUES($n, $p, $k, $g, $r, $t) " +
+                "ON CONFLICT(node) DO UPDATE SET phase = $p, kind = $k, trigger = $g, reason = $r, since = $t", transaction,
+            ("$n", fence.Node), ("$p", fence.Phase), ("$k", fence.Kind), ("$g", fence.Trigger), ("$r", fence.Reason),
+            ("$t", fence.Since.ToString("O", CultureInfo.InvariantCulture)));
 
     private static bool IsMark(string? state) => state is nameof(Catalog.NodeLiveness.Fenced) or nameof(Catalog.NodeLiveness.Draining);
 
