@@ -88,8 +88,17 @@ public static class AgentHost
                 $"certificate {options.TlsCertificate} is {own.Name} ({own.Role}), but this agent is node {options.NodeName}: the controller would refuse every report (scripts/pki node {options.NodeName})");
         }
 
-        // A plaintext --controller with TLS on fails here, not in the link's first connection attempt.
-        security.Resolve(options.Controller);
+        // A plaintext --controller with TLS on fails here, not in the link's first connection attempt;
+        // so does a list of addresses with a bad one in it.
+        if (options.ControllerAddresses.Length == 0)
+        {
+            throw new ArgumentException("--controller names no address.");
+        }
+
+        foreach (var address in options.ControllerAddresses)
+        {
+            security.Resolve(address);
+        }
         Directory.CreateDirectory(options.StateDirectory);
         GrpcServer.Configure<AgentStatusMapper>(builder, new GrpcServerSettings(options.Listen, security, AgentAccess.Policy(), options.AuditLogPath));
         MetricsEndpoint.Configure(builder, options.MetricsListen, new MetricScope(new KeyValuePair<string, string>("node", options.NodeName)), AgentMetrics.MeterName);

@@ -27,8 +27,11 @@ public sealed class AgentOptions
     /// <summary>This node's name as the controller knows it; defaults to the hostname.</summary>
     public string NodeName { get; set; } = Environment.MachineName.ToLowerInvariant();
 
-    /// <summary>The controller's API: host:port (https, or http with Insecure) or a URL.</summary>
+    /// <summary>The controller's API: host:port (https, or http with Insecure) or a URL; several, comma-separated.</summary>
     public string Controller { get; set; } = "127.0.0.1:7400";
+
+    /// <summary><see cref="Controller"/>'s addresses: one controller, or an active one and its standbys.</summary>
+    public string[] ControllerAddresses => Controller.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>host:port the controller reaches this agent at, when it differs from Listen (NAT, 0.0.0.0).</summary>
     public string? AdvertiseAddress { get; set; }

@@ -52,7 +52,7 @@ public sealed class ControllerLink : BackgroundService
     {
         // One controller, or several (one active, standbys): a standby names the active one in a
         // trailer; an unreachable controller makes the agent try the next address.
-        var controllers = _options.Controller.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var controllers = _options.ControllerAddresses;
         var current = controllers[0];
         var channel = Dial(current);
         var registry = new NodeRegistry.NodeRegistryClient(channel);

@@ -33,6 +33,11 @@ public sealed class AgentHostTests : IAsyncLifetime
 
     private string NotifyPath => Path.Combine(_directory, "notify");
 
+    /// <summary>
+    /// The binary as systemd starts it, with two controller addresses (an active one and a standby):
+    /// found in the SAN lab, a list made the agent die at start (the start-up check parsed the whole
+    /// list as one URL).
+    /// </summary>
     [Fact]
     public async Task Agent_started_by_systemd_says_ready_then_its_status_and_stopping()
     {
@@ -43,7 +48,7 @@ public sealed class AgentHostTests : IAsyncLifetime
         var info = new ProcessStartInfo(systemd) { RedirectStandardError = true, RedirectStandardOutput = true };
         info.ArgumentList.Add("-c");
         // "; exit" keeps the shell alive as the parent (a lone command would be exec'd in its place).
-        info.ArgumentList.Add($"dotnet {agent} --listen 127.0.0.1:0 --metrics-listen '' --node node-a --state-dir {_directory}/state --controller http://127.0.0.1:1 --insecure; exit $?");
+        info.ArgumentList.Add($"dotnet {agent} --listen 127.0.0.1:0 --metrics-listen '' --node node-a --state-dir {_directory}/state --controller http://127.0.0.1:1,http://127.0.0.1:2 --insecure; exit $?");
         info.Environment["NOTIFY_SOCKET"] = NotifyPath;
         using var process = Process.Start(info)!;
         try
