@@ -32,5 +32,11 @@ public class AgentException : Exception
         Kind = kind;
     }
 
+    public AgentException(AgentErrorKind kind, string message, Exception innerException)
+        : base(message, innerException)
+    {
+        Kind = kind;
+    }
+
     public AgentErrorKind Kind { get; } = AgentErrorKind.FailedPrecondition;
 }

@@ -52,9 +52,11 @@ public sealed class DataMover(TimeProvider time)
     /// Copies an LV's data onto another LV of the same size, from <paramref name="resumeFrom"/> bytes
     /// on. A block that reads as zeros is zeroed on the target (BLKZEROOUT: offloaded, and a thin LU
     /// stays thin) instead of written; nothing is skipped, since the target's extents may hold
-    /// anything.
+    /// anything. A snapshot source is its origin's runs (<paramref name="sourceRuns"/>) read through
+    /// its COW store's exception table (<paramref name="snapshotCowRuns"/>, <see cref="CowExceptionTable"/>).
     /// </summary>
-    public Task CopyAsync(string sourceDevice, IReadOnlyList<ExtentRun> sourceRuns, string targetDevice, IReadOnlyList<ExtentRun> targetRuns,
+    public Task CopyAsync(string sourceDevice, IReadOnlyList<ExtentRun> sourceRuns, IReadOnlyList<ExtentRun>? snapshotCowRuns,
+        string targetDevice, IReadOnlyList<ExtentRun> targetRuns,
         ulong resumeFrom, ulong maxBytesPerSecond, Action<DataProgressSample> report, CancellationToken cancellationToken) =>
         RunAsync(() =>
         {
@@ -66,6 +68,8 @@ public sealed class DataMover(TimeProvider time)
 
             using var source = BlockDevice.Open(sourceDevice, writable: false);
             using var target = BlockDevice.Open(targetDevice, writable: true);
+            using var snapshot = snapshotCowRuns is null ? null : CowExceptionTable.Open(
+                (buffer, cowOffset) => ReadRuns(source, snapshotCowRuns, buffer, cowOffset), Total(snapshotCowRuns), total);
             using var first = new AlignedBuffer(ChunkBytes);
             using var second = new AlignedBuffer(ChunkBytes);
             var pacer = new Pacer(time, maxBytesPerSecond, resumeFrom, total, report);
@@ -97,6 +101,7 @@ public sealed class DataMover(TimeProvider time)
                     var length = Math.Min(Math.Min(fromLength, toLength), Math.Min((ulong)ChunkBytes, total - lvOffset));
                     var span = reading.Span[..(int)length];
                     source.Read(span, from);
+                    snapshot?.Overlay(span, lvOffset);
                     var zero = !span.ContainsAnyExcept((byte)0);
                     Settle();
                     var buffer = reading;
@@ -148,6 +153,19 @@ public sealed class DataMover(TimeProvider time)
         var run = runs.FirstOrDefault(r => lvOffset >= r.LvOffsetBytes && lvOffset < r.LvOffsetBytes + r.LengthBytes)
             ?? throw new ArgumentOutOfRangeException(nameof(lvOffset), $"LV offset {lvOffset} is in none of the LV's runs.");
         return (run.DeviceOffsetBytes + (lvOffset - run.LvOffsetBytes), run.LvOffsetBytes + run.LengthBytes - lvOffset);
+    }
+
+    /// <summary>Reads bytes of an LV at an LV offset, across its runs.</summary>
+    private static void ReadRuns(BlockDevice device, IReadOnlyList<ExtentRun> runs, Span<byte> buffer, ulong lvOffset)
+    {
+        var done = 0;
+        while (done < buffer.Length)
+        {
+            var (at, contiguous) = Locate(runs, lvOffset + (ulong)done);
+            var length = (int)Math.Min(contiguous, (ulong)(buffer.Length - done));
+            device.Read(buffer.Slice(done, length), at);
+            done += length;
+        }
     }
 
     private static ulong Total(IReadOnlyList<ExtentRun> runs) => runs.Aggregate(0UL, (sum, r) => sum + r.LengthBytes);

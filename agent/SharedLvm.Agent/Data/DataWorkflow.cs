@@ -13,7 +13,8 @@ namespace SharedLvm.Agent.Data;
 /// controller decides; the agent refuses anything that could destroy live data on its own reading
 /// of the VG: a wipe only of an LV the controller marked for wiping when its volume was deleted, a
 /// copy only onto a clone still waiting for its data, never an LV active on this node, only linear
-/// LVs (their bytes are the extents, in order), and only on the LU the command names.
+/// LVs (their bytes are the extents, in order) or a COW snapshot of one (read through its exception
+/// table), and only on the LU the command names.
 /// </summary>
 public sealed class DataWorkflow
 {
@@ -63,7 +64,7 @@ public sealed class DataWorkflow
     public async IAsyncEnumerable<DataProgress> CopyAsync(LvRef source, LvRef target, ulong resumeFrom, ulong maxBytesPerSecond,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        var from = await LayoutAsync(source, cancellationToken).ConfigureAwait(false);
+        var from = await LayoutAsync(source, cancellationToken, snapshotAllowed: true).ConfigureAwait(false);
         var to = await LayoutAsync(target, cancellationToken).ConfigureAwait(false);
         if (!to.Tags.Contains(DataTags.CopyPending, StringComparer.Ordinal))
         {
@@ -76,18 +77,45 @@ public sealed class DataWorkflow
             throw new AgentException(AgentErrorKind.FailedPrecondition, $"{source.VgName}/{source.LvName} is being deleted; there is nothing to copy.");
         }
 
+        // A snapshot's data is its origin's extents read through its COW store (CowExceptionTable):
+        // nothing is activated, and its origin may be attached and written elsewhere meanwhile.
+        var cow = from.IsSnapshot ? from : null;
+        if (cow is not null)
+        {
+            from = await LayoutAsync(new LvRef(source) { LvName = cow.Origin }, cancellationToken).ConfigureAwait(false);
+            if (from.Runs[0].PvPath != cow.Runs[0].PvPath)
+            {
+                throw new AgentException(AgentErrorKind.FailedPrecondition, $"Snapshot {source.LvName} and its origin {cow.Origin} lie on different PVs; a pool is one LU.");
+            }
+        }
+        else
+        {
+            // A plain source is read below LVM: a holder writing it now would tear the copy.
+            await CheckInactiveAsync(from, cancellationToken).ConfigureAwait(false);
+        }
+
         if (to.SizeBytes < from.SizeBytes)
         {
             throw new AgentException(AgentErrorKind.FailedPrecondition, $"The clone {target.LvName} has {to.SizeBytes} bytes, its source {from.SizeBytes}.");
         }
 
-        await CheckInactiveAsync(from, cancellationToken).ConfigureAwait(false);
         await CheckInactiveAsync(to, cancellationToken).ConfigureAwait(false);
         var sourceDevice = Device(from, source);
         var targetDevice = Device(to, target);
-        AgentLog.DataJobStarted(_logger, "copy", target.VolumeId, target.VgName, target.LvName, _options.NodeName, from.SizeBytes, resumeFrom, "direct I/O");
-        await foreach (var progress in RunAsync("copy", target, "direct", (report, ct) =>
-            _mover.CopyAsync(sourceDevice, from.Runs, targetDevice, to.Runs, resumeFrom, Rate(maxBytesPerSecond), report, ct), cancellationToken).ConfigureAwait(false))
+        var method = cow is null ? "direct I/O" : $"direct I/O, snapshot of {cow.Origin}";
+        AgentLog.DataJobStarted(_logger, "copy", target.VolumeId, target.VgName, target.LvName, _options.NodeName, from.SizeBytes, resumeFrom, method);
+        await foreach (var progress in RunAsync("copy", target, "direct", async (report, ct) =>
+        {
+            try
+            {
+                await _mover.CopyAsync(sourceDevice, from.Runs, cow?.Runs, targetDevice, to.Runs, resumeFrom, Rate(maxBytesPerSecond), report, ct).ConfigureAwait(false);
+            }
+            catch (InvalidDataException e) when (cow is not null)
+            {
+                // The COW store can't be read as a snapshot (overflowed, or not one): no copy can be made from it.
+                throw new AgentException(AgentErrorKind.FailedPrecondition, $"Snapshot {source.VgName}/{source.LvName} of {cow.Origin} can't be copied: {e.Message}", e);
+            }
+        }, cancellationToken).ConfigureAwait(false))
         {
             yield return progress;
         }
@@ -149,10 +177,20 @@ public sealed class DataWorkflow
 
     private ulong Rate(ulong asked) => asked == 0 ? _options.DataJobMaxBytesPerSecond : Math.Min(asked, _options.DataJobMaxBytesPerSecond);
 
-    private async Task<LvLayout> LayoutAsync(LvRef lv, CancellationToken cancellationToken)
+    private async Task<LvLayout> LayoutAsync(LvRef lv, CancellationToken cancellationToken, bool snapshotAllowed = false)
     {
         var layout = await _lvm.LayoutAsync(lv.VgName, lv.LvName, cancellationToken).ConfigureAwait(false)
             ?? throw new AgentException(AgentErrorKind.NotFound, $"{lv.VgName}/{lv.LvName} does not exist in the VG as node {_options.NodeName} sees it.");
+        if (layout.IsMerging)
+        {
+            throw new AgentException(AgentErrorKind.FailedPrecondition, $"{lv.VgName}/{lv.LvName} is merging with its snapshot or origin; its data is in flux.");
+        }
+
+        if (layout.IsSnapshot && !snapshotAllowed)
+        {
+            throw new AgentException(AgentErrorKind.FailedPrecondition, $"{lv.VgName}/{lv.LvName} is a COW snapshot of {layout.Origin}; its extents are not its data.");
+        }
+
         if (!layout.IsLinear)
         {
             throw new AgentException(AgentErrorKind.FailedPrecondition,

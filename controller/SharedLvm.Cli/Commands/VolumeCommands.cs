@@ -111,7 +111,7 @@ internal static class VolumeCommands
             PrintVolume(o, await api.RestoreSnapshotAsync(new RestoreSnapshotRequest { SnapshotId = p.GetValue(snapshotId)! }, options))));
 
         var clone = new Command("clone",
-            "New volume with the source's size, whose data an agent on a node that sees the LU copies (direct I/O, rate-capped). The clone is COPYING, with progress, until the copy is done; the source must stay detached meanwhile.")
+            "New volume with the source's size, whose data an agent on a node that sees the LU copies (direct I/O, rate-capped). The clone is COPYING, with progress, until the copy is done. A plain source must be detached and stay so; a snapshot source may have its origin attached and in use (clone a snapshot to copy a running VM's disk).")
             { sourceArg, newName, labelOption, wait };
         clone.SetAction((p, ct) => Run(p, stdout, stderr, ct, async (api, o, options) =>
         {

@@ -57,8 +57,9 @@ public sealed class VolumeService
     /// <summary>
     /// A new volume of the source's size whose data an agent copies (<see cref="DataJobs"/>): the clone
     /// is COPYING, with progress, until the last byte is on it, then AVAILABLE. The source must be a
-    /// detached plain volume: a copy of a volume in use would be torn, and a COW snapshot's data is not
-    /// its extents in order.
+    /// detached plain volume (a copy of a volume in use would be torn) or a snapshot, whose origin may
+    /// be attached and written meanwhile: the agent reads the snapshot's data through its COW store's
+    /// exception table, which the kernel commits before it lets an origin write through.
     /// </summary>
     public async Task<VolumeRecord> CloneAsync(string sourceId, string name, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
     {
@@ -75,29 +76,39 @@ public sealed class VolumeService
         }
 
         source = pool.Catalog.Get(sourceId) ?? throw ControllerException.NotFound($"Source volume {sourceId} does not exist.");
-        CheckCloneSource(source);
-        EnsureCapacity(pool, source.SizeBytes, newVolume: true);
-        var record = new VolumeRecord(VolumeId.New(), name, pool.Name, pool.VgName, source.SizeBytes, VolumeKind.Clone, sourceId,
+        var size = CloneSize(pool, source);
+        EnsureCapacity(pool, size, newVolume: true);
+        var record = new VolumeRecord(VolumeId.New(), name, pool.Name, pool.VgName, size, VolumeKind.Clone, sourceId,
             labels, _time.GetUtcNow(), CopyPending: true, Owners: []);
         var clone = await WriteAsync(pool, new CreateLv("clone", record), $"Volume {name} ({record.Id}) created in pool {pool.Name} as a clone of {sourceId}; copying its data.", cancellationToken).ConfigureAwait(false);
         _dataJobs.Poke();
         return clone;
     }
 
-    private static void CheckCloneSource(VolumeRecord source)
+    /// <summary>
+    /// The clone's size after checking the source can be copied: a plain volume's size, or a
+    /// snapshot's origin's (a snapshot's own size is its COW store's).
+    /// </summary>
+    private static ulong CloneSize(PoolRuntime pool, VolumeRecord source)
     {
+        var origin = source.Kind == VolumeKind.Snapshot ? pool.Catalog.Get(source.SourceVolumeId) : null;
         var reason = source switch
         {
             { WipePending: true } => "it is being deleted",
             { CopyPending: true } => "it is a clone whose own copy has not finished",
-            { Kind: VolumeKind.Snapshot } => "it is a COW snapshot, whose data is not its extents in order, and cloning from a snapshot is not supported yet; clone its origin while it is detached instead",
-            { Owners.Count: > 0 } => $"it is attached to {string.Join(", ", source.Owners)} and a copy of a volume in use would be torn; detach it first",
+            { Kind: VolumeKind.Snapshot, Merging: true } => "it is being restored into its origin",
+            { Kind: VolumeKind.Snapshot } when origin is null => $"its origin {source.SourceVolumeId} is not in pool {pool.Name}",
+            { Kind: VolumeKind.Snapshot } when pool.Catalog.RestoringInto(origin) is not null => $"a restore into its origin {origin.Id} has not finished",
+            { Kind: not VolumeKind.Snapshot, Owners.Count: > 0 } =>
+                $"it is attached to {string.Join(", ", source.Owners)} and a copy of a volume in use would be torn; detach it first, or snapshot it and clone the snapshot",
             _ => null,
         };
         if (reason is not null)
         {
             throw new ControllerException(ControllerErrorKind.FailedPrecondition, $"Volume {source.Id} can't be cloned: {reason}.");
         }
+
+        return origin?.SizeBytes ?? source.SizeBytes;
     }
 
     /// <summary>
@@ -166,6 +177,8 @@ public sealed class VolumeService
         var reason = (snapshot, origin) switch
         {
             ({ WipePending: true }, _) => $"snapshot {snapshotId} is being deleted",
+            _ when pool.Catalog.Snapshot().FirstOrDefault(v => v.CopyPending && !v.WipePending && string.Equals(v.SourceVolumeId, snapshotId, StringComparison.Ordinal)) is { } clone =>
+                $"clone {clone.Id} is still copying from it; wait for the copy or delete the clone",
             (_, { Owners.Count: > 0 }) => $"its origin {origin.Id} is attached to {string.Join(", ", origin.Owners)}; detach it first",
             _ => null,
         };

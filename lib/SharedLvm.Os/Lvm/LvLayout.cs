@@ -13,12 +13,22 @@ public sealed record ExtentRun(string PvPath, ulong LvOffsetBytes, ulong DeviceO
 /// An LV as its extents lie on the PV, from `pvs --segments`: enough to copy or zero its data through
 /// the PV's device without activating it (no device-mapper table, no second node holding it).
 /// </summary>
-public sealed record LvLayout(string VgName, string LvName, string LvUuid, IReadOnlyList<string> Tags, string Attributes, ulong ExtentSizeBytes, IReadOnlyList<ExtentRun> Runs)
+public sealed record LvLayout(string VgName, string LvName, string LvUuid, IReadOnlyList<string> Tags, string Attributes, ulong ExtentSizeBytes, IReadOnlyList<ExtentRun> Runs,
+    string Origin = "")
 {
     public ulong SizeBytes => Runs.Aggregate(0UL, (sum, run) => sum + run.LengthBytes);
 
     /// <summary>Plain linear segments only: a snapshot's COW store or a thin/RAID LV is not its data laid out in order.</summary>
     public bool IsLinear => Runs.Count > 0 && Runs.All(r => r.SegmentType == "linear");
+
+    /// <summary>
+    /// lv_attr[0] is 's' for a COW snapshot (its runs are its COW store, its data is <see cref="Origin"/>
+    /// read through it); 'S' is a snapshot merging into its origin, which is no snapshot to read.
+    /// </summary>
+    public bool IsSnapshot => Attributes.Length > 0 && Attributes[0] == 's' && Origin.Length > 0;
+
+    /// <summary>lv_attr[0] 'S' or 'O': a merge between this snapshot and its origin has started.</summary>
+    public bool IsMerging => Attributes.Length > 0 && Attributes[0] is 'S' or 'O';
 
     /// <summary>lv_attr[4] is 'a' when active on this host.</summary>
     public bool IsActiveHere => Attributes.Length > 4 && Attributes[4] == 'a';
@@ -28,7 +38,7 @@ public sealed record LvLayout(string VgName, string LvName, string LvUuid, IRead
 public static class LvLayoutParser
 {
     /// <summary>The report fields <see cref="Parse"/> needs, in the command's -o.</summary>
-    public const string Fields = "pv_name,pe_start,pvseg_start,pvseg_size,vg_name,vg_extent_size,lv_name,lv_uuid,lv_tags,lv_attr,segtype,seg_start";
+    public const string Fields = "pv_name,pe_start,pvseg_start,pvseg_size,vg_name,vg_extent_size,lv_name,lv_uuid,lv_tags,lv_attr,origin,segtype,seg_start";
 
     /// <summary>Null when the report has no segment of the LV (it does not exist).</summary>
     public static LvLayout? Parse(string json)
@@ -58,7 +68,7 @@ public static class LvLayoutParser
             .OrderBy(r => r.LvOffsetBytes)
             .ToArray();
         return new LvLayout(first.VgName, first.LvName, first.LvUuid,
-            string.IsNullOrEmpty(first.LvTags) ? [] : first.LvTags.Split(',', StringSplitOptions.RemoveEmptyEntries), first.LvAttr, extent, runs);
+            string.IsNullOrEmpty(first.LvTags) ? [] : first.LvTags.Split(',', StringSplitOptions.RemoveEmptyEntries), first.LvAttr, extent, runs, first.Origin ?? string.Empty);
     }
 
     private static ulong U64(string? raw, string field) =>
@@ -91,6 +101,7 @@ internal sealed class RawPvSeg
     [JsonPropertyName("lv_uuid")] public string LvUuid { get; set; } = string.Empty;
     [JsonPropertyName("lv_tags")] public string? LvTags { get; set; }
     [JsonPropertyName("lv_attr")] public string LvAttr { get; set; } = string.Empty;
+    [JsonPropertyName("origin")] public string? Origin { get; set; }
     [JsonPropertyName("segtype")] public string Segtype { get; set; } = string.Empty;
     [JsonPropertyName("seg_start")] public string? SegStart { get; set; }
 }

@@ -29,13 +29,40 @@ public sealed class DataMoverTests : IDisposable
         Write(Target, Enumerable.Repeat((byte)0xAB, (int)(12 * MiB)).ToArray()); // what the target extents held before
         var samples = new List<DataProgressSample>();
 
-        await _mover.CopyAsync(_lu.Device, Source, _lu.Device, Target, 0, 0, samples.Add, CancellationToken.None);
+        await _mover.CopyAsync(_lu.Device, Source, null, _lu.Device, Target, 0, 0, samples.Add, CancellationToken.None);
 
         Assert.Equal(SHA256.HashData(data), SHA256.HashData(Read(Target, 12 * MiB)));
         var last = samples[^1];
         Assert.True(last.Finished);
         Assert.Equal((12 * MiB, 12 * MiB, 4 * MiB), (last.DoneBytes, last.TotalBytes, last.ZeroedBytes));
         Assert.Equal(new byte[8 * MiB], Read([Run(0, 48, 8)], 8 * MiB)); // nothing written outside the runs
+    }
+
+    [Fact]
+    public async Task A_snapshot_copy_reads_changed_chunks_from_its_cow_store_and_the_rest_from_its_origin()
+    {
+        LoopDevice.Present(_lu);
+        // The origin is Source (12 MiB, two runs); its COW store 4 MiB in two runs, with 300
+        // exceptions (two metadata areas, data chunks on both sides of the store's run boundary).
+        ExtentRun[] cowRuns = [Run(0, 80, 1), Run(1, 90, 3)];
+        var snapshot = RandomNumberGenerator.GetBytes((int)(12 * MiB));
+        var origin = snapshot.ToArray();
+        var cow = new CowImage((int)(4 * MiB / CowImage.Chunk));
+        foreach (var chunk in Enumerable.Range(0, 3072).OrderBy(c => (c * 7919) % 3072).Take(300).Append(2047).Append(2048).Distinct())
+        {
+            cow.Commit((ulong)chunk, snapshot.AsSpan(chunk * CowImage.Chunk, CowImage.Chunk));
+            RandomNumberGenerator.Fill(origin.AsSpan(chunk * CowImage.Chunk, CowImage.Chunk));
+        }
+
+        Write(Source, origin);
+        Write(cowRuns, cow.Bytes);
+        var samples = new List<DataProgressSample>();
+
+        await _mover.CopyAsync(_lu.Device, Source, cowRuns, _lu.Device, Target, 0, 0, samples.Add, CancellationToken.None);
+
+        Assert.Equal(SHA256.HashData(snapshot), SHA256.HashData(Read(Target, 12 * MiB)));
+        Assert.Equal((12 * MiB, true), (samples[^1].DoneBytes, samples[^1].Finished));
+        Assert.Equal(SHA256.HashData(origin), SHA256.HashData(Read(Source, 12 * MiB))); // the origin untouched
     }
 
     [Fact]
@@ -46,7 +73,7 @@ public sealed class DataMoverTests : IDisposable
         Write(Source, data);
         var samples = new List<DataProgressSample>();
 
-        await _mover.CopyAsync(_lu.Device, Source, _lu.Device, Target, 8 * MiB, 0, samples.Add, CancellationToken.None);
+        await _mover.CopyAsync(_lu.Device, Source, null, _lu.Device, Target, 8 * MiB, 0, samples.Add, CancellationToken.None);
 
         Assert.Equal(data[(int)(8 * MiB)..], Read(Target, 12 * MiB)[(int)(8 * MiB)..]);
         Assert.Equal(new byte[8 * MiB], Read(Target, 8 * MiB)); // the first 8 MiB were not touched
@@ -76,7 +103,7 @@ public sealed class DataMoverTests : IDisposable
         var samples = new List<DataProgressSample>();
 
         // 4 MiB/s over 12 MiB: ~3 s; cancelled after the first chunk.
-        var copy = _mover.CopyAsync(_lu.Device, Source, _lu.Device, Target, 0, 4 * MiB, s =>
+        var copy = _mover.CopyAsync(_lu.Device, Source, null, _lu.Device, Target, 0, 4 * MiB, s =>
         {
             samples.Add(s);
             cancel.Cancel();
@@ -92,7 +119,7 @@ public sealed class DataMoverTests : IDisposable
         LoopDevice.Present(_lu);
         var samples = new List<DataProgressSample>();
 
-        await _mover.CopyAsync(_lu.Device, Source, _lu.Device, Target, 0, 16 * MiB, samples.Add, CancellationToken.None);
+        await _mover.CopyAsync(_lu.Device, Source, null, _lu.Device, Target, 0, 16 * MiB, samples.Add, CancellationToken.None);
 
         // 12 MiB at 16 MiB/s: the pacer sleeps so that the average stays at the cap (a few percent of timer slack).
         Assert.InRange(samples[^1].BytesPerSecond, 1, 16.0 * MiB * 1.05);
