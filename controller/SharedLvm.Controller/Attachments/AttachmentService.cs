@@ -5,6 +5,7 @@ using SharedLvm.Contracts.V1;
 using SharedLvm.Controller.Agents;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Events;
+using SharedLvm.Controller.Faults;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
@@ -29,13 +30,16 @@ public sealed class AttachmentService
     private readonly ControllerStore _store;
     private readonly EventBus _events;
     private readonly AgentClients _agents;
+    private readonly FaultInjector _faults;
     private readonly ControllerEpoch _epoch;
     private readonly TimeProvider _time;
     private readonly ILogger<AttachmentService> _logger;
     private readonly TimeSpan _agentTimeout;
 
-    public AttachmentService(PoolRegistry pools, NodeDirectory nodes, ControllerStore store, EventBus events, AgentClients agents, ControllerEpoch epoch, ControllerOptions options, TimeProvider time, ILogger<AttachmentService> logger)
+    public AttachmentService(PoolRegistry pools, NodeDirectory nodes, ControllerStore store, EventBus events, AgentClients agents, ControllerEpoch epoch, ControllerOptions options, TimeProvider time,
+        FaultInjector faults, ILogger<AttachmentService> logger)
     {
+        _faults = faults;
         _agentTimeout = options.AgentTimeout;
         _pools = pools;
         _nodes = nodes;
@@ -110,6 +114,7 @@ public sealed class AttachmentService
             Lv = LvRef(pool, volume),
             Shared = volume.MultiAttach,
         }, call), cancellationToken).ConfigureAwait(false);
+        _faults.Hit("attach.after_activate");
         var attached = new AttachmentRecord(volumeId, node, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since);
         Record(pool, attached);
         ControllerLog.Attached(_logger, volumeId, volume.Name, node, response.Device.Path, response.Rescanned,
@@ -157,6 +162,7 @@ public sealed class AttachmentService
 
             await CallAgentAsync(holder, "deactivate", volume, (agent, call) =>
                 agent.DeactivateVolumeAsync(new DeactivateVolumeRequest { Header = _epoch.HeaderFor(node), Lv = LvRef(pool, volume) }, call), cancellationToken).ConfigureAwait(false);
+            _faults.Hit("detach.after_deactivate");
         }
 
         var agent = timer.Elapsed - agentStart;

@@ -5,7 +5,9 @@ namespace SharedLvm.Controller.Faults;
 /// <summary>
 /// Named crash points in every write path: "{operation}.before_journal", ".after_journal",
 /// ".during_lvm", ".after_lvm", ".before_reply"; for a batched commit "batch.before_journal",
-/// "batch.after_journal", "batch.during_lvm", "batch.after_lvm", "batch.before_reply"; fences
+/// "batch.after_journal", "batch.during_lvm", "batch.after_lvm", "batch.before_reply"; the agent's
+/// half of an attach or detach "attach.after_activate", "detach.after_deactivate" (the tag writes
+/// around them are "attach.*" and "detach.*" above); fences
 /// "fence.after_intent", ".after_preempt", ".after_mark"; the writer lease "lease.after_area_lvcreate"
 /// (before the area is formatted), "lease.after_acquire" (held, no epoch yet), "lease.after_epoch"
 /// (before the LU's marks are taken), "marks.after_write" (one pool's copy written). Inert unless

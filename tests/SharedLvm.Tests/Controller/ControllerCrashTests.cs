@@ -2,6 +2,7 @@ using Grpc.Core;
 using System.Globalization;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
+using Microsoft.Extensions.DependencyInjection;
 using SharedLvm.Tests.Support;
 using GrpcStatusCode = Grpc.Core.StatusCode;
 
@@ -145,7 +146,8 @@ public sealed class ControllerCrashTests : IDisposable
         }
 
         string[] steps = ["before_journal", "after_journal", "during_lvm", "after_lvm", "before_reply"];
-        var points = ((string[])["create", "delete", "extend", "labels", "batch"]).SelectMany(kind => steps.Select(step => $"{kind}.{step}")).ToArray();
+        // Clones last: a clone that no agent copies stays COPYING, and its source can't be deleted.
+        var points = ((string[])["create", "delete", "extend", "labels", "batch", "clone"]).SelectMany(kind => steps.Select(step => $"{kind}.{step}")).ToArray();
         var expected = new Dictionary<string, (string Id, ulong Size)>(StringComparer.Ordinal);
         var n = 0;
         foreach (var point in points)
@@ -157,7 +159,7 @@ public sealed class ControllerCrashTests : IDisposable
                 var kind = point.Split('.')[0];
                 await using (var clean = await ControllerProcess.StartAsync(_state, faults: null))
                 {
-                    // Deletes, extends and relabels need volumes; a batch is several creates at once.
+                    // Deletes, extends, relabels and clones need volumes; a batch is several creates at once.
                     while (kind != "create" && kind != "batch" && expected.Count < 3)
                     {
                         var (_, request, name) = NewCreate(n++);
@@ -169,7 +171,7 @@ public sealed class ControllerCrashTests : IDisposable
                 {
                     "batch" => Enumerable.Range(0, 4).Select(_ => NewCreate(n++)).ToList(),
                     "create" => [NewCreate(n++)],
-                    _ => [OperationOn(kind, expected.First(), n++)],
+                    _ => [OperationOn(kind, expected.First(e => !e.Key.StartsWith("clone-", StringComparison.Ordinal)), n++)],
                 };
                 var armed = await ControllerProcess.StartAsync(_state, $"p=1;seed=1;points={point}");
                 var failed = await SendAllAsync(armed.Client, ops, expected);
@@ -193,12 +195,121 @@ public sealed class ControllerCrashTests : IDisposable
         await AssertConvergedAsync(expected);
     }
 
+    /// <summary>
+    /// Attach and detach, killed at each of their steps: the owner tag's write points and the moment
+    /// right after the agent activated or deactivated. A real agent (in this process, its activation
+    /// faked below IVolumeActivator) follows the controller binary through every restart. Each point
+    /// kills it three times; the retried request must then end where an uninterrupted one does: the
+    /// LV's owner tag, the API's attachment and the node's active LVs agree.
+    /// </summary>
+    [Fact]
+    public async Task Each_attach_and_detach_fault_point_killed_three_times_converges()
+    {
+        LoopDevice.Present(_lu);
+        var port = FreePort.Next();
+        Task<ControllerProcess> StartAsync(string? faults) => ControllerProcess.StartAsync(_state,
+            faults is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [SharedLvm.Controller.Faults.FaultInjector.EnvironmentVariable] = faults },
+            port, "--Controller:HeartbeatInterval", "00:00:01");
+        Volume volume;
+        await using (var setup = await StartAsync(null))
+        {
+            await setup.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, WipeOnDelete = WipePolicy.None });
+            volume = await setup.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = "attached", SizeBytes = 4 * MiB });
+        }
+
+        var activator = new FakeActivator(_lu, "node-1");
+        var logs = new LogSink();
+        var controller = await StartAsync(null);
+        var agent = await InProcessAgent.StartAsync("node-1", "two-paths", s =>
+            {
+                s.AddSingleton<SharedLvm.Agent.Lvm.IVolumeActivator>(activator);
+                s.AddSingleton(new FakeSan().Node());
+            }, logs,
+            "--controller", controller.Address, "--Agent:InspectLvm", "false", "--Agent:ExtraLvmDevicePatterns:0", $"^{_lu.Device}$");
+        try
+        {
+            await UntilReadyAsync(controller);
+            await controller.DisposeAsync();
+            string[] steps = ["before_journal", "after_journal", "during_lvm", "after_lvm", "before_reply"];
+            var points = steps.Select(step => "attach." + step).Append("attach.after_activate")
+                .Concat(steps.Select(step => "detach." + step)).Append("detach.after_deactivate");
+            foreach (var point in points)
+            {
+                var attach = point.StartsWith("attach.", StringComparison.Ordinal);
+                for (var kill = 0; kill < 3; kill++)
+                {
+                    // From where the verb starts: detached for an attach, attached for a detach.
+                    await using (var clean = await StartAsync(null))
+                    {
+                        await UntilReadyAsync(clean);
+                        await SendAttachAsync(clean, volume, attach: !attach);
+                    }
+
+                    var armed = await StartAsync($"p=1;seed=1;points={point}");
+                    await UntilReadyAsync(armed);
+                    var interrupted = await Assert.ThrowsAsync<RpcException>(() => SendAttachAsync(armed, volume, attach));
+                    Assert.True(interrupted.StatusCode is GrpcStatusCode.Unavailable or GrpcStatusCode.Internal or GrpcStatusCode.Unknown or GrpcStatusCode.Cancelled, interrupted.ToString());
+                    var log = await armed.StopAsync();
+                    await armed.DisposeAsync();
+                    Assert.Contains($"FAULT INJECTED at {point}", log, StringComparison.Ordinal);
+                    WaitForOrphanedLvm();
+
+                    await using var retry = await StartAsync(null);
+                    await UntilReadyAsync(retry);
+                    await SendAttachAsync(retry, volume, attach);
+                    var seen = await retry.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id });
+                    var tags = _lu.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{_pool}/{volume.LvName}").Output;
+                    Assert.Equal(attach ? ["node-1"] : [], seen.Attachments.Select(a => a.Node));
+                    Assert.Equal(attach ? VolumeState.Attached : VolumeState.Available, seen.State);
+                    Assert.Equal(attach, tags.Contains("sharedlvm_owner_node-1", StringComparison.Ordinal));
+                    Assert.Equal(attach, activator.IsActive(_pool, volume.LvName));
+                }
+
+                _output.WriteLine($"{point}: killed 3 times");
+            }
+        }
+        finally
+        {
+            await agent.DisposeAsync();
+        }
+
+        var (vgck, output) = _lu.Lvm("vgck", _pool);
+        Assert.True(vgck == 0, output);
+    }
+
+    private static async Task SendAttachAsync(ControllerProcess controller, Volume volume, bool attach)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        if (attach)
+        {
+            await controller.Client.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-1" }, deadline: deadline);
+        }
+        else
+        {
+            await controller.Client.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-1" }, deadline: deadline);
+        }
+    }
+
+    /// <summary>The agent has (re)registered with this controller: attaches go to a READY node only.</summary>
+    private static Task UntilReadyAsync(ControllerProcess controller) => Eventually.TrueAsync(async () =>
+    {
+        try
+        {
+            return (await controller.Client.GetNodeAsync(new GetNodeRequest { Name = "node-1" })).State == NodeState.Ready;
+        }
+        catch (RpcException)
+        {
+            return false;
+        }
+    }, "node-1 READY on the restarted controller");
+
     private static (string Kind, Google.Protobuf.IMessage Request, string Name) NewCreate(int n) =>
         ("create", new CreateVolumeRequest { Name = $"vol-{n}", SizeBytes = 4 * MiB }, $"vol-{n}");
 
     private static (string Kind, Google.Protobuf.IMessage Request, string Name) OperationOn(string kind, KeyValuePair<string, (string Id, ulong Size)> volume, int n) => kind switch
     {
         "delete" => ("delete", new DeleteVolumeRequest { Id = volume.Value.Id }, volume.Key),
+        "clone" => ("clone", new CloneVolumeRequest { SourceVolumeId = volume.Value.Id, Name = $"clone-{n}" }, $"clone-{n}"),
         "extend" => ("extend", new ExtendVolumeRequest { Id = volume.Value.Id, SizeBytes = volume.Value.Size + (4 * MiB) }, volume.Key),
         _ => ("labels", new SetVolumeLabelsRequest { Id = volume.Value.Id, Labels = { ["gen"] = n.ToString(CultureInfo.InvariantCulture) } }, volume.Key),
     };
@@ -280,6 +391,7 @@ public sealed class ControllerCrashTests : IDisposable
             DeleteVolumeRequest r => await client.DeleteVolumeAsync(r, deadline: deadline),
             ExtendVolumeRequest r => await client.ExtendVolumeAsync(r, deadline: deadline),
             SetVolumeLabelsRequest r => await client.SetVolumeLabelsAsync(r, deadline: deadline),
+            CloneVolumeRequest r => await client.CloneVolumeAsync(r, deadline: deadline),
             _ => throw new ArgumentException($"no {kind} call for {request.GetType().Name}", nameof(request)),
         };
     }
@@ -296,6 +408,11 @@ public sealed class ControllerCrashTests : IDisposable
                 Assert.Equal(name, created.Name);
                 Assert.Equal(((CreateVolumeRequest)request).SizeBytes, created.SizeBytes);
                 expected[name] = (created.Id, created.SizeBytes);
+                break;
+            case "clone":
+                var clone = (Volume)reply;
+                Assert.Equal((name, ((CloneVolumeRequest)request).SourceVolumeId), (clone.Name, clone.SourceVolumeId));
+                expected[name] = (clone.Id, clone.SizeBytes);
                 break;
             default:
                 var volume = (Volume)reply;

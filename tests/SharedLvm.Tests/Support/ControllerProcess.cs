@@ -40,9 +40,12 @@ internal sealed class ControllerProcess : IAsyncDisposable
         StartAsync(stateDirectory, faults is null ? [] : new Dictionary<string, string> { [SharedLvm.Controller.Faults.FaultInjector.EnvironmentVariable] = faults }, extraArgs);
 
     /// <summary>Starts it with these environment variables (a fault plan, a sanlock daemon's run directory) and waits until it listens.</summary>
-    public static async Task<ControllerProcess> StartAsync(string stateDirectory, IReadOnlyDictionary<string, string> environment, params string[] extraArgs)
+    public static Task<ControllerProcess> StartAsync(string stateDirectory, IReadOnlyDictionary<string, string> environment, params string[] extraArgs) =>
+        StartAsync(stateDirectory, environment, FreePort.Next(), extraArgs);
+
+    /// <summary>As above, on a given port: agents that follow it reach every restart at the same address.</summary>
+    public static async Task<ControllerProcess> StartAsync(string stateDirectory, IReadOnlyDictionary<string, string> environment, int port, params string[] extraArgs)
     {
-        var port = FreePort.Next();
         var info = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = false };
         foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "sharedlvm-controller.dll"), "--listen", $"127.0.0.1:{port}", "--metrics-listen", "", "--state-dir", stateDirectory, "--insecure", .. extraArgs])
         {
