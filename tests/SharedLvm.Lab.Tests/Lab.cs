@@ -93,6 +93,21 @@ public sealed partial class Lab : IAsyncLifetime
     }
 
     /// <summary>
+    /// The second agent in a guest (the one that follows the guest controllers, S9z), as a controller
+    /// reaches it from this host: hostfwd 127.0.0.1:15300 + index to guest port 7402.
+    /// </summary>
+    public AgentRpc.AgentClient GuestAgent(string node)
+    {
+        var key = "guest-agent:" + node;
+        if (!_agents.TryGetValue(key, out var channel))
+        {
+            channel = _agents[key] = Dial("controller").Dial($"127.0.0.1:{15300 + (node[^1] - 'a')}", PeerRoles.Node, node);
+        }
+
+        return new AgentRpc.AgentClient(channel);
+    }
+
+    /// <summary>
     /// A controller in a guest (S9z), as the lab's admin reaches it: hostfwd 127.0.0.1:ADDRESS's port.
     /// It presents the lab's controller certificate, so the role check is the same as for the host's.
     /// </summary>

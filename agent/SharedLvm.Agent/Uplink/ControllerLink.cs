@@ -130,7 +130,17 @@ public sealed class ControllerLink : BackgroundService
 
                 Connected = false;
                 registered = registered && e.StatusCode != StatusCode.NotFound;
-                var next = e.Trailers.GetValue(ActiveController.Trailer) is { Length: > 0 } named ? named
+                var named = e.Trailers.GetValue(ActiveController.Trailer);
+                if (named is { Length: > 0 })
+                {
+                    // A standby answered: no failure of the link, and it may be active in a moment.
+                    // Measured in the SAN lab: with the backoff grown to 30 s during an 80 s
+                    // takeover, the node's agent registered with the new active controller 39 s after
+                    // its first create worked, and the first attach waited for it.
+                    backoff = TimeSpan.FromSeconds(1);
+                }
+
+                var next = named is { Length: > 0 } ? named
                     : e.StatusCode == StatusCode.Unavailable ? controllers[(Array.IndexOf(controllers, current) + 1) % controllers.Length]
                     : current;
                 if (!string.Equals(next, current, StringComparison.Ordinal))
@@ -145,7 +155,7 @@ public sealed class ControllerLink : BackgroundService
                 }
 
                 await Task.Delay(backoff + TimeSpan.FromMilliseconds(Random.Shared.Next(0, 1000)), stoppingToken).ConfigureAwait(false);
-                backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
+                backoff = named is { Length: > 0 } ? backoff : TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
             }
             catch (OperationCanceledException)
             {
