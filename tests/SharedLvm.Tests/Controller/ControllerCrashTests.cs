@@ -207,9 +207,7 @@ public sealed class ControllerCrashTests : IDisposable
     {
         LoopDevice.Present(_lu);
         var port = FreePort.Next();
-        Task<ControllerProcess> StartAsync(string? faults) => ControllerProcess.StartAsync(_state,
-            faults is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [SharedLvm.Controller.Faults.FaultInjector.EnvironmentVariable] = faults },
-            port, "--Controller:HeartbeatInterval", "00:00:01");
+        Task<ControllerProcess> StartAsync(string? faults) => StartOnPortAsync(port, faults);
         Volume volume;
         await using (var setup = await StartAsync(null))
         {
@@ -218,18 +216,9 @@ public sealed class ControllerCrashTests : IDisposable
         }
 
         var activator = new FakeActivator(_lu, "node-1");
-        var logs = new LogSink();
-        var controller = await StartAsync(null);
-        var agent = await InProcessAgent.StartAsync("node-1", "two-paths", s =>
-            {
-                s.AddSingleton<SharedLvm.Agent.Lvm.IVolumeActivator>(activator);
-                s.AddSingleton(new FakeSan().Node());
-            }, logs,
-            "--controller", controller.Address, "--Agent:InspectLvm", "false", "--Agent:ExtraLvmDevicePatterns:0", $"^{_lu.Device}$");
+        var agent = await StartAgentAsync(port, activator);
         try
         {
-            await UntilReadyAsync(controller);
-            await controller.DisposeAsync();
             string[] steps = ["before_journal", "after_journal", "during_lvm", "after_lvm", "before_reply"];
             var points = steps.Select(step => "attach." + step).Append("attach.after_activate")
                 .Concat(steps.Select(step => "detach." + step)).Append("detach.after_deactivate");
@@ -275,6 +264,143 @@ public sealed class ControllerCrashTests : IDisposable
 
         var (vgck, output) = _lu.Lvm("vgck", _pool);
         Assert.True(vgck == 0, output);
+    }
+
+    /// <summary>
+    /// Delete under wipe_on_delete=zero, killed at each step: the mark's five write points (the
+    /// request's), then in the data job after an agent zeroed the extents (wipe.before_finish) and at
+    /// the LV's removal's five write points. Each kills three times; after a restart (and a retried
+    /// delete when the request was interrupted) the LV must go, and the extents it had read zeros:
+    /// never an LV removed unwiped, never a mark lost.
+    /// </summary>
+    [Fact]
+    public async Task Each_wipe_fault_point_killed_three_times_converges()
+    {
+        LoopDevice.Present(_lu);
+        var port = FreePort.Next();
+        await using (var setup = await StartOnPortAsync(port, null))
+        {
+            // The fixture tree's node sees this WWID, so the controller sends it the wipe.
+            await setup.Client.CreatePoolAsync(new CreatePoolRequest
+            {
+                Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, Wwid = "35000c500a0000001", WipeOnDelete = WipePolicy.Zero,
+            });
+        }
+
+        var agent = await StartAgentAsync(port, new FakeActivator(_lu, "node-1"));
+        try
+        {
+            string[] steps = ["before_journal", "after_journal", "during_lvm", "after_lvm", "before_reply"];
+            var points = steps.Select(step => "mark_deleted." + step).Append("wipe.before_finish").Concat(steps.Select(step => "delete." + step));
+            var n = 0;
+            foreach (var point in points)
+            {
+                var interruptsTheRequest = point.StartsWith("mark_deleted.", StringComparison.Ordinal);
+                for (var kill = 0; kill < 3; kill++)
+                {
+                    Volume volume;
+                    await using (var clean = await StartOnPortAsync(port, null))
+                    {
+                        volume = await clean.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = $"tenant-{n++}", SizeBytes = 4 * MiB });
+                    }
+
+                    var runs = Runs(volume);
+                    WriteSecret(runs);
+                    var armed = await StartOnPortAsync(port, $"p=1;seed=1;points={point}");
+                    await UntilReadyAsync(armed);
+                    var delete = new DeleteVolumeRequest { Id = volume.Id };
+                    if (interruptsTheRequest)
+                    {
+                        var interrupted = await Assert.ThrowsAsync<RpcException>(async () => await armed.Client.DeleteVolumeAsync(delete, deadline: DateTime.UtcNow.AddSeconds(60)));
+                        Assert.True(interrupted.StatusCode is GrpcStatusCode.Unavailable or GrpcStatusCode.Internal or GrpcStatusCode.Unknown or GrpcStatusCode.Cancelled, interrupted.ToString());
+                    }
+                    else
+                    {
+                        // The mark is answered; the kill comes later, in the data job.
+                        await armed.Client.DeleteVolumeAsync(delete, deadline: DateTime.UtcNow.AddSeconds(60));
+                        await Eventually.TrueAsync(() => armed.HasExited, $"the controller killed at {point}", TimeSpan.FromSeconds(90));
+                    }
+
+                    var log = await armed.StopAsync();
+                    await armed.DisposeAsync();
+                    Assert.Contains($"FAULT INJECTED at {point}", log, StringComparison.Ordinal);
+                    WaitForOrphanedLvm();
+
+                    await using var retry = await StartOnPortAsync(port, null);
+                    if (interruptsTheRequest)
+                    {
+                        await retry.Client.DeleteVolumeAsync(delete, deadline: DateTime.UtcNow.AddSeconds(60));
+                    }
+
+                    await Eventually.TrueAsync(() => !LvNamesInVg().Contains(volume.Name), $"{volume.Name} wiped and removed after a kill at {point}", TimeSpan.FromSeconds(90));
+                    Assert.True(ReadsZeros(runs), $"{volume.Name}'s extents hold data after its LV was removed (killed at {point})");
+                    await Assert.ThrowsAsync<RpcException>(async () => await retry.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id }));
+                }
+
+                _output.WriteLine($"{point}: killed 3 times");
+            }
+        }
+        finally
+        {
+            await agent.DisposeAsync();
+        }
+
+        var (vgck, output) = _lu.Lvm("vgck", _pool);
+        Assert.True(vgck == 0, output);
+    }
+
+    private Task<ControllerProcess> StartOnPortAsync(int port, string? faults) => ControllerProcess.StartAsync(_state,
+        faults is null ? new Dictionary<string, string>() : new Dictionary<string, string> { [SharedLvm.Controller.Faults.FaultInjector.EnvironmentVariable] = faults },
+        port, "--Controller:HeartbeatInterval", "00:00:01");
+
+    /// <summary>A real agent (activation faked below IVolumeActivator, lvm seeing the loop device as the LU) following the controller on <paramref name="port"/>, READY.</summary>
+    private async Task<InProcessAgent> StartAgentAsync(int port, FakeActivator activator)
+    {
+        await using var controller = await StartOnPortAsync(port, null);
+        var agent = await InProcessAgent.StartAsync("node-1", "two-paths", s =>
+            {
+                s.AddSingleton<SharedLvm.Agent.Lvm.IVolumeActivator>(activator);
+                s.AddSingleton(new FakeSan().Node());
+            }, new LogSink(),
+            "--controller", controller.Address, "--Agent:InspectLvm", "false", "--Agent:ExtraLvmDevicePatterns:0", $"^{_lu!.Device}$");
+        await UntilReadyAsync(controller);
+        return agent;
+    }
+
+    private IReadOnlyList<SharedLvm.Os.Lvm.ExtentRun> Runs(Volume volume)
+    {
+        var (code, output) = _lu!.Lvm("pvs", "--segments", "--reportformat", "json", "--units", "b", "--nosuffix", "-o", SharedLvm.Os.Lvm.LvLayoutParser.Fields,
+            "--select", $"lv_name=\"{volume.LvName}\"");
+        Assert.True(code == 0, output);
+        // The helper's output has lvm's stderr (warnings about the loop device) after the report.
+        return SharedLvm.Os.Lvm.LvLayoutParser.Parse(output[..(output.LastIndexOf('}') + 1)])!.Runs;
+    }
+
+    private void WriteSecret(IReadOnlyList<SharedLvm.Os.Lvm.ExtentRun> runs)
+    {
+        using var file = new FileStream(_lu!.File, FileMode.Open, FileAccess.Write);
+        foreach (var run in runs)
+        {
+            file.Position = (long)run.DeviceOffsetBytes;
+            file.Write(Enumerable.Repeat((byte)0xA5, (int)run.LengthBytes).ToArray());
+        }
+    }
+
+    private bool ReadsZeros(IReadOnlyList<SharedLvm.Os.Lvm.ExtentRun> runs)
+    {
+        using var file = new FileStream(_lu!.File, FileMode.Open, FileAccess.Read);
+        foreach (var run in runs)
+        {
+            var data = new byte[run.LengthBytes];
+            file.Position = (long)run.DeviceOffsetBytes;
+            file.ReadExactly(data);
+            if (data.AsSpan().ContainsAnyExcept((byte)0))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private static async Task SendAttachAsync(ControllerProcess controller, Volume volume, bool attach)
