@@ -100,7 +100,7 @@ public sealed class VolumeService
             { Kind: VolumeKind.Snapshot } when origin is null => $"its origin {source.SourceVolumeId} is not in pool {pool.Name}",
             { Kind: VolumeKind.Snapshot } when pool.Catalog.RestoringInto(origin) is not null => $"a restore into its origin {origin.Id} has not finished",
             { Kind: not VolumeKind.Snapshot, Owners.Count: > 0 } =>
-                $"it is attached to {string.Join(", ", source.Owners)} and a copy of a volume in use would be torn; detach it first, or snapshot it and clone the snapshot",
+                $"it is attached to {string.Join(", ", source.Owners)} and a copy of a volume in use would be torn; detach it first (a snapshot of it, taken while detached, can be cloned while it is attached)",
             _ => null,
         };
         if (reason is not null)
