@@ -36,13 +36,14 @@ public sealed class CowExceptionTable : IDisposable
     private readonly ulong _originBytes;
     private readonly Dictionary<ulong, ulong> _exceptions = [];
     private readonly AlignedBuffer _area;
-    private readonly AlignedBuffer _header = new(MinChunkBytes);
+    private readonly AlignedBuffer _header;
 
     /// <summary>The first area not yet known to be full: the only one (with the ones after it) a refresh reads again.</summary>
     private ulong _openArea;
 
-    private CowExceptionTable(Action<Span<byte>, ulong> readCow, ulong cowBytes, ulong originBytes, uint chunkBytes)
+    private CowExceptionTable(Action<Span<byte>, ulong> readCow, ulong cowBytes, ulong originBytes, uint chunkBytes, AlignedBuffer header)
     {
+        _header = header;
         _readCow = readCow;
         _cowBytes = cowBytes;
         _originBytes = originBytes;
@@ -63,17 +64,28 @@ public sealed class CowExceptionTable : IDisposable
     /// </summary>
     public static CowExceptionTable Open(Action<Span<byte>, ulong> readCow, ulong cowBytes, ulong originBytes)
     {
-        using var header = new AlignedBuffer(MinChunkBytes);
-        var chunk = ReadHeader(readCow, header.Span);
+        var header = new AlignedBuffer(MinChunkBytes);
+        uint chunk;
+        try
+        {
+            chunk = ReadHeader(readCow, header.Span);
+        }
+        catch
+        {
+            header.Dispose();
+            throw;
+        }
+
         if (chunk < MinChunkBytes || (chunk & (chunk - 1)) != 0 || chunk > cowBytes)
         {
+            header.Dispose();
             throw new InvalidDataException($"The COW store's header gives a chunk of {chunk} bytes: not a power of two from 4 KiB to the store's size.");
         }
 
-        var table = new CowExceptionTable(readCow, cowBytes, originBytes, chunk);
+        var table = new CowExceptionTable(readCow, cowBytes, originBytes, chunk, header);
         try
         {
-            table.Refresh();
+            table.RefreshAreas();
             return table;
         }
         catch
@@ -94,6 +106,12 @@ public sealed class CowExceptionTable : IDisposable
             throw new InvalidDataException("The COW store's chunk size changed under the copy.");
         }
 
+        RefreshAreas();
+    }
+
+    /// <summary>The areas from the first one not known full (Open has just read the header).</summary>
+    private void RefreshAreas()
+    {
         while (true)
         {
             var location = AreaLocation(_openArea) * ChunkBytes;
@@ -149,7 +167,7 @@ public sealed class CowExceptionTable : IDisposable
     private void Check(ulong oldChunk, ulong newChunk)
     {
         var stride = ExceptionsPerArea + 1;
-        if ((newChunk + 1) * ChunkBytes > _cowBytes || newChunk % stride == 1 % stride || oldChunk * ChunkBytes >= _originBytes)
+        if ((newChunk + 1) * ChunkBytes > _cowBytes || newChunk % stride == 1 || oldChunk * ChunkBytes >= _originBytes)
         {
             throw new InvalidDataException(
                 $"The COW store's exception table maps origin chunk {oldChunk} to chunk {newChunk}, outside the origin ({_originBytes} bytes) or the store's data chunks ({_cowBytes} bytes); refusing to read it.");
