@@ -81,12 +81,23 @@ public sealed class SanlockLease : IWriterLease
             located[0] = (located[0].Row, await CreateAreaAsync(located[0].Row, "no pool has one yet", cancellationToken).ConfigureAwait(false));
         }
 
+        var areas = located.Select(l => l.Area).OfType<LeaseArea>().ToArray();
+        foreach (var area in areas)
+        {
+            await EnsureFormattedAsync(area, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Every lockspace joined at once: a join is a delta-lease acquisition (3 s at io_timeout 1 s,
+        // more at production timeouts), and one after another a successor with 19 pools was not
+        // active within 60 s (WriterLeaseTests). A standby waits with them all joined, so a takeover
+        // pays only the paxos acquisitions. A failed join is retried by HoldAsync.
+        await Task.WhenAll(areas.Select(area => JoinAsync(area, cancellationToken))).ConfigureAwait(false);
+
         // The home pool's lease decides who is active; the rest follow in name order (no deadlock:
         // every controller asks in the same order).
-        foreach (var (_, area) in located.Where(l => l.Area is not null))
+        foreach (var area in areas)
         {
-            await EnsureFormattedAsync(area!, cancellationToken).ConfigureAwait(false);
-            await HoldAsync(area!, cancellationToken).ConfigureAwait(false);
+            await HoldAsync(area, cancellationToken).ConfigureAwait(false);
         }
 
         foreach (var (row, _) in located.Where(l => l.Area is null))
@@ -264,6 +275,18 @@ public sealed class SanlockLease : IWriterLease
             }
 
             await Task.Delay(RetryInterval, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task JoinAsync(LeaseArea area, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _sanlock.JoinAsync(area.Lockspace, _options.HostId, area.LockspaceDisk, _options.LeaseIoTimeoutSeconds, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SanlockException e)
+        {
+            ControllerLog.LeaseRetry(_logger, $"joining pool {area.Pool}'s lockspace", e.Message);
         }
     }
 
