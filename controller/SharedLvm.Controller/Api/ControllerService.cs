@@ -3,6 +3,7 @@ using SharedLvm.Contracts.V1;
 using SharedLvm.Controller.Attachments;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Events;
+using SharedLvm.Controller.Faults;
 using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Fencing;
 using SharedLvm.Controller.Nodes;
@@ -30,7 +31,8 @@ public sealed class ControllerService(
     ControllerOptions options,
     ControllerEpoch epoch,
     IWriterLease lease,
-    SnapshotSupport snapshots) : ControllerRpc.ControllerBase
+    SnapshotSupport snapshots,
+    FaultInjector faults) : ControllerRpc.ControllerBase
 {
     private const int DefaultPageSize = 100;
     private const int MaxPageSize = 1000;
@@ -190,6 +192,7 @@ public sealed class ControllerService(
     public override async Task<Node> DrainNode(DrainNodeRequest request, ServerCallContext context)
     {
         var node = nodes.SetState(request.Name, NodeLiveness.Draining, "Draining: no new attachments.");
+        faults.Hit("drain.after_state");
         await lease.SaveMarksAsync(context.CancellationToken);
         return View(node);
     }
@@ -197,6 +200,7 @@ public sealed class ControllerService(
     public override async Task<Node> ResumeNode(ResumeNodeRequest request, ServerCallContext context)
     {
         var node = nodes.Resume(request.Name);
+        faults.Hit("resume.after_state");
         await lease.SaveMarksAsync(context.CancellationToken);
         return View(node);
     }

@@ -8,7 +8,10 @@ namespace SharedLvm.Controller.Faults;
 /// "batch.after_journal", "batch.during_lvm", "batch.after_lvm", "batch.before_reply"; the agent's
 /// half of an attach or detach "attach.after_activate", "detach.after_deactivate" (the tag writes
 /// around them are "attach.*" and "detach.*" above); fences
-/// "fence.after_intent", ".after_preempt", ".after_mark"; the writer lease "lease.after_area_lvcreate"
+/// "fence.after_intent", ".after_preempt", ".after_mark"; a drain or resume "drain.after_state",
+/// "resume.after_state" (the local state changed, the LU's marks not yet); a pool's creation or
+/// adoption "pool.after_pvcreate", ".after_vgcreate" (initialize only), ".after_lease" (its lease
+/// area joined), ".after_store" (in the local catalogue, the LU's marks not yet); the writer lease "lease.after_area_lvcreate"
 /// (before the area is formatted), "lease.after_acquire" (held, no epoch yet), "lease.after_epoch"
 /// (before the LU's marks are taken), "marks.after_write" (one pool's copy written). Inert unless
 /// the controller was started with SHAREDLVM_FAULTS (a test setting): then each listed point kills

@@ -122,10 +122,22 @@ public sealed class PoolRegistry : IAsyncDisposable
         {
             if (_pools.TryGetValue(command.Name, out var existing))
             {
-                return string.Equals(existing.Row.DevicePath, device, StringComparison.Ordinal)
-                    ? existing
-                    : throw new ControllerException(ControllerErrorKind.AlreadyExists,
-                        $"Pool '{command.Name}' already exists on {existing.Row.DevicePath}, not {device}.");
+                if (!string.Equals(existing.Row.DevicePath, device, StringComparison.Ordinal))
+                {
+                    throw new ControllerException(ControllerErrorKind.AlreadyExists, $"Pool '{command.Name}' already exists on {existing.Row.DevicePath}, not {device}.");
+                }
+
+                // A retry converges on what it asks. Its first attempt may have died after the pool's
+                // lease area was made (pool.after_lease): a restart then found the pool by its area,
+                // with the default policy (ZERO). And after a kill between the local catalogue and the
+                // LU (pool.after_store), the marks must still carry the policy to a successor.
+                if (existing.Row.WipeOnDelete != command.WipeOnDelete)
+                {
+                    SetWipeOnDelete(command.Name, command.WipeOnDelete);
+                }
+
+                await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
+                return existing;
             }
 
             var other = _pools.Values.FirstOrDefault(p => string.Equals(p.Row.DevicePath, device, StringComparison.Ordinal));
@@ -152,11 +164,13 @@ public sealed class PoolRegistry : IAsyncDisposable
                 if (vgOnDevice is null)
                 {
                     await lvm.PvCreateAsync(device, metadataSize, cancellationToken).ConfigureAwait(false);
+                    _faults.Hit("pool.after_pvcreate");
                 }
 
                 if (vgOnDevice is not { Length: > 0 })
                 {
                     await lvm.VgCreateAsync(command.Name, device, extentSize, cancellationToken).ConfigureAwait(false);
+                    _faults.Hit("pool.after_vgcreate");
                 }
             }
             else if (!string.Equals(vgOnDevice, command.Name, StringComparison.Ordinal))
@@ -168,7 +182,9 @@ public sealed class PoolRegistry : IAsyncDisposable
             }
 
             await _lease.AddPoolAsync(row, cancellationToken).ConfigureAwait(false);
+            _faults.Hit("pool.after_lease");
             _store.AddPool(row);
+            _faults.Hit("pool.after_store");
             await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
             await runtime.StartAsync(cancellationToken).ConfigureAwait(false);
             _pools[row.Name] = runtime;

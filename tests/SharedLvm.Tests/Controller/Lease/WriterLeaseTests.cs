@@ -7,6 +7,7 @@ using SharedLvm.Controller;
 using SharedLvm.Contracts.Conventions;
 using SharedLvm.Controller.Lease;
 using SharedLvm.Tests.Support;
+using ControllerRpc = SharedLvm.Contracts.V1.Controller;
 
 namespace SharedLvm.Tests.Controller.Lease;
 
@@ -196,6 +197,106 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// The writes that are not volume writes, each fault point armed alone on host 1 and killed three
+    /// times, the request retried on a clean restart: a pool's creation on a blank LU and adoption of
+    /// a VG made outside, a drain, a resume, and an operator's fence at each of its steps. Then a
+    /// successor on host 2 with an empty state directory must show, from the LUs alone, every pool
+    /// with its wipe policy and the node as the last request left it.
+    /// </summary>
+    [Fact]
+    public async Task Each_pool_drain_resume_and_fence_point_killed_three_times_converges()
+    {
+        LoopDevice.Present(_lu);
+        var active = await StartWithPoolAsync();
+        using (var channel = GrpcChannel.ForAddress($"http://{active.Address}"))
+        {
+            await RegisterAsync(new NodeRegistry.NodeRegistryClient(channel), "node-k");
+        }
+
+        // Host 1's controller restarts on its own state directory, configured with every pool's LU.
+        var state = Directory.CreateTempSubdirectory("slvm-lease-").FullName;
+        _states.Add(state);
+        var poolDevices = new List<string>();
+        async Task KilledThenRetriedAsync<T>(string point, Func<ControllerRpc.ControllerClient, CallOptions, AsyncUnaryCall<T>> call)
+        {
+            await active.StopAsync();
+            var armed = await StartAsync(_host1!, 1, point, poolDevices, state);
+            await WaitActiveAsync(armed, TimeSpan.FromSeconds(60));
+            await Assert.ThrowsAsync<RpcException>(async () => await call(armed.Client, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(60))));
+            await KilledAtAsync(armed, point);
+            active = await StartAsync(_host1!, 1, poolDevices: poolDevices, state: state);
+            await WaitActiveAsync(active, TimeSpan.FromSeconds(60));
+            await call(active.Client, new CallOptions(deadline: DateTime.UtcNow.AddSeconds(90)));
+        }
+
+        foreach (var (mode, point) in ((string[])["pool.after_pvcreate", "pool.after_vgcreate", "pool.after_lease", "pool.after_store"]).Select(p => (PoolCreateMode.Initialize, p))
+            .Concat(((string[])["pool.after_lease", "pool.after_store"]).Select(p => (PoolCreateMode.Adopt, p))))
+        {
+            for (var round = 0; round < 3; round++)
+            {
+                var lu = LoopDevice.Create(64L * 1024 * 1024)!;
+                var name = $"{_pool}{(mode == PoolCreateMode.Adopt ? 'a' : 'i')}{poolDevices.Count}";
+                _extraPools.Add((lu, name));
+                poolDevices.Add(lu.Device);
+                if (mode == PoolCreateMode.Adopt)
+                {
+                    Assert.Equal(0, lu.Lvm("vgcreate", name, lu.Device).Code);
+                }
+
+                var create = new CreatePoolRequest { Name = name, DevicePath = lu.Device, Mode = mode, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None };
+                await KilledThenRetriedAsync(point, (client, options) => client.CreatePoolAsync(create, options));
+                await active.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = name, Name = "after-retry", SizeBytes = 8 * MiB });
+            }
+
+            _output.WriteLine($"{mode} {point}: killed 3 times");
+        }
+
+        foreach (var point in (string[])["drain.after_state", "resume.after_state", "fence.after_intent", "fence.after_preempt", "fence.after_mark"])
+        {
+            for (var round = 0; round < 3; round++)
+            {
+                // From where the request starts: READY-or-UNREACHABLE for a drain or fence, DRAINING for a resume.
+                await active.Client.ResumeNodeAsync(new ResumeNodeRequest { Name = "node-k" });
+                if (point == "resume.after_state")
+                {
+                    await active.Client.DrainNodeAsync(new DrainNodeRequest { Name = "node-k" });
+                }
+
+                await KilledThenRetriedAsync<Node>(point, point switch
+                {
+                    "drain.after_state" => (client, options) => client.DrainNodeAsync(new DrainNodeRequest { Name = "node-k" }, options),
+                    "resume.after_state" => (client, options) => client.ResumeNodeAsync(new ResumeNodeRequest { Name = "node-k" }, options),
+                    _ => (client, options) => client.FenceNodeAsync(new FenceNodeRequest { Name = "node-k", Reason = $"crash test, {point}" }, options),
+                });
+                var expected = point switch
+                {
+                    "drain.after_state" => NodeState.Draining,
+                    "resume.after_state" => NodeState.Unreachable, // it never heartbeats
+                    _ => NodeState.Fenced,
+                };
+                Assert.Equal(expected, (await active.Client.GetNodeAsync(new GetNodeRequest { Name = "node-k" })).State);
+            }
+
+            _output.WriteLine($"{point}: killed 3 times");
+        }
+
+        // What the LUs say: a successor on another host, with nothing local, starts from them alone.
+        var successor = await StartAsync(_host2!, 2, poolDevices: poolDevices);
+        await active.StopAsync();
+        await WaitActiveAsync(successor, TimeSpan.FromSeconds(60));
+        var fenced = await successor.Client.GetNodeAsync(new GetNodeRequest { Name = "node-k" });
+        Assert.Equal(NodeState.Fenced, fenced.State);
+        Assert.Contains("crash test, fence.after_mark", fenced.ToString(), StringComparison.Ordinal);
+        var listed = (await successor.Client.ListPoolsAsync(new ListPoolsRequest())).Pools;
+        Assert.Equal(_extraPools.Select(p => $"{p.Vg}: None").Order(StringComparer.Ordinal),
+            listed.Where(p => p.Name != _pool).Select(p => $"{p.Name}: {p.WipeOnDelete}").Order(StringComparer.Ordinal));
+        foreach (var (_, name) in _extraPools)
+        {
+            Assert.Contains((await successor.Client.ListVolumesAsync(new ListVolumesRequest { Pool = name })).Volumes, v => v.Name == "after-retry");
+        }
+    }
+
     /// <summary>Waits for a controller armed with a fault point to die there.</summary>
     private static async Task KilledAtAsync(ControllerProcess controller, string point)
     {
@@ -292,10 +393,14 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         return controller;
     }
 
-    private async Task<ControllerProcess> StartAsync(SanlockDaemon host, int hostId, string? faultPoint = null)
+    private async Task<ControllerProcess> StartAsync(SanlockDaemon host, int hostId, string? faultPoint = null, IEnumerable<string>? poolDevices = null, string? state = null)
     {
-        var state = Directory.CreateTempSubdirectory("slvm-lease-").FullName;
-        _states.Add(state);
+        if (state is null)
+        {
+            state = Directory.CreateTempSubdirectory("slvm-lease-").FullName;
+            _states.Add(state);
+        }
+
         var environment = host.Environment.ToDictionary();
         if (faultPoint is not null)
         {
@@ -304,7 +409,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
 
         var controller = await ControllerProcess.StartAsync(state, environment,
             "--lease", "sanlock", "--host-id", hostId.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--lease-io-timeout", "1", "--pool-devices", _lu!.Device);
+            "--lease-io-timeout", "1", "--pool-devices", string.Join(',', (poolDevices ?? []).Prepend(_lu!.Device)));
         _controllers.Add(controller);
         return controller;
     }
