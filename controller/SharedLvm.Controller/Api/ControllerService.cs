@@ -223,7 +223,7 @@ public sealed class ControllerService(
             HostId = options.HostId,
             Address = options.AdvertisedAddress,
             ActiveAddress = lease.ActiveAddress ?? string.Empty,
-            Pools = (uint)pools.All.Count,
+            Pools = (uint)pools.KnownCount,
         });
 
     public override async Task WatchEvents(WatchEventsRequest request, IServerStreamWriter<Event> responseStream, ServerCallContext context)

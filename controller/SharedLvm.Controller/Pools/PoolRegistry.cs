@@ -102,6 +102,9 @@ public sealed class PoolRegistry : IAsyncDisposable
         }
     }
 
+    /// <summary>The pools in this controller's records, loaded or not: a standby loads none until it holds the lease.</summary>
+    public int KnownCount => _store.Pools().Count;
+
     public async Task<PoolRuntime> CreateAsync(CreatePoolCommand command, CancellationToken cancellationToken)
     {
         Validation.PoolName("name", command.Name);

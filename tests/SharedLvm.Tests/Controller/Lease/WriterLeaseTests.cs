@@ -95,6 +95,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         var standby = await b.Client.GetControllerStatusAsync(new GetControllerStatusRequest());
         Assert.False(standby.Active);
         Assert.Equal(a.Address, standby.ActiveAddress);
+        Assert.Equal(1u, standby.Pools); // found on the LU, loaded once it holds the lease
 
         var killed = Stopwatch.StartNew();
         await a.StopAsync();
