@@ -24,6 +24,13 @@ if (args.Length > 0 && args[0] == "--simulate-agents")
     return await AgentSimulator.RunAsync(new Uri(args[1]), int.Parse(args[2], CultureInfo.InvariantCulture), TimeSpan.FromSeconds(double.Parse(args[3], CultureInfo.InvariantCulture)));
 }
 
+if (args.Length > 0 && args[0] == "--copy")
+{
+    // scripts/bench-copy: issue 15's copy rate against dd, on this machine's kernel.
+    return await CopyBenchmark.RunAsync(new ProcessRunner(NullLogger<ProcessRunner>.Instance), int.Parse(Arg("--rounds", "9"), CultureInfo.InvariantCulture),
+        ulong.Parse(Arg("--mib", "256"), CultureInfo.InvariantCulture), Arg("--out", string.Empty));
+}
+
 var sizesArg = Arg("--sizes", "0,2000,8000");
 var agentCount = int.Parse(Arg("--agents", "1000"), CultureInfo.InvariantCulture);
 var sizes = sizesArg == "none" ? [] : sizesArg.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
