@@ -440,38 +440,38 @@ public sealed class Scenarios : IClassFixture<Lab>
         Assert.Equal(sum, _lab.Guest("node-b", $"dd if={Lab.DevicePath(clone)} bs=4M iflag=direct status=none | sha256sum").Split(' ')[0]);
         await DetachAsync(clone, "node-b");
 
-        // One sample of each in a TCG guest ranged from 0.68x to 1.29x across runs: three rounds,
-        // each an agent copy (a new clone) and then dd on the same node, and the median ratio.
+        // Single samples in a TCG guest ranged from 0.66x to 2.01x, and three-round medians from 0.82x
+        // to 1.50x across runs: seven rounds, each an agent copy (a new clone; the one before deleted
+        // and wiped first, so the 2 GiB LU holds them) and then dd on the same node, and the median.
+        const int Rounds = 7;
         var ratios = new List<double>();
         var samples = new List<string>();
-        var clones = new List<Volume> { clone };
+        var target = clone;
         for (var round = 1; ; round++)
         {
-            var ddRate = Dd(finished.Node, clones[^1]);
+            var ddRate = Dd(finished.Node, target);
             ratios.Add(finished.MiBPerSecond / ddRate);
             samples.Add($"{finished.MiBPerSecond:F0}/{ddRate:F0} on {finished.Node}");
-            if (round == 3)
+            var copied = target;
+            await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = copied.Id }, Long);
+            await UntilAsync(() => Gone(copied.Id), $"clone {round} wiped and removed", 300);
+            if (round == Rounds)
             {
                 break;
             }
 
-            var again = await Api.CloneVolumeAsync(new CloneVolumeRequest { SourceVolumeId = source.Id, Name = $"s8b-copy-{round + 1}" }, Long);
-            clones.Add(again);
-            await UntilAsync(() => Api.GetVolume(new GetVolumeRequest { Id = again.Id }, Long).State == VolumeState.Available, $"clone {round + 1} AVAILABLE", 300);
-            finished = AgentCopy(again.Id);
+            target = await Api.CloneVolumeAsync(new CloneVolumeRequest { SourceVolumeId = source.Id, Name = $"s8b-copy-{round + 1}" }, Long);
+            var next = target;
+            await UntilAsync(() => Api.GetVolume(new GetVolumeRequest { Id = next.Id }, Long).State == VolumeState.Available, $"clone {round + 1} AVAILABLE", 300);
+            finished = AgentCopy(next.Id);
         }
 
-        var median = ratios.Order().ElementAt(1);
+        var median = ratios.Order().ElementAt(Rounds / 2);
         Lab.Figure($"clone copy 256 MiB: API end to end {256 / apiSeconds:F0} MiB/s ({apiSeconds:F1} s) for the first; agent I/O vs raw dd bs=4M direct between the same LVs in the same guest, " +
-            $"3 rounds (MiB/s: {string.Join(", ", samples)}): median {median:F2}x, range {ratios.Min():F2}-{ratios.Max():F2}x " +
+            $"{Rounds} rounds (MiB/s: {string.Join(", ", samples)}): median {median:F2}x, range {ratios.Min():F2}-{ratios.Max():F2}x " +
             $"(64 MiB of zeros zeroed, not written; the lab's agents run without the 256 MiB/s default cap)");
-        foreach (var copy in clones)
-        {
-            await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = copy.Id }, Long);
-        }
-
         await Api.DeleteVolumeAsync(new DeleteVolumeRequest { Id = source.Id }, Long);
-        await UntilAsync(() => clones.All(c => Gone(c.Id)) && Gone(source.Id), "all wiped and removed", 300);
+        await UntilAsync(() => Gone(source.Id), "the source wiped and removed", 300);
     }
 
     [LabFact]
@@ -999,7 +999,14 @@ public sealed class Scenarios : IClassFixture<Lab>
             try
             {
                 await standby.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = attachVolumeId, Node = attachTo }, deadline: DateTime.UtcNow.AddSeconds(30));
-                return (activeAt, created, since.Elapsed.TotalSeconds);
+                var attached = since.Elapsed.TotalSeconds;
+                // Where the seconds between the first create and the first attach went (S9z: 34 to
+                // 44 s, not yet explained): the agent's and the new controller's own logs, kept.
+                File.WriteAllText(Path.Combine(Lab.Root, ".cache", "lab", $"takeover-{node}.log"),
+                    $"first create {created:F1} s, first attach {attached:F1} s after the cut; last refusal: {last}\n" +
+                    _lab.Guest(attachTo, "journalctl -u lab-agent-7402 -o short-precise --no-pager -n 80", check: false) +
+                    _lab.Guest(node, "journalctl -u lab-controller-7420 -o short-precise --no-pager -n 80", check: false));
+                return (activeAt, created, attached);
             }
             catch (RpcException e)
             {
