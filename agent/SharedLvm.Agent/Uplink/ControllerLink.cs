@@ -61,7 +61,6 @@ public sealed class ControllerLink : BackgroundService
         var registered = false;
         var interval = TimeSpan.FromSeconds(5);
         var backoff = TimeSpan.FromSeconds(1);
-        var silentInARow = 0; // calls in a row no controller answered, across the list
         while (!stoppingToken.IsCancellationRequested)
         {
             var call = new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: stoppingToken);
@@ -120,7 +119,6 @@ public sealed class ControllerLink : BackgroundService
                 }
 
                 backoff = TimeSpan.FromSeconds(1);
-                silentInARow = 0;
                 await Task.Delay(interval, stoppingToken).ConfigureAwait(false);
             }
             catch (RpcException e) when (!stoppingToken.IsCancellationRequested)
@@ -142,12 +140,8 @@ public sealed class ControllerLink : BackgroundService
                     backoff = TimeSpan.FromSeconds(1);
                 }
 
-                // No answer at all (down, or a dead host whose connections hang until the deadline):
-                // the next controller on the list may be the one that took over.
-                var unanswered = named is not { Length: > 0 } && e.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.Cancelled;
-                silentInARow = unanswered ? silentInARow + 1 : 0;
                 var next = named is { Length: > 0 } ? named
-                    : unanswered ? controllers[(Array.IndexOf(controllers, current) + 1) % controllers.Length]
+                    : e.StatusCode == StatusCode.Unavailable ? controllers[(Array.IndexOf(controllers, current) + 1) % controllers.Length]
                     : current;
                 if (!string.Equals(next, current, StringComparison.Ordinal))
                 {
@@ -160,11 +154,8 @@ public sealed class ControllerLink : BackgroundService
                     AgentLog.FollowingController(_logger, current);
                 }
 
-                // Every listed controller gets one try before the backoff grows: during a takeover the
-                // old active one is dead and the new one is next on the list.
-                var lapDone = silentInARow % controllers.Length == 0;
-                await Task.Delay((lapDone ? backoff : TimeSpan.FromSeconds(1)) + TimeSpan.FromMilliseconds(Random.Shared.Next(0, 1000)), stoppingToken).ConfigureAwait(false);
-                backoff = named is { Length: > 0 } || !lapDone ? backoff : TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
+                await Task.Delay(backoff + TimeSpan.FromMilliseconds(Random.Shared.Next(0, 1000)), stoppingToken).ConfigureAwait(false);
+                backoff = named is { Length: > 0 } ? backoff : TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, backoff.Ticks * 2));
             }
             catch (OperationCanceledException)
             {
