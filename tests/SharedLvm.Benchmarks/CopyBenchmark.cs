@@ -19,7 +19,8 @@ internal static class CopyBenchmark
 {
     private const ulong MiB = 1024 * 1024;
 
-    public static async Task<int> RunAsync(IProcessRunner runner, int rounds, ulong mib, string outFile)
+    /// <param name="run">Program's Run: a command that must succeed, its stdout.</param>
+    public static async Task<int> RunAsync(IProcessRunner runner, Func<string, string[], Task<string>> run, int rounds, ulong mib, string outFile)
     {
         // Not /tmp: a tmpfs has no O_DIRECT for the loop device's backing file.
         var work = Path.Combine("/var/tmp", $"slvm-copy-bench-{Environment.ProcessId}");
@@ -39,7 +40,7 @@ internal static class CopyBenchmark
             }
         }
 
-        var device = (await RunAsync(runner, "losetup", "--find", "--show", "--direct-io=on", file)).Trim();
+        var device = (await run("losetup", ["--find", "--show", "--direct-io=on", file])).Trim();
         var report = new StringBuilder();
         try
         {
@@ -48,23 +49,23 @@ internal static class CopyBenchmark
             var mover = new DataMover(TimeProvider.System);
             var ratios = new List<double>();
             var samples = new List<string>();
+            async Task<double> Agent()
+            {
+                var timer = Stopwatch.StartNew();
+                await mover.CopyAsync(device, source, null, device, target, 0, 0, _ => { }, CancellationToken.None);
+                return mib / timer.Elapsed.TotalSeconds;
+            }
+
+            async Task<double> Dd()
+            {
+                var timer = Stopwatch.StartNew();
+                await run("dd", [$"if={device}", $"of={device}", "bs=4M", "iflag=direct", "oflag=direct", "status=none",
+                    "skip=0", $"seek={targetOffset / (4 * MiB)}", $"count={length / (4 * MiB)}"]);
+                return mib / timer.Elapsed.TotalSeconds;
+            }
+
             for (var round = 0; round < rounds; round++)
             {
-                async Task<double> Agent()
-                {
-                    var timer = Stopwatch.StartNew();
-                    await mover.CopyAsync(device, source, null, device, target, 0, 0, _ => { }, CancellationToken.None);
-                    return mib / timer.Elapsed.TotalSeconds;
-                }
-
-                async Task<double> Dd()
-                {
-                    var timer = Stopwatch.StartNew();
-                    await RunAsync(runner, "dd", $"if={device}", $"of={device}", "bs=4M", "iflag=direct", "oflag=direct", "status=none",
-                        "skip=0", $"seek={targetOffset / (4 * MiB)}", $"count={length / (4 * MiB)}");
-                    return mib / timer.Elapsed.TotalSeconds;
-                }
-
                 double agent, dd;
                 if (round % 2 == 0)
                 {
@@ -101,11 +102,5 @@ internal static class CopyBenchmark
             await runner.RunAsync(new ProcessSpec("losetup", ["-d", device]) { Timeout = TimeSpan.FromMinutes(1) });
             Directory.Delete(work, recursive: true);
         }
-    }
-
-    private static async Task<string> RunAsync(IProcessRunner runner, string program, params string[] arguments)
-    {
-        var result = await runner.RunAsync(new ProcessSpec(program, arguments) { Timeout = TimeSpan.FromMinutes(10) });
-        return result.Succeeded ? result.StandardOutput : throw new InvalidOperationException($"{program} {string.Join(' ', arguments)}: {result.StandardError}");
     }
 }

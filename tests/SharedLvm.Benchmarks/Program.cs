@@ -24,10 +24,11 @@ if (args.Length > 0 && args[0] == "--simulate-agents")
     return await AgentSimulator.RunAsync(new Uri(args[1]), int.Parse(args[2], CultureInfo.InvariantCulture), TimeSpan.FromSeconds(double.Parse(args[3], CultureInfo.InvariantCulture)));
 }
 
+var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
 if (args.Length > 0 && args[0] == "--copy")
 {
     // scripts/bench-copy: issue 15's copy rate against dd, on this machine's kernel.
-    return await CopyBenchmark.RunAsync(new ProcessRunner(NullLogger<ProcessRunner>.Instance), int.Parse(Arg("--rounds", "9"), CultureInfo.InvariantCulture),
+    return await CopyBenchmark.RunAsync(runner, Run, int.Parse(Arg("--rounds", "9"), CultureInfo.InvariantCulture),
         ulong.Parse(Arg("--mib", "256"), CultureInfo.InvariantCulture), Arg("--out", string.Empty));
 }
 
@@ -38,7 +39,6 @@ var ops = int.Parse(Arg("--ops", "20"), CultureInfo.InvariantCulture);
 var outFile = Arg("--out", string.Empty);
 const ulong MiB = 1024 * 1024;
 
-var runner = new ProcessRunner(NullLogger<ProcessRunner>.Instance);
 var work = Directory.CreateTempSubdirectory("slvm-bench-").FullName;
 var lu = Path.Combine(work, "lu.img");
 await using (var f = File.Create(lu))
