@@ -252,7 +252,7 @@ public sealed class SanlockLease : IWriterLease
             cancellationToken.ThrowIfCancellationRequested();
             try
             {
-                await _sanlock.JoinAsync(area.Lockspace, _options.HostId, area.LockspaceDisk, _options.LeaseIoTimeoutSeconds, cancellationToken).ConfigureAwait(false);
+                await JoinLockspaceAsync(area, cancellationToken).ConfigureAwait(false);
                 await _sanlock.AcquireAsync(area.Lockspace, LeaseArea.Resource, area.ResourceDisk, cancellationToken).ConfigureAwait(false);
                 var leader = PaxosLeader.Read(area.ResourceDisk)
                     ?? throw new SanlockException($"The lease of pool {area.Pool} was acquired but its leader record reads back empty.");
@@ -278,11 +278,16 @@ public sealed class SanlockLease : IWriterLease
         }
     }
 
+    /// <summary>Joins the pool's lockspace as this host (already joined is success).</summary>
+    private Task JoinLockspaceAsync(LeaseArea area, CancellationToken cancellationToken) =>
+        _sanlock.JoinAsync(area.Lockspace, _options.HostId, area.LockspaceDisk, _options.LeaseIoTimeoutSeconds, cancellationToken);
+
+    /// <summary>As <see cref="JoinLockspaceAsync"/>, a failure only logged: <see cref="HoldAsync"/> joins again and retries.</summary>
     private async Task JoinAsync(LeaseArea area, CancellationToken cancellationToken)
     {
         try
         {
-            await _sanlock.JoinAsync(area.Lockspace, _options.HostId, area.LockspaceDisk, _options.LeaseIoTimeoutSeconds, cancellationToken).ConfigureAwait(false);
+            await JoinLockspaceAsync(area, cancellationToken).ConfigureAwait(false);
         }
         catch (SanlockException e)
         {
