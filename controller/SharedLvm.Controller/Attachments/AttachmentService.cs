@@ -168,6 +168,10 @@ public sealed class AttachmentService
         var agent = timer.Elapsed - agentStart;
         volume = await SetOwnerAsync(pool, volume, node, owns: false, cancellationToken).ConfigureAwait(false);
         Forget(pool, volumeId, node);
+        // Free the volume before the log and the event, not after: whoever sees it released (GetNode,
+        // the event stream, a fence's alarm) attaches it elsewhere at once, and was told ABORTED
+        // ("detach in flight") while the event was still being written (NodeFencingTests, CI stop 25).
+        claim.Dispose();
         ControllerLog.Detached(_logger, volumeId, volume.Name, node, (long)timer.Elapsed.TotalMilliseconds, (long)agent.TotalMilliseconds,
             (long)(timer.Elapsed - agentStart - agent).TotalMilliseconds);
         _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) detached from {node}.");
