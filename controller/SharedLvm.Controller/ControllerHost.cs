@@ -142,6 +142,7 @@ public static class ControllerHost
         services.AddSingleton<NodeHealthService>();
         services.AddSingleton<AgentClients>();
         services.AddSingleton<AttachmentService>();
+        services.AddHostedService<AttachmentSettler>();
         services.AddSingleton<IStoragePreempter, AgentPreempter>();
         services.AddSingleton<NodeFencing>();
         services.AddHostedService(sp => sp.GetRequiredService<NodeFencing>());

@@ -67,6 +67,12 @@ internal static partial class ControllerLog
     [LoggerMessage(3504, LogLevel.Warning, "Detaching volume {VolumeId} from FENCED node {Node} without its agent")]
     public static partial void DetachFenced(ILogger logger, string volumeId, string node);
 
+    [LoggerMessage(3505, LogLevel.Information, "Volume {VolumeId} ({Name}) is attached to node {Node} on its owner tag's word, with no device on record (a takeover): the node reports it active, its device is {Device}")]
+    public static partial void AttachmentSettled(ILogger logger, string volumeId, string name, string node, string device);
+
+    [LoggerMessage(3506, LogLevel.Error, "Learning the devices of attachments from the nodes' reports failed; trying again in {Seconds} s")]
+    public static partial void SettleFailed(ILogger logger, double seconds, Exception exception);
+
     [LoggerMessage(3601, LogLevel.Error, "agent of node {Node} at {Address} refused over TLS: {Reason}")]
     public static partial void AgentRefused(ILogger logger, string node, string address, string reason);
 

@@ -890,6 +890,10 @@ public sealed class Scenarios : IClassFixture<Lab>
             $"({Creates} interleaved creates each, both controllers in node-a, twin 2-path LUs 4 and 5, TCG)");
         _lab.Guest("node-a", "systemctl stop lab-controller-7421");
 
+        // A volume held on node-b across the takeover: B has no record of it, only its owner tag.
+        var held = await a.CreateVolumeAsync(new CreateVolumeRequest { Pool = "guests", Name = "s9z-held", SizeBytes = 8 * MiB }, Long);
+        var heldDevice = (await a.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = held.Id, Node = "node-b" }, Long)).Device.Path;
+
         // Takeover: node-a's guest loses power with the lease held. sanlock lets host 2 take it
         // 8 x io_timeout + 60 s (the watchdog fire timeout) after host 1's last renewal.
         var epochA = (await a.GetControllerStatusAsync(new GetControllerStatusRequest())).Epoch.Value;
@@ -901,6 +905,13 @@ public sealed class Scenarios : IClassFixture<Lab>
         Assert.True(statusAfter.Epoch.Value > epochA, $"epoch {statusAfter.Epoch.Value} after the takeover, {epochA} before");
         Assert.Contains((await b.ListVolumesAsync(new ListVolumesRequest { Pool = "guests" }, Long)).Volumes, v => v.Id == before.Id);
         Assert.Contains(dmName, _lab.Guest("node-b", "dmsetup ls"), StringComparison.Ordinal);
+
+        // The held volume: ATTACHED on its tag's word, and its device asked of node-b once node-b's
+        // heartbeat to B lists it active (AttachmentSettler), with no client retry.
+        var settled = await UntilVolumeAsync(b, held.Id, v => v.Attachments.Count == 1 && v.Attachments[0].Device is not null, "s9z-held's device is known to node-b's controller", "node-b");
+        Assert.Equal(("node-b", AttachmentState.Attached, heldDevice), (settled.Attachments[0].Node, settled.Attachments[0].State, settled.Attachments[0].Device.Path));
+        _output.WriteLine($"s9z-held after the takeover: {settled.Attachments[0]}");
+        await b.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = held.Id, Node = "node-b" }, Long);
         Lab.Figure($"writer-lease takeover, controllers in guests (sanlock 3.8.5 io_timeout {IoTimeout} s, wdmd on softdog, fire timeout 60 s): power-off of the active one's guest -> " +
             $"standby active {activeAt:F1} s, first CreateVolume through it {created:F1} s, first AttachVolume (node-b's agent followed it) {attached:F1} s " +
             $"(goal 60 s; sanlock's floor is 8 x {IoTimeout} + 60 = {8 * IoTimeout + 60} s after the last renewal)");

@@ -177,6 +177,78 @@ public sealed class AttachmentService
         _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) detached from {node}.");
     }
 
+    /// <summary>
+    /// The devices of attachments known only from their owner tags. A controller that loads a pool
+    /// without its own records (a successor on another host after a takeover, issue 16) takes each
+    /// tag's word, ATTACHED, but has no device to show until a client retries the attach. Where the
+    /// owner's heartbeat lists the LV active, this asks the node now: the agent's activate is
+    /// idempotent (on an active LV it changes nothing and returns the device), exactly what that retry
+    /// would record. An LV its owner does not report active keeps the tag's word, as it does with a
+    /// node that rebooted: nothing is released without a detach or a fence. Returns how many devices
+    /// were learnt.
+    /// </summary>
+    public async Task<int> SettleReportedAsync(CancellationToken cancellationToken)
+    {
+        var settled = 0;
+        foreach (var node in _nodes.All.Where(n => n.State == NodeLiveness.Ready))
+        {
+            foreach (var reported in node.ActiveLvs)
+            {
+                if (reported.Split('/') is not [var vg, var lv] || VolumeId.FromLvName(lv) is not { } volumeId
+                    || _pools.Find(volumeId) is not var (pool, volume) || volume.VgName != vg || !DeviceUnknown(pool, volume, node.Name))
+                {
+                    continue;
+                }
+
+                IDisposable claim;
+                try
+                {
+                    claim = pool.Catalog.Claim("settle", volumeId);
+                }
+                catch (ControllerException e) when (e.Kind == ControllerErrorKind.Aborted)
+                {
+                    continue; // an attach or a detach is in flight: it records the outcome itself
+                }
+
+                using (claim)
+                {
+                    // Looked at again under the claim: an attach or a detach may have finished since.
+                    if (pool.Catalog.Get(volumeId) is not { } current || !DeviceUnknown(pool, current, node.Name))
+                    {
+                        continue;
+                    }
+
+                    volume = current;
+                    try
+                    {
+                        var response = await CallAgentAsync(node, "activate", volume, (agent, call) => agent.ActivateVolumeAsync(new ActivateVolumeRequest
+                        {
+                            Header = _epoch.HeaderFor(node.Name),
+                            Lv = LvRef(pool, volume),
+                            Shared = volume.MultiAttach,
+                        }, call), cancellationToken).ConfigureAwait(false);
+                        var since = pool.Catalog.Attachment(volumeId, node.Name)?.Since ?? _time.GetUtcNow();
+                        Record(pool, new AttachmentRecord(volumeId, node.Name, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since));
+                        ControllerLog.AttachmentSettled(_logger, volumeId, volume.Name, node.Name, response.Device.Path);
+                        settled++;
+                    }
+                    catch (ControllerException)
+                    {
+                        continue; // logged by CallAgentAsync; the next look tries again, unless a client's attach comes first
+                    }
+                }
+
+                _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) is attached to {node.Name} as {pool.Catalog.Attachment(volumeId, node.Name)?.Device?.Path}: its agent reports it active.");
+            }
+        }
+
+        return settled;
+    }
+
+    /// <summary>Tagged for <paramref name="node"/>, ATTACHED on the tag's word alone (no device on record).</summary>
+    private static bool DeviceUnknown(PoolRuntime pool, VolumeRecord volume, string node) =>
+        volume.IsOwnedBy(node) && pool.Catalog.Attachment(volume.Id, node) is { Phase: AttachmentPhase.Attached, Device: null };
+
     /// <summary>After an extend: every owner refreshes, and the new size counts only once their devices have it.</summary>
     public async Task RefreshOwnersAsync(string volumeId, CancellationToken cancellationToken)
     {

@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using SharedLvm.Controller.Lease;
+
+namespace SharedLvm.Controller.Attachments;
+
+/// <summary>
+/// Once a heartbeat interval, while this controller holds the lease, learns the devices of the
+/// attachments the nodes' own reports prove (<see cref="AttachmentService.SettleReportedAsync"/>):
+/// after a takeover, GetVolume shows each one's device within a heartbeat or two of its node
+/// re-registering, with no client retry.
+/// </summary>
+public sealed class AttachmentSettler(AttachmentService attachments, IWriterLease lease, ControllerOptions options, TimeProvider time, ILogger<AttachmentSettler> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.HeartbeatInterval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+        {
+            try
+            {
+                if (lease.IsActive)
+                {
+                    await attachments.SettleReportedAsync(stoppingToken).ConfigureAwait(false);
+                }
+            }
+            catch (Exception e) when (e is ControllerException or Microsoft.Data.Sqlite.SqliteException or IOException)
+            {
+                // The state directory failing here must not stop the controller: the next tick tries again.
+                ControllerLog.SettleFailed(logger, options.HeartbeatInterval.TotalSeconds, e);
+            }
+        }
+    }
+}
