@@ -33,6 +33,9 @@ public sealed class AgentOptions
     /// <summary><see cref="Controller"/>'s addresses: one controller, or an active one and its standbys.</summary>
     public string[] ControllerAddresses => Controller.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
+    /// <summary>Deadline of each registration and heartbeat call to a controller.</summary>
+    public TimeSpan ControllerCallTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>host:port the controller reaches this agent at, when it differs from Listen (NAT, 0.0.0.0).</summary>
     public string? AdvertiseAddress { get; set; }
 

@@ -20,6 +20,19 @@ namespace SharedLvm.Agent.Uplink;
 public sealed class ControllerLink : BackgroundService
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Calls to one controller that may fail in a row (a deadline, not a refusal) before the agent
+    /// tries the next on its list. One is too few: a single slow heartbeat to a live, loaded active
+    /// controller then sent the agent to a standby and back through a new registration, and its node
+    /// read UNREACHABLE (SAN lab S9z, cbb4d93, reverted). Never moving is too many: a controller
+    /// whose host lost power but whose address still accepts connections (the lab's forwarded
+    /// port) hangs every call, and the agent kept retrying it with its backoff grown to 30 s while
+    /// the standby took over (first attach 34-85 s after the first create, S9z and S9zb). After
+    /// three the controller has marked this node UNREACHABLE anyway, so moving costs nothing.
+    /// </summary>
+    private const int FailoverAfterFailures = 3;
+
     private readonly AgentOptions _options;
     private readonly SanWatcher _watcher;
     private readonly EpochStore _epochs;
@@ -61,9 +74,12 @@ public sealed class ControllerLink : BackgroundService
         var registered = false;
         var interval = TimeSpan.FromSeconds(5);
         var backoff = TimeSpan.FromSeconds(1);
+        // Failed calls in a row, per controller: kept when the agent moves on, so a dead controller
+        // that a standby still names is left after one more failure, not three.
+        var failures = new Dictionary<string, int>(StringComparer.Ordinal);
         while (!stoppingToken.IsCancellationRequested)
         {
-            var call = new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: stoppingToken);
+            var call = new CallOptions(deadline: DateTime.UtcNow + _options.ControllerCallTimeout, cancellationToken: stoppingToken);
             try
             {
                 var snapshot = _watcher.Current;
@@ -92,7 +108,7 @@ public sealed class ControllerLink : BackgroundService
                     {
                         try
                         {
-                            await registry.HeartbeatAsync(Heartbeat(), new CallOptions(deadline: DateTime.UtcNow.AddSeconds(10), cancellationToken: stoppingToken)).ConfigureAwait(false);
+                            await registry.HeartbeatAsync(Heartbeat(), new CallOptions(deadline: DateTime.UtcNow + _options.ControllerCallTimeout, cancellationToken: stoppingToken)).ConfigureAwait(false);
                         }
                         catch (RpcException) when (!stoppingToken.IsCancellationRequested)
                         {
@@ -119,6 +135,7 @@ public sealed class ControllerLink : BackgroundService
                 }
 
                 backoff = TimeSpan.FromSeconds(1);
+                failures.Remove(current);
                 await Task.Delay(interval, stoppingToken).ConfigureAwait(false);
             }
             catch (RpcException e) when (!stoppingToken.IsCancellationRequested)
@@ -140,8 +157,10 @@ public sealed class ControllerLink : BackgroundService
                     backoff = TimeSpan.FromSeconds(1);
                 }
 
+                var failed = named is { Length: > 0 } ? 0 : failures.GetValueOrDefault(current) + 1;
+                failures[current] = failed;
                 var next = named is { Length: > 0 } ? named
-                    : e.StatusCode == StatusCode.Unavailable ? controllers[(Array.IndexOf(controllers, current) + 1) % controllers.Length]
+                    : e.StatusCode == StatusCode.Unavailable || failed >= FailoverAfterFailures ? controllers[(Array.IndexOf(controllers, current) + 1) % controllers.Length]
                     : current;
                 if (!string.Equals(next, current, StringComparison.Ordinal))
                 {

@@ -67,6 +67,40 @@ public sealed class ControllerLinkTests : IAsyncLifetime
         Assert.Equal(5UL, _agent.Services.GetRequiredService<EpochStore>().Highest);
     }
 
+    [Fact]
+    public async Task A_controller_that_hangs_every_call_is_left_for_the_next_on_the_list_after_three_deadlines_not_one()
+    {
+        // A powered-off host whose address still accepts connections (the SAN lab's forwarded port):
+        // the TCP handshake works, then nothing answers.
+        using var blackHole = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        blackHole.Start();
+        var accepted = new ConcurrentBag<System.Net.Sockets.Socket>();
+        using var stop = new CancellationTokenSource();
+        var accepting = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                accepted.Add(await blackHole.AcceptSocketAsync(stop.Token));
+            }
+        });
+        var hung = $"127.0.0.1:{((System.Net.IPEndPoint)blackHole.LocalEndpoint).Port}";
+        var registrationsBefore = Registry.Registrations.Count;
+        await using var agent = await InProcessAgent.StartAsync(
+            "node-f", "failed-path", s => s.AddSingleton<IVolumeActivator>(new FakeActivator(null, "node-f")),
+            "--controller", $"{hung},{_registry.Address.ToString().TrimEnd('/')}", "--Agent:ControllerCallTimeout", "00:00:01");
+
+        await Eventually.TrueAsync(() => Registry.Registrations.Any(r => r.NodeName == "node-f"), "node-f registered with the next controller", TimeSpan.FromSeconds(40));
+        var deadlines = agent.Logs.Records.Count(r => r.EventId.Id == 4203 && r.Message.Contains(hung, StringComparison.Ordinal) && r.Message.Contains("DeadlineExceeded", StringComparison.Ordinal));
+        Assert.Equal(3, deadlines);
+        Assert.Contains(agent.Logs.Records, r => r.EventId.Id == 4410 && r.Message.Contains(_registry.Address.Authority, StringComparison.Ordinal));
+        await stop.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => accepting);
+        foreach (var socket in accepted)
+        {
+            socket.Dispose();
+        }
+    }
+
     /// <summary>A NodeRegistry that records what agents send and answers with the epoch it is given.</summary>
     internal sealed class FakeRegistry : NodeRegistry.NodeRegistryBase
     {
