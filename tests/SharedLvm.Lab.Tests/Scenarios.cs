@@ -851,12 +851,12 @@ public sealed class Scenarios : IClassFixture<Lab>
         }
 
         var vm = await a.CreateVolumeAsync(new CreateVolumeRequest { Pool = "guests", Name = "s9z-vm", SizeBytes = 8 * MiB }, Long);
-        var onB = await a.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = vm.Id, Node = "node-b" }, Long);
+        var onB = await AttachRetryingAsync(a, vm.Id, "node-b");
         // device-mapper doubles the hyphens of VG and LV names in its own.
         var dmName = "guests-" + vm.LvName.Replace("-", "--", StringComparison.Ordinal);
         Assert.Contains(dmName, _lab.Guest("node-b", "dmsetup ls"), StringComparison.Ordinal);
         _output.WriteLine($"s9z-vm attached to node-b through node-a's controller: {onB.Device.Path}");
-        await a.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = vm.Id, Node = "node-b" }, Long);
+        await DetachRetryingAsync(a, vm.Id, "node-b");
         Assert.DoesNotContain(dmName, _lab.Guest("node-b", "dmsetup ls"), StringComparison.Ordinal);
 
         var b = StartGuestController("node-b", 7420, $"--lease sanlock --host-id 2 --lease-io-timeout {IoTimeout} --pool-devices /dev/mapper/{Lu4}");
@@ -892,7 +892,7 @@ public sealed class Scenarios : IClassFixture<Lab>
 
         // A volume held on node-b across the takeover: B has no record of it, only its owner tag.
         var held = await a.CreateVolumeAsync(new CreateVolumeRequest { Pool = "guests", Name = "s9z-held", SizeBytes = 8 * MiB }, Long);
-        var heldDevice = (await a.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = held.Id, Node = "node-b" }, Long)).Device.Path;
+        var heldDevice = (await AttachRetryingAsync(a, held.Id, "node-b")).Device.Path;
 
         // Takeover: node-a's guest loses power with the lease held. sanlock lets host 2 take it
         // 8 x io_timeout + 60 s (the watchdog fire timeout) after host 1's last renewal.
@@ -911,11 +911,11 @@ public sealed class Scenarios : IClassFixture<Lab>
         var settled = await UntilVolumeAsync(b, held.Id, v => v.Attachments.Count == 1 && v.Attachments[0].Device is not null, "s9z-held's device is known to node-b's controller", "node-b");
         Assert.Equal(("node-b", AttachmentState.Attached, heldDevice), (settled.Attachments[0].Node, settled.Attachments[0].State, settled.Attachments[0].Device.Path));
         _output.WriteLine($"s9z-held after the takeover: {settled.Attachments[0]}");
-        await b.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = held.Id, Node = "node-b" }, Long);
+        await DetachRetryingAsync(b, held.Id, "node-b");
         Lab.Figure($"writer-lease takeover, controllers in guests (sanlock 3.8.5 io_timeout {IoTimeout} s, wdmd on softdog, fire timeout 60 s): power-off of the active one's guest -> " +
             $"standby active {activeAt:F1} s, first CreateVolume through it {created:F1} s, first AttachVolume (node-b's agent followed it) {attached:F1} s " +
             $"(goal 60 s; sanlock's floor is 8 x {IoTimeout} + 60 = {8 * IoTimeout + 60} s after the last renewal)");
-        await b.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = vm.Id, Node = "node-b" }, Long);
+        await DetachRetryingAsync(b, vm.Id, "node-b");
     }
 
     /// <summary>
@@ -1119,6 +1119,39 @@ public sealed class Scenarios : IClassFixture<Lab>
         Assert.Fail($"{node} did not become READY on the guest controller in 300 s; last: {last}\n" +
             _lab.Guest(node, "journalctl -u 'lab-agent-*' --no-pager -n 40", check: false));
     }
+
+    /// <summary>
+    /// An attach or a detach through a guest controller, retried as the API says a client should: on
+    /// UNAVAILABLE (the node did not answer; the volume stays where it was), and once the node is
+    /// READY again when it reads UNREACHABLE. Two TCG guests that each run a controller and two
+    /// agents on the lab's share of 2 cores miss heartbeats and keep-alive pings: S9z's first attach
+    /// failed right after READY with "node-b is UNREACHABLE" (full run, 2026-12-03) and with the
+    /// agent's call CANCELLED after 42 s while node-a's own agent read UNREACHABLE (S9z alone, the
+    /// day after).
+    /// </summary>
+    private async Task<T> RetryingAsync<T>(SharedLvm.Contracts.V1.Controller.ControllerClient controller, string node, string what, Func<Task<T>> call)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(4);
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (RpcException e) when (DateTime.UtcNow < deadline && (e.StatusCode == StatusCode.Unavailable
+                || (e.StatusCode == StatusCode.FailedPrecondition && e.Status.Detail.Contains("is UNREACHABLE", StringComparison.Ordinal))))
+            {
+                _output.WriteLine($"{what} retried after: {e.Status}");
+                await UntilNodeReadyAsync(controller, node);
+            }
+        }
+    }
+
+    private Task<Attachment> AttachRetryingAsync(SharedLvm.Contracts.V1.Controller.ControllerClient controller, string volumeId, string node) =>
+        RetryingAsync(controller, node, $"attach of {volumeId} to {node}", async () => await controller.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volumeId, Node = node }, Long));
+
+    private Task<DetachVolumeResponse> DetachRetryingAsync(SharedLvm.Contracts.V1.Controller.ControllerClient controller, string volumeId, string node) =>
+        RetryingAsync(controller, node, $"detach of {volumeId} from {node}", async () => await controller.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volumeId, Node = node }, Long));
 
     private async Task<Volume> UntilVolumeAsync(SharedLvm.Contracts.V1.Controller.ControllerClient controller, string id, Func<Volume, bool> condition, string what, string node)
     {

@@ -108,12 +108,7 @@ public sealed class AttachmentService
         volume = await SetOwnerAsync(pool, volume, node, owns: true, cancellationToken, multiAttach).ConfigureAwait(false);
         var tag = timer.Elapsed - tagStart;
 
-        var response = await CallAgentAsync(target, "activate", volume, (agent, call) => agent.ActivateVolumeAsync(new ActivateVolumeRequest
-        {
-            Header = _epoch.HeaderFor(node),
-            Lv = LvRef(pool, volume),
-            Shared = volume.MultiAttach,
-        }, call), cancellationToken).ConfigureAwait(false);
+        var response = await ActivateAsync(target, pool, volume, cancellationToken).ConfigureAwait(false);
         _faults.Hit("attach.after_activate");
         var attached = new AttachmentRecord(volumeId, node, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since);
         Record(pool, attached);
@@ -221,12 +216,7 @@ public sealed class AttachmentService
                     volume = current;
                     try
                     {
-                        var response = await CallAgentAsync(node, "activate", volume, (agent, call) => agent.ActivateVolumeAsync(new ActivateVolumeRequest
-                        {
-                            Header = _epoch.HeaderFor(node.Name),
-                            Lv = LvRef(pool, volume),
-                            Shared = volume.MultiAttach,
-                        }, call), cancellationToken).ConfigureAwait(false);
+                        var response = await ActivateAsync(node, pool, volume, cancellationToken).ConfigureAwait(false);
                         var since = pool.Catalog.Attachment(volumeId, node.Name)?.Since ?? _time.GetUtcNow();
                         Record(pool, new AttachmentRecord(volumeId, node.Name, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since));
                         ControllerLog.AttachmentSettled(_logger, volumeId, volume.Name, node.Name, response.Device.Path);
@@ -366,6 +356,15 @@ public sealed class AttachmentService
                 (action == "activate" ? "The volume stays tagged for the node: retry the attach, or detach it." : "Retry; the volume stays where it is until the node confirms or is fenced."), e);
         }
     }
+
+    /// <summary>The node's agent activates the volume (idempotent: an active LV is left as it is) and returns its device.</summary>
+    private Task<ActivateVolumeResponse> ActivateAsync(NodeRecord node, PoolRuntime pool, VolumeRecord volume, CancellationToken cancellationToken) =>
+        CallAgentAsync(node, "activate", volume, (agent, call) => agent.ActivateVolumeAsync(new ActivateVolumeRequest
+        {
+            Header = _epoch.HeaderFor(node.Name),
+            Lv = LvRef(pool, volume),
+            Shared = volume.MultiAttach,
+        }, call), cancellationToken);
 
     private static LvRef LvRef(PoolRuntime pool, VolumeRecord volume) => new()
     {
