@@ -49,17 +49,20 @@ public sealed class StandbyGate(IWriterLease lease, ServingState serving) : Inte
             return;
         }
 
-        if (lease.IsActive)
-        {
-            throw new RpcException(new Status(StatusCode.Unavailable,
-                "This controller has just become the active one (it holds the writer lease) and is loading its pools; retry in a moment."));
-        }
-
         var active = lease.ActiveAddress;
         var trailers = new Metadata();
         if (!string.IsNullOrEmpty(active))
         {
             trailers.Add(ActiveController.Trailer, active);
+        }
+
+        if (lease.IsActive)
+        {
+            // Naming itself: an agent that is told where the active controller is retries it within
+            // a second or two, where an unexplained UNAVAILABLE sent it round its list with its backoff
+            // doubling (S9z: registered 17 s after this controller started serving, after a 25 s load).
+            throw new RpcException(new Status(StatusCode.Unavailable,
+                "This controller has just become the active one (it holds the writer lease) and is loading its pools; retry in a moment."), trailers);
         }
 
         throw new RpcException(new Status(StatusCode.Unavailable,

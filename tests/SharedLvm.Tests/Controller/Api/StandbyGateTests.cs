@@ -26,11 +26,13 @@ public class StandbyGateTests
     public async Task The_new_active_controller_answers_unavailable_until_its_pools_are_loaded()
     {
         var serving = new ServingState();
-        var lease = new Lease(active: true, null);
+        var lease = new Lease(active: true, "10.0.0.2:7400");
 
         var loading = await Assert.ThrowsAsync<RpcException>(() => Call(lease, serving, CreateVolume));
         Assert.Equal(StatusCode.Unavailable, loading.StatusCode);
         Assert.Contains("loading its pools", loading.Status.Detail, StringComparison.Ordinal);
+        // It names itself, so agents stay with it rather than going round their lists.
+        Assert.Equal("10.0.0.2:7400", loading.Trailers.GetValue(ActiveController.Trailer));
 
         serving.PoolsLoaded();
         Assert.Equal("answered", await Call(lease, serving, CreateVolume));
