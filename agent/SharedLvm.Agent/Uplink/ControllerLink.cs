@@ -26,9 +26,10 @@ public sealed class ControllerLink : BackgroundService
     /// tries the next on its list. One is too few: a single slow heartbeat to a live, loaded active
     /// controller then sent the agent to a standby and back through a new registration, and its node
     /// read UNREACHABLE (SAN lab S9z, cbb4d93, reverted). Never moving is too many: a controller
-    /// whose host lost power but whose address still accepts connections (the lab's forwarded
-    /// port) hangs every call, and the agent kept retrying it with its backoff grown to 30 s while
-    /// the standby took over (first attach 34-85 s after the first create, S9z and S9zb). After
+    /// process that hangs (or a host that froze behind a proxy that still accepts connections)
+    /// answers every call with a deadline, and the agent would retry it for ever with its backoff
+    /// grown to 30 s while a standby takes over. (The lab's powered-off guest is not that case: its
+    /// forwarded port answers EOF at once, UNAVAILABLE, and the agent moves on the first.) After
     /// three the controller has marked this node UNREACHABLE anyway, so moving costs nothing.
     /// </summary>
     private const int FailoverAfterFailures = 3;
