@@ -334,7 +334,21 @@ public sealed class ControllerCrashTests : IDisposable
 
                     await Eventually.TrueAsync(() => !LvNamesInVg().Contains(volume.Name), $"{volume.Name} wiped and removed after a kill at {point}", TimeSpan.FromSeconds(90));
                     Assert.True(ReadsZeros(runs), $"{volume.Name}'s extents hold data after its LV was removed (killed at {point})");
-                    await Assert.ThrowsAsync<RpcException>(async () => await retry.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id }));
+                    // The catalog forgets the volume once lvremove has returned and the journal says
+                    // so: an instant after lvs stops listing it (the full run of 2026-12-03 18:02 read
+                    // it there, DELETING, in that instant).
+                    await Eventually.TrueAsync(async () =>
+                    {
+                        try
+                        {
+                            await retry.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id });
+                            return false;
+                        }
+                        catch (RpcException e) when (e.StatusCode == GrpcStatusCode.NotFound)
+                        {
+                            return true;
+                        }
+                    }, $"{volume.Name} gone from the API after a kill at {point}", TimeSpan.FromSeconds(30));
                 }
 
                 _output.WriteLine($"{point}: killed 3 times");
