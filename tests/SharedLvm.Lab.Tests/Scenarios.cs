@@ -1174,7 +1174,10 @@ public sealed class Scenarios : IClassFixture<Lab>
 
     private async Task<ControllerStatus> UntilControllerAsync(SharedLvm.Contracts.V1.Controller.ControllerClient controller, Func<ControllerStatus, bool> condition, string what, string node, int port = 7420)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(180);
+        // 300 s, as for an agent: node-b's controller, started in a guest already running two agents,
+        // sanlock and wdmd, was still not listening after 180 s in the full run of 2026-12-03 18:02
+        // (S9z; it came up as a standby later, during S9zb).
+        var deadline = DateTime.UtcNow.AddSeconds(300);
         var last = "no answer";
         while (true)
         {
