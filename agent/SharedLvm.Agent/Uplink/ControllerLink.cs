@@ -78,9 +78,10 @@ public sealed class ControllerLink : BackgroundService
         // Failed calls in a row, per controller: kept when the agent moves on, so a dead controller
         // that a standby still names is left after one more failure, not three.
         var failures = new Dictionary<string, int>(StringComparer.Ordinal);
+        CallOptions Call() => new(deadline: DateTime.UtcNow + _options.ControllerCallTimeout, cancellationToken: stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
-            var call = new CallOptions(deadline: DateTime.UtcNow + _options.ControllerCallTimeout, cancellationToken: stoppingToken);
+            var call = Call();
             try
             {
                 var snapshot = _watcher.Current;
@@ -109,7 +110,7 @@ public sealed class ControllerLink : BackgroundService
                     {
                         try
                         {
-                            await registry.HeartbeatAsync(Heartbeat(), new CallOptions(deadline: DateTime.UtcNow + _options.ControllerCallTimeout, cancellationToken: stoppingToken)).ConfigureAwait(false);
+                            await registry.HeartbeatAsync(Heartbeat(), Call()).ConfigureAwait(false);
                         }
                         catch (RpcException) when (!stoppingToken.IsCancellationRequested)
                         {

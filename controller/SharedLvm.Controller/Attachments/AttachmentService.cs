@@ -196,6 +196,7 @@ public sealed class AttachmentService
                 }
 
                 IDisposable claim;
+                string device;
                 try
                 {
                     claim = pool.Catalog.Claim("settle", volumeId);
@@ -220,6 +221,7 @@ public sealed class AttachmentService
                         var since = pool.Catalog.Attachment(volumeId, node.Name)?.Since ?? _time.GetUtcNow();
                         Record(pool, new AttachmentRecord(volumeId, node.Name, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since));
                         ControllerLog.AttachmentSettled(_logger, volumeId, volume.Name, node.Name, response.Device.Path);
+                        device = response.Device.Path;
                         settled++;
                     }
                     catch (ControllerException)
@@ -228,7 +230,7 @@ public sealed class AttachmentService
                     }
                 }
 
-                _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) is attached to {node.Name} as {pool.Catalog.Attachment(volumeId, node.Name)?.Device?.Path}: its agent reports it active.");
+                _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) is attached to {node.Name} as {device}: its agent reports it active.");
             }
         }
 
