@@ -70,8 +70,11 @@ internal static partial class ControllerLog
     [LoggerMessage(3505, LogLevel.Information, "Volume {VolumeId} ({Name}) is attached to node {Node} on its owner tag's word, with no device on record (a takeover): the node reports it active, its device is {Device}")]
     public static partial void AttachmentSettled(ILogger logger, string volumeId, string name, string node, string device);
 
-    [LoggerMessage(3506, LogLevel.Error, "Learning the devices of attachments from the nodes' reports failed; trying again in {Seconds} s")]
+    [LoggerMessage(3506, LogLevel.Error, "Settling attachments (in-flight ones left by an earlier controller, devices from the nodes' reports) failed; trying again in {Seconds} s")]
     public static partial void SettleFailed(ILogger logger, double seconds, Exception exception);
+
+    [LoggerMessage(3507, LogLevel.Warning, "The {Phase} of volume {VolumeId} on node {Node} was left in flight by an earlier controller (a crash or a takeover); {Outcome}")]
+    public static partial void OrphanSettled(ILogger logger, string phase, string volumeId, string node, string outcome);
 
     [LoggerMessage(3601, LogLevel.Error, "agent of node {Node} at {Address} refused over TLS: {Reason}")]
     public static partial void AgentRefused(ILogger logger, string node, string address, string reason);

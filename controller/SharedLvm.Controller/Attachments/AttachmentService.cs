@@ -6,6 +6,7 @@ using SharedLvm.Controller.Agents;
 using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.Events;
 using SharedLvm.Controller.Faults;
+using SharedLvm.Controller.Lease;
 using SharedLvm.Controller.Nodes;
 using SharedLvm.Controller.Pools;
 using SharedLvm.Controller.State;
@@ -21,7 +22,9 @@ namespace SharedLvm.Controller.Attachments;
 /// (double activations raise alarms). Order of an attach: refuse if another node holds it ->
 /// record ATTACHING -> owner tag (a metadata write, through the pool's writer) -> the node's agent
 /// activates and refreshes -> ATTACHED with its device. A detach clears the tag only after the
-/// agent confirmed the device is gone, or the node is FENCED.
+/// agent confirmed the device is gone, or the node is FENCED. ATTACHING and DETACHING are on the LU
+/// (<see cref="ClusterMarks.Attachments"/>) before the tag changes, so whichever controller comes
+/// next settles what this one left half-way (<see cref="SettleOrphansAsync"/>).
 /// </summary>
 public sealed class AttachmentService
 {
@@ -35,10 +38,16 @@ public sealed class AttachmentService
     private readonly TimeProvider _time;
     private readonly ILogger<AttachmentService> _logger;
     private readonly TimeSpan _agentTimeout;
+    private readonly IWriterLease _lease;
+
+    // The attaches and detaches this process started: a client that saw one fail retries it. Any
+    // other in-flight record was left by a process that is gone, and nobody else will finish it.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string VolumeId, string Node), byte> _started = new();
 
     public AttachmentService(PoolRegistry pools, NodeDirectory nodes, ControllerStore store, EventBus events, AgentClients agents, ControllerEpoch epoch, ControllerOptions options, TimeProvider time,
-        FaultInjector faults, ILogger<AttachmentService> logger)
+        FaultInjector faults, IWriterLease lease, ILogger<AttachmentService> logger)
     {
+        _lease = lease;
         _faults = faults;
         _agentTimeout = options.AgentTimeout;
         _pools = pools;
@@ -103,7 +112,9 @@ public sealed class AttachmentService
         CheckSecondHolder(volume, holders, multiAttach);
 
         var since = pool.Catalog.Attachment(volumeId, node)?.Since ?? _time.GetUtcNow();
+        _started[(volumeId, node)] = 0;
         Record(pool, new AttachmentRecord(volumeId, node, AttachmentPhase.Attaching, null, since));
+        await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
         var tagStart = timer.Elapsed;
         volume = await SetOwnerAsync(pool, volume, node, owns: true, cancellationToken, multiAttach).ConfigureAwait(false);
         var tag = timer.Elapsed - tagStart;
@@ -112,6 +123,7 @@ public sealed class AttachmentService
         _faults.Hit("attach.after_activate");
         var attached = new AttachmentRecord(volumeId, node, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since);
         Record(pool, attached);
+        await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
         ControllerLog.Attached(_logger, volumeId, volume.Name, node, response.Device.Path, response.Rescanned,
             (long)timer.Elapsed.TotalMilliseconds, (long)tag.TotalMilliseconds, (long)(timer.Elapsed - tagStart - tag).TotalMilliseconds);
         _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) attached to {node} as {response.Device.Path}.");
@@ -135,11 +147,14 @@ public sealed class AttachmentService
         if (!volume.IsOwnedBy(node))
         {
             Forget(pool, volumeId, node);
+            await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
             return;
         }
 
         var existing = pool.Catalog.Attachment(volumeId, node);
+        _started[(volumeId, node)] = 0;
         Record(pool, new AttachmentRecord(volumeId, node, AttachmentPhase.Detaching, existing?.Device, existing?.Since ?? _time.GetUtcNow()));
+        await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
         var holder = _nodes.Find(node);
         var agentStart = timer.Elapsed;
         if (holder?.State == NodeLiveness.Fenced)
@@ -167,6 +182,7 @@ public sealed class AttachmentService
         // the event stream, a fence's alarm) attaches it elsewhere at once, and was told ABORTED
         // ("detach in flight") while the event was still being written (NodeFencingTests, CI stop 25).
         claim.Dispose();
+        await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
         ControllerLog.Detached(_logger, volumeId, volume.Name, node, (long)timer.Elapsed.TotalMilliseconds, (long)agent.TotalMilliseconds,
             (long)(timer.Elapsed - agentStart - agent).TotalMilliseconds);
         _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) detached from {node}.");
@@ -195,21 +211,11 @@ public sealed class AttachmentService
                     continue;
                 }
 
-                IDisposable claim;
                 string device;
-                try
-                {
-                    claim = pool.Catalog.Claim("settle", volumeId);
-                }
-                catch (ControllerException e) when (e.Kind == ControllerErrorKind.Aborted)
-                {
-                    continue; // an attach or a detach is in flight: it records the outcome itself
-                }
-
-                using (claim)
+                using (var claim = TryClaim(pool, volumeId))
                 {
                     // Looked at again under the claim: an attach or a detach may have finished since.
-                    if (pool.Catalog.Get(volumeId) is not { } current || !DeviceUnknown(pool, current, node.Name))
+                    if (claim is null || pool.Catalog.Get(volumeId) is not { } current || !DeviceUnknown(pool, current, node.Name))
                     {
                         continue;
                     }
@@ -236,6 +242,134 @@ public sealed class AttachmentService
 
         return settled;
     }
+
+    /// <summary>
+    /// Finishes the attaches and detaches a process that is gone left in flight: this controller's
+    /// own before a crash (its state directory), or the last active controller's before a takeover
+    /// (the LU's marks, imported with the lease). Nobody else will: the client that asked may have
+    /// gone too (issue 16, "takeover converges"). For each, as the node answers:
+    /// <list type="bullet">
+    /// <item>never tagged, or the tag already gone: nothing reached the node's LVM; the record goes.</item>
+    /// <item>an attach tagged for a READY node: completed, with the agent's idempotent activate (what
+    /// the client's retry would do); the volume is ATTACHED with its device.</item>
+    /// <item>a detach, or an attach whose node is FENCED or DRAINING: the detach runs to the end
+    /// (the agent confirms the deactivation, or the node is fenced; then the tag goes).</item>
+    /// <item>a node UNREACHABLE or not registered yet: left as it is, pinned, until it answers or is
+    /// fenced (never released on a guess).</item>
+    /// </list>
+    /// A failed step is tried again at the next call. Returns how many were settled.
+    /// </summary>
+    public async Task<int> SettleOrphansAsync(CancellationToken cancellationToken)
+    {
+        var settled = 0;
+        foreach (var pool in _pools.All)
+        {
+            foreach (var orphan in pool.Catalog.InFlight().Where(a => !_started.ContainsKey((a.VolumeId, a.Node))))
+            {
+                if (await SettleOrphanAsync(pool, orphan, cancellationToken).ConfigureAwait(false) is { } outcome)
+                {
+                    ControllerLog.OrphanSettled(_logger, orphan.Phase == AttachmentPhase.Attaching ? "attach" : "detach", orphan.VolumeId, orphan.Node, outcome);
+                    settled++;
+                }
+            }
+        }
+
+        return settled;
+    }
+
+    /// <summary>One orphan of <see cref="SettleOrphansAsync"/>; what became of it, or null when it waits for the next call.</summary>
+    private async Task<string?> SettleOrphanAsync(PoolRuntime pool, AttachmentRecord orphan, CancellationToken cancellationToken)
+    {
+        var volume = pool.Catalog.Get(orphan.VolumeId);
+        if (volume is null || !volume.IsOwnedBy(orphan.Node))
+        {
+            // Nothing reached the node's LVM (volume_list refuses an untagged LV), or the detach had
+            // already untagged it: only the record is left.
+            using (var claim = TryClaim(pool, orphan.VolumeId))
+            {
+                if (claim is null || !IsStillOrphan(pool, orphan) || pool.Catalog.Get(orphan.VolumeId)?.IsOwnedBy(orphan.Node) == true)
+                {
+                    return null;
+                }
+
+                Forget(pool, orphan.VolumeId, orphan.Node);
+            }
+
+            await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
+            return volume is null ? "the volume is gone: the record was dropped" : "the volume is not tagged for the node: the record was dropped";
+        }
+
+        var node = _nodes.Find(orphan.Node);
+        if (node is null || node.State == NodeLiveness.Unreachable)
+        {
+            return null;
+        }
+
+        if (orphan.Phase == AttachmentPhase.Detaching || node.State != NodeLiveness.Ready)
+        {
+            try
+            {
+                await DetachAsync(orphan.VolumeId, orphan.Node, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ControllerException e)
+            {
+                if (e.Kind != ControllerErrorKind.Aborted)
+                {
+                    _started.TryRemove((orphan.VolumeId, orphan.Node), out _); // ours again at the next call, not a client's
+                }
+
+                return null;
+            }
+
+            return orphan.Phase == AttachmentPhase.Detaching
+                ? "the detach was completed"
+                : $"the attach was rolled back (detached): the node is {node.State.ToString().ToUpperInvariant()}";
+        }
+
+        string device;
+        using (var claim = TryClaim(pool, orphan.VolumeId))
+        {
+            if (claim is null || !IsStillOrphan(pool, orphan) || pool.Catalog.Get(orphan.VolumeId) is not { } current || !current.IsOwnedBy(orphan.Node))
+            {
+                return null; // changed before the claim; looked at again at the next call
+            }
+
+            volume = current;
+            ActivateVolumeResponse response;
+            try
+            {
+                response = await ActivateAsync(node, pool, volume, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ControllerException)
+            {
+                return null; // logged by CallAgentAsync
+            }
+
+            Record(pool, new AttachmentRecord(volume.Id, node.Name, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), orphan.Since));
+            device = response.Device.Path;
+        }
+
+        await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
+        _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volume.Id}) attached to {node.Name} as {device}: the attach an earlier controller left in flight was completed.");
+        return $"the attach was completed: its device is {device}";
+    }
+
+    /// <summary>The volume's claim for settling, or null while a client's attach or detach holds it (that one records the outcome itself).</summary>
+    private static IDisposable? TryClaim(PoolRuntime pool, string volumeId)
+    {
+        try
+        {
+            return pool.Catalog.Claim("settle", volumeId);
+        }
+        catch (ControllerException e) when (e.Kind == ControllerErrorKind.Aborted)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Under the claim: still in the phase it was found in, and not taken up by a client since.</summary>
+    private bool IsStillOrphan(PoolRuntime pool, AttachmentRecord orphan) =>
+        !_started.ContainsKey((orphan.VolumeId, orphan.Node)) && pool.Catalog.Attachment(orphan.VolumeId, orphan.Node)?.Phase == orphan.Phase;
 
     /// <summary>Tagged for <paramref name="node"/>, ATTACHED on the tag's word alone (no device on record).</summary>
     private static bool DeviceUnknown(PoolRuntime pool, VolumeRecord volume, string node) =>
@@ -336,12 +470,17 @@ public sealed class AttachmentService
     {
         _store.SaveAttachment(attachment);
         pool.Catalog.SetAttachment(attachment);
+        if (attachment.Phase == AttachmentPhase.Attached)
+        {
+            _started.TryRemove((attachment.VolumeId, attachment.Node), out _);
+        }
     }
 
     private void Forget(PoolRuntime pool, string volumeId, string node)
     {
         _store.RemoveAttachment(volumeId, node);
         pool.Catalog.RemoveAttachment(volumeId, node);
+        _started.TryRemove((volumeId, node), out _);
     }
 
     private async Task<T> CallAgentAsync<T>(NodeRecord node, string action, VolumeRecord volume, Func<AgentRpc.AgentClient, CallOptions, AsyncUnaryCall<T>> call, CancellationToken cancellationToken)

@@ -5,10 +5,11 @@ using SharedLvm.Controller.Lease;
 namespace SharedLvm.Controller.Attachments;
 
 /// <summary>
-/// Once a heartbeat interval, while this controller holds the lease, learns the devices of the
-/// attachments the nodes' own reports prove (<see cref="AttachmentService.SettleReportedAsync"/>):
-/// after a takeover, GetVolume shows each one's device within a heartbeat or two of its node
-/// re-registering, with no client retry.
+/// Once a heartbeat interval, while this controller holds the lease, settles the attachments an
+/// earlier controller left behind: first the attaches and detaches it left in flight
+/// (<see cref="AttachmentService.SettleOrphansAsync"/>), then the devices of the attachments the nodes'
+/// own reports prove (<see cref="AttachmentService.SettleReportedAsync"/>). After a crash or a
+/// takeover, each converges within a heartbeat or two of its node re-registering, with no client retry.
 /// </summary>
 public sealed class AttachmentSettler(AttachmentService attachments, IWriterLease lease, ControllerOptions options, TimeProvider time, ILogger<AttachmentSettler> logger) : BackgroundService
 {
@@ -21,6 +22,7 @@ public sealed class AttachmentSettler(AttachmentService attachments, IWriterLeas
             {
                 if (lease.IsActive)
                 {
+                    await attachments.SettleOrphansAsync(stoppingToken).ConfigureAwait(false);
                     await attachments.SettleReportedAsync(stoppingToken).ConfigureAwait(false);
                 }
             }

@@ -56,12 +56,6 @@ public sealed class PoolCatalog
     {
         lock (_gate)
         {
-            _attachments.Clear();
-            foreach (var attachment in attachments)
-            {
-                _attachments[(attachment.VolumeId, attachment.Node)] = attachment;
-            }
-
             _byId.Clear();
             _idByName.Clear();
             foreach (var lv in report.LogicalVolumes)
@@ -71,6 +65,13 @@ public sealed class PoolCatalog
                     _byId[record.Id] = record;
                     _idByName[record.Name] = record.Id;
                 }
+            }
+
+            // The state directory holds every pool's: this pool's volumes only.
+            _attachments.Clear();
+            foreach (var attachment in attachments.Where(a => _byId.ContainsKey(a.VolumeId)))
+            {
+                _attachments[(attachment.VolumeId, attachment.Node)] = attachment;
             }
 
             // The owner tag is the LU's record of an attachment; the phase and device are this
@@ -137,6 +138,15 @@ public sealed class PoolCatalog
         lock (_gate)
         {
             return _attachments.GetValueOrDefault((volumeId, node));
+        }
+    }
+
+    /// <summary>The attaches and detaches recorded as started and not finished, tagged or not.</summary>
+    public IReadOnlyList<AttachmentRecord> InFlight()
+    {
+        lock (_gate)
+        {
+            return _attachments.Values.Where(a => a.Phase is AttachmentPhase.Attaching or AttachmentPhase.Detaching).ToArray();
         }
     }
 

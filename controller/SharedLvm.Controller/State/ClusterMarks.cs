@@ -10,7 +10,9 @@ namespace SharedLvm.Controller.State;
 /// while its old LVs may still be active there), and each pool's wipe policy. The active controller
 /// writes it beside every pool's lease (<see cref="Lease.LeaseArea"/>) before it acts on a change;
 /// a controller that takes over reads the newest copy and merges it into its state directory.
-/// Volumes, owners and data-job marks are LV tags and need no copy here.
+/// Volumes, owners and data-job marks are LV tags and need no copy here; the attaches and detaches
+/// in flight do (<see cref="Attachments"/>): an owner tag alone can't say whether its node was ever
+/// asked to activate, or had already confirmed a deactivation.
 /// </summary>
 public sealed record ClusterMarks(
     [property: JsonPropertyName("epoch")] ulong Epoch,
@@ -18,6 +20,13 @@ public sealed record ClusterMarks(
     [property: JsonPropertyName("nodes")] IReadOnlyList<NodeMark> Nodes,
     [property: JsonPropertyName("pools")] IReadOnlyList<PoolMark> Pools)
 {
+    /// <summary>
+    /// The attachments in an ATTACHING or DETACHING phase, written before the owner tag changes; null
+    /// in a copy written before they were kept here (a successor then leaves its own records alone).
+    /// </summary>
+    [JsonPropertyName("attachments")]
+    public IReadOnlyList<AttachmentMark>? Attachments { get; init; }
+
     /// <summary>Which of two copies is newer: a takeover's epoch first, then the writer's sequence.</summary>
     public bool IsNewerThan(ClusterMarks? other) => other is null || (Epoch, Sequence).CompareTo((other.Epoch, other.Sequence)) > 0;
 }
@@ -34,3 +43,10 @@ public sealed record NodeMark(
 public sealed record PoolMark(
     [property: JsonPropertyName("name")] string Name,
     [property: JsonPropertyName("wipe_on_delete")] string WipeOnDelete);
+
+/// <summary>An attach or a detach that had started; <see cref="Phase"/> is "Attaching" or "Detaching".</summary>
+public sealed record AttachmentMark(
+    [property: JsonPropertyName("volume_id")] string VolumeId,
+    [property: JsonPropertyName("node")] string Node,
+    [property: JsonPropertyName("phase")] string Phase,
+    [property: JsonPropertyName("since")] DateTimeOffset Since);

@@ -176,10 +176,16 @@ public sealed class ControllerStore : IDisposable
         }
     }
 
+    /// <summary>Records an attachment's progress; a change into or out of ATTACHING/DETACHING is a change to the marks (<see cref="ClusterMarks.Attachments"/>).</summary>
     public void SaveAttachment(AttachmentRecord attachment)
     {
         lock (_gate)
         {
+            if (IsInFlight(attachment.Phase) || IsInFlight(StoredPhase(attachment.VolumeId, attachment.Node)))
+            {
+                _marksVersion++;
+            }
+
             var device = attachment.Device;
             Execute("INSERT INTO attachment_progress(volume_id, node, phase, since, device_path, dm_name, major, minor, size) " +
                     "VALUES($v, $n, $p, $t, $path, $dm, $major, $minor, $size) " +
@@ -196,9 +202,21 @@ public sealed class ControllerStore : IDisposable
     {
         lock (_gate)
         {
+            if (IsInFlight(StoredPhase(volumeId, node)))
+            {
+                _marksVersion++;
+            }
+
             Execute("DELETE FROM attachment_progress WHERE volume_id = $v AND node = $n", null, ("$v", volumeId), ("$n", node));
         }
     }
+
+    private AttachmentPhase? StoredPhase(string volumeId, string node) =>
+        Scalar("SELECT phase FROM attachment_progress WHERE volume_id = $v AND node = $n", null, ("$v", volumeId), ("$n", node)) is string phase
+            ? Enum.Parse<AttachmentPhase>(phase)
+            : null;
+
+    private static bool IsInFlight(AttachmentPhase? phase) => phase is AttachmentPhase.Attaching or AttachmentPhase.Detaching;
 
     public IReadOnlyList<NodeRow> Nodes()
     {
@@ -337,7 +355,9 @@ public sealed class ControllerStore : IDisposable
                     row?.AgentVersion ?? string.Empty, IsMark(row?.State) ? row!.State : string.Empty, fences.GetValueOrDefault(name));
             }).ToArray();
             var pools = Pools().Select(p => new PoolMark(p.Name, p.WipeOnDelete.ToString())).ToArray();
-            return (new ClusterMarks(0, 0, nodes, pools), _marksVersion);
+            var attachments = Attachments().Where(a => IsInFlight(a.Phase)).OrderBy(a => (a.VolumeId, a.Node))
+                .Select(a => new AttachmentMark(a.VolumeId, a.Node, a.Phase.ToString(), a.Since)).ToArray();
+            return (new ClusterMarks(0, 0, nodes, pools) { Attachments = attachments }, _marksVersion);
         }
     }
 
@@ -346,7 +366,9 @@ public sealed class ControllerStore : IDisposable
     /// reservation number, its mark and its fence record are theirs (the active controller writes them
     /// there before acting on a change, so they are never older than a state directory's); nodes they
     /// don't name are kept. A local number that another node holds on the LU is dropped (its node gets
-    /// a new one at its next registration). Pool policies apply to the pools this directory has.
+    /// a new one at its next registration). Pool policies apply to the pools this directory has. The
+    /// attaches and detaches in flight are the LU's: a local one it does not name never reached an
+    /// owner tag (its mark is written first) or was settled by a later controller.
     /// </summary>
     public void ImportMarks(ClusterMarks marks)
     {
@@ -382,6 +404,17 @@ public sealed class ControllerStore : IDisposable
                 if (Enum.TryParse<WipeOnDelete>(pool.WipeOnDelete, out var wipe))
                 {
                     Execute("UPDATE pools SET wipe_on_delete = $wipe WHERE name = $n", transaction, ("$n", pool.Name), ("$wipe", wipe.ToString()));
+                }
+            }
+
+            if (marks.Attachments is { } inFlight)
+            {
+                Execute("DELETE FROM attachment_progress WHERE phase IN ('Attaching', 'Detaching')", transaction);
+                foreach (var attachment in inFlight.Where(a => Enum.TryParse<AttachmentPhase>(a.Phase, out var phase) && IsInFlight(phase)))
+                {
+                    Execute("INSERT INTO attachment_progress(volume_id, node, phase, since) VALUES($v, $n, $p, $t) ON CONFLICT(volume_id, node) DO UPDATE SET phase = $p",
+                        transaction, ("$v", attachment.VolumeId), ("$n", attachment.Node), ("$p", attachment.Phase),
+                        ("$t", attachment.Since.ToString("O", CultureInfo.InvariantCulture)));
                 }
             }
 

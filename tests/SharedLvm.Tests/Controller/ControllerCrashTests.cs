@@ -199,8 +199,10 @@ public sealed class ControllerCrashTests : IDisposable
     /// Attach and detach, killed at each of their steps: the owner tag's write points and the moment
     /// right after the agent activated or deactivated. A real agent (in this process, its activation
     /// faked below IVolumeActivator) follows the controller binary through every restart. Each point
-    /// kills it three times; the retried request must then end where an uninterrupted one does: the
-    /// LV's owner tag, the API's attachment and the node's active LVs agree.
+    /// kills it three times. First, with no client retrying, the restarted controller must settle what
+    /// the killed one left in flight on its own: the LV's owner tag, the API's attachment and the
+    /// node's active LVs agree, nothing ATTACHING or DETACHING, and a detach always finished. Then
+    /// the retried request must end where an uninterrupted one does.
     /// </summary>
     [Fact]
     public async Task Each_attach_and_detach_fault_point_killed_three_times_converges()
@@ -245,13 +247,17 @@ public sealed class ControllerCrashTests : IDisposable
 
                     await using var retry = await StartAsync(null);
                     await UntilReadyAsync(retry);
+                    var settled = await SettledAsync(retry, volume, activator);
+                    if (!attach)
+                    {
+                        Assert.False(settled, $"{point}: the detach left in flight was not finished");
+                    }
+
+                    _output.WriteLine($"{point}: settled without a client as {(settled ? "attached" : "detached")}");
                     await SendAttachAsync(retry, volume, attach);
-                    var seen = await retry.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id });
-                    var tags = _lu.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{_pool}/{volume.LvName}").Output;
-                    Assert.Equal(attach ? ["node-1"] : [], seen.Attachments.Select(a => a.Node));
-                    Assert.Equal(attach ? VolumeState.Attached : VolumeState.Available, seen.State);
-                    Assert.Equal(attach, tags.Contains("sharedlvm_owner_node-1", StringComparison.Ordinal));
-                    Assert.Equal(attach, activator.IsActive(_pool, volume.LvName));
+                    Assert.Equal(attach, await SettledAsync(retry, volume, activator));
+                    Assert.Equal(attach ? VolumeState.Attached : VolumeState.Available,
+                        (await retry.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id })).State);
                 }
 
                 _output.WriteLine($"{point}: killed 3 times");
@@ -428,6 +434,31 @@ public sealed class ControllerCrashTests : IDisposable
         {
             await controller.Client.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-1" }, deadline: deadline);
         }
+    }
+
+    /// <summary>
+    /// Waits until the volume's owner tag, the API's attachments and the node's active LVs agree with
+    /// nothing ATTACHING or DETACHING, and returns whether it is attached to node-1.
+    /// </summary>
+    private async Task<bool> SettledAsync(ControllerProcess controller, Volume volume, FakeActivator activator)
+    {
+        var attached = false;
+        var last = string.Empty;
+        await Eventually.TrueAsync(async () =>
+        {
+            var seen = await controller.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id });
+            var tagged = _lu!.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{_pool}/{volume.LvName}").Output.Contains("sharedlvm_owner_node-1", StringComparison.Ordinal);
+            var active = activator.IsActive(_pool, volume.LvName);
+            last = $"tagged {tagged}, active {active}, API {seen.State}: {seen.Attachments}";
+            attached = tagged;
+            return seen.Attachments.All(a => a.State == AttachmentState.Attached)
+                && seen.Attachments.Select(a => a.Node).SequenceEqual(tagged ? ["node-1"] : [])
+                && active == tagged;
+        }, "the attachment settled", TimeSpan.FromSeconds(30)).ContinueWith(t =>
+        {
+            Assert.False(t.IsFaulted, $"{t.Exception?.InnerException?.Message} Last seen: {last}");
+        }, TaskScheduler.Default);
+        return attached;
     }
 
     /// <summary>The agent has (re)registered with this controller: attaches go to a READY node only.</summary>

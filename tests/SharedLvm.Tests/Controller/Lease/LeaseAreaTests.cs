@@ -21,11 +21,13 @@ public sealed class LeaseAreaTests : IDisposable
         Assert.Null(area.ReadMarks());
 
         var fence = new FenceRow("node-a", "done", "Storage", "Operator", "hung", DateTimeOffset.Parse("2026-12-03T06:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
-        var first = new ClusterMarks(4, 7, [new NodeMark("node-a", 1, "10.0.0.1:7401", "0.1.0", "Fenced", fence)], [new PoolMark("san1", "None")]);
+        var attaching = new AttachmentMark("vol-1", "node-b", "Attaching", fence.Since);
+        var first = new ClusterMarks(4, 7, [new NodeMark("node-a", 1, "10.0.0.1:7401", "0.1.0", "Fenced", fence)], [new PoolMark("san1", "None")]) { Attachments = [attaching] };
         area.WriteMarks(first);
         var read = area.ReadMarks();
         Assert.NotNull(read);
         Assert.Equal((4UL, 7UL, fence, "None"), (read.Epoch, read.Sequence, read.Nodes[0].Fence, read.Pools[0].WipeOnDelete));
+        Assert.Equal(attaching, Assert.Single(read.Attachments!));
 
         // Thousands of nodes still fit, in the other slot; the higher sequence wins.
         var many = Enumerable.Range(0, 1500).Select(i => new NodeMark($"node-{i:D4}", (uint)i + 1, "10.0.0.1:7401", "0.1.0", string.Empty, null)).ToArray();

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller;
 using SharedLvm.Contracts.Conventions;
@@ -142,6 +143,77 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         var newcomer = (await RegisterAsync(registryB, "node-z")).Reservations.Key;
         Assert.DoesNotContain(newcomer, new[] { fencedKey, drainedKey });
     }
+
+    /// <summary>
+    /// The LU is the journal of attaches and detaches (issue 16, "takeover converges"). A is killed
+    /// right after an attach wrote the owner tag, before the node was asked to activate; B, on an
+    /// empty state directory on the other host, completes that attach with no client retrying it: the
+    /// node activates and the API shows the device. B is then killed right after the node confirmed a
+    /// detach, before the tag was removed; C, on another empty state directory, finishes the detach.
+    /// A real agent (its activation faked below IVolumeActivator) follows the three controllers.
+    /// </summary>
+    [Fact]
+    public async Task Attaches_and_detaches_left_in_flight_are_finished_by_a_successor_on_an_empty_state_directory()
+    {
+        LoopDevice.Present(_lu);
+        int[] ports = [FreePort.Next(), FreePort.Next(), FreePort.Next()];
+        var a = await StartAsync(_host1!, 1, "attach.after_lvm", port: ports[0]);
+        await WaitActiveAsync(a, TimeSpan.FromSeconds(30));
+        await a.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None });
+        var volume = await a.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = "half-attached", SizeBytes = 8 * MiB });
+        var activator = new FakeActivator(_lu, "node-1");
+        await using var agent = await InProcessAgent.StartAsync("node-1", "two-paths", s =>
+            {
+                s.AddSingleton<SharedLvm.Agent.Lvm.IVolumeActivator>(activator);
+                s.AddSingleton(new FakeSan().Node());
+            }, new LogSink(),
+            "--controller", string.Join(',', ports.Select(p => $"127.0.0.1:{p}")), "--Agent:InspectLvm", "false", "--Agent:ExtraLvmDevicePatterns:0", $"^{_lu.Device}$");
+        var attach = new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-1" };
+        await UntilNodeReadyAsync(a);
+        await Assert.ThrowsAsync<RpcException>(async () => await a.Client.AttachVolumeAsync(attach, deadline: DateTime.UtcNow.AddSeconds(60)));
+        await KilledAtAsync(a, "attach.after_lvm");
+        Assert.True(Tagged(volume), "A was killed after the owner tag was written");
+        Assert.False(activator.IsActive(_pool, volume.LvName));
+
+        var b = await StartAsync(_host2!, 2, "detach.after_deactivate", port: ports[1]);
+        await WaitActiveAsync(b, TimeSpan.FromSeconds(30));
+        Volume? attached = null;
+        await Eventually.TrueAsync(async () =>
+        {
+            attached = await b.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id });
+            return attached.State == VolumeState.Attached && attached.Attachments.Single().Device?.Path.Length > 0;
+        }, "B completed the attach A left in flight", TimeSpan.FromSeconds(60));
+        _output.WriteLine($"B completed the attach: {attached!.Attachments.Single()}");
+        Assert.True(activator.IsActive(_pool, volume.LvName));
+
+        await Assert.ThrowsAsync<RpcException>(async () => await b.Client.DetachVolumeAsync(new DetachVolumeRequest { VolumeId = volume.Id, Node = "node-1" }, deadline: DateTime.UtcNow.AddSeconds(60)));
+        await KilledAtAsync(b, "detach.after_deactivate");
+        Assert.True(Tagged(volume), "B was killed before the owner tag was removed");
+        Assert.False(activator.IsActive(_pool, volume.LvName));
+
+        var c = await StartAsync(_host1!, 1, port: ports[2]);
+        await WaitActiveAsync(c, TimeSpan.FromSeconds(60));
+        await Eventually.TrueAsync(async () => (await c.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id })).State == VolumeState.Available && !Tagged(volume),
+            "C finished the detach B left in flight", TimeSpan.FromSeconds(60));
+        Assert.False(activator.IsActive(_pool, volume.LvName));
+        await c.Client.AttachVolumeAsync(attach);
+        Assert.True(activator.IsActive(_pool, volume.LvName));
+    }
+
+    private bool Tagged(Volume volume) =>
+        _lu!.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{_pool}/{volume.LvName}").Output.Contains(OwnerTag.For("node-1"), StringComparison.Ordinal);
+
+    private static Task UntilNodeReadyAsync(ControllerProcess controller) => Eventually.TrueAsync(async () =>
+    {
+        try
+        {
+            return (await controller.Client.GetNodeAsync(new GetNodeRequest { Name = "node-1" })).State == NodeState.Ready;
+        }
+        catch (RpcException)
+        {
+            return false;
+        }
+    }, "node-1 READY", TimeSpan.FromSeconds(60));
 
     [Fact]
     public async Task Killed_at_every_lease_and_takeover_step_the_next_controller_converges()
@@ -394,7 +466,8 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         return controller;
     }
 
-    private async Task<ControllerProcess> StartAsync(SanlockDaemon host, int hostId, string? faultPoint = null, IEnumerable<string>? poolDevices = null, string? state = null)
+    private async Task<ControllerProcess> StartAsync(SanlockDaemon host, int hostId, string? faultPoint = null, IEnumerable<string>? poolDevices = null, string? state = null,
+        int? port = null)
     {
         if (state is null)
         {
@@ -408,9 +481,9 @@ public sealed class WriterLeaseTests : IAsyncLifetime
             environment[SharedLvm.Controller.Faults.FaultInjector.EnvironmentVariable] = $"p=1;points={faultPoint}";
         }
 
-        var controller = await ControllerProcess.StartAsync(state, environment,
+        var controller = await ControllerProcess.StartAsync(state, environment, port ?? FreePort.Next(),
             "--lease", "sanlock", "--host-id", hostId.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--lease-io-timeout", "1", "--pool-devices", string.Join(',', (poolDevices ?? []).Prepend(_lu!.Device)));
+            "--lease-io-timeout", "1", "--pool-devices", string.Join(',', (poolDevices ?? []).Prepend(_lu!.Device)), "--Controller:HeartbeatInterval", "00:00:01");
         _controllers.Add(controller);
         return controller;
     }

@@ -89,12 +89,17 @@ public sealed class ControllerStoreTests : IDisposable
             old.SaveFence(new FenceRow("node-a", "freeing", "Storage", "Operator", "hung, ticket 8", since));
             old.SaveNode(new NodeRow("node-b", "10.0.0.2:7401", "Draining", "0.1.0"));
             old.SaveNode(new NodeRow("node-c", "10.0.0.3:7401", "Ready", "0.1.0"));
+            old.SaveAttachment(new AttachmentRecord("vol-attaching", "node-c", AttachmentPhase.Attaching, null, since));
+            old.SaveAttachment(new AttachmentRecord("vol-detaching", "node-c", AttachmentPhase.Detaching, null, since));
+            old.SaveAttachment(new AttachmentRecord("vol-attached", "node-c", AttachmentPhase.Attached, new AttachedDevice("/dev/dm-3", "dm", 253, 3, 4096), since));
             marks = old.ExportMarks().Marks;
         }
 
         using var fresh = new ControllerStore(Path.Combine(_directory, "fresh.db"));
         fresh.AddPool(new PoolRow("san1", "san1", "/dev/mapper/3600a", "3600a")); // discovered: ZERO until the marks say otherwise
         fresh.ReservationNumber("node-d"); // registered here first: number 1, which node-a holds on the LU
+        fresh.SaveAttachment(new AttachmentRecord("vol-stale", "node-d", AttachmentPhase.Attaching, null, since)); // never reached the LU
+        fresh.SaveAttachment(new AttachmentRecord("vol-attached", "node-c", AttachmentPhase.Attached, null, since));
         fresh.ImportMarks(marks);
 
         Assert.Equal(WipeOnDelete.None, Assert.Single(fresh.Pools()).WipeOnDelete);
@@ -105,6 +110,9 @@ public sealed class ControllerStoreTests : IDisposable
         var states = fresh.Nodes().ToDictionary(n => n.Name, n => n.State);
         Assert.Equal(("Fenced", "Draining", "Unreachable"), (states["node-a"], states["node-b"], states["node-c"]));
         Assert.Equal(new FenceRow("node-a", "freeing", "Storage", "Operator", "hung, ticket 8", since), Assert.Single(fresh.Fences()));
+        // The attaches and detaches in flight are the LU's; a finished attachment is not a mark.
+        Assert.Equal(["vol-attached/node-c/Attached", "vol-attaching/node-c/Attaching", "vol-detaching/node-c/Detaching"],
+            fresh.Attachments().Select(a => $"{a.VolumeId}/{a.Node}/{a.Phase}").Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -126,5 +134,20 @@ public sealed class ControllerStoreTests : IDisposable
         before = store.MarksVersion;
         store.SaveNode(new NodeRow("node-a", "10.0.0.1:7401", "Ready", "0.1.0"));
         Assert.True(store.MarksVersion > before, "leaving DRAINING is a mark");
+        before = store.MarksVersion;
+        var since = DateTimeOffset.UnixEpoch;
+        store.SaveAttachment(new AttachmentRecord("vol", "node-a", AttachmentPhase.Attaching, null, since));
+        Assert.True(store.MarksVersion > before, "an attach in flight is a mark");
+        before = store.MarksVersion;
+        var device = new AttachedDevice("/dev/dm-3", "dm", 253, 3, 4096);
+        store.SaveAttachment(new AttachmentRecord("vol", "node-a", AttachmentPhase.Attached, device, since));
+        Assert.True(store.MarksVersion > before, "an attach no longer in flight is a mark");
+        before = store.MarksVersion;
+        store.SaveAttachment(new AttachmentRecord("vol", "node-a", AttachmentPhase.Attached, device with { SizeBytes = 8192 }, since));
+        Assert.Equal(before, store.MarksVersion);
+        store.SaveAttachment(new AttachmentRecord("vol", "node-a", AttachmentPhase.Detaching, device, since));
+        before = store.MarksVersion;
+        store.RemoveAttachment("vol", "node-a");
+        Assert.True(store.MarksVersion > before, "a detach no longer in flight is a mark");
     }
 }
