@@ -124,6 +124,9 @@ internal static partial class ControllerLog
     [LoggerMessage(3961, LogLevel.Information, "Writer lease: pool {Pool}'s lease area (lockspace {Lockspace}) is new or holds no writer resource of its own yet; formatting it")]
     public static partial void LeaseAreaFormatted(ILogger logger, string pool, string lockspace);
 
+    [LoggerMessage(3962, LogLevel.Warning, "Writer lease: no pool yet on {Devices}; only host id 1's controller creates the first pool, so this one (host id {HostId}) waits as a standby until a formatted lease area appears there")]
+    public static partial void WaitingForFirstPool(ILogger logger, string devices, ulong hostId);
+
     [LoggerMessage(3958, LogLevel.Critical, "Controller start-up failed; stopping")]
     public static partial void StartupFailed(ILogger logger, Exception exception);
 

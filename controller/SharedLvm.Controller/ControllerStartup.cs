@@ -69,6 +69,7 @@ internal sealed class ControllerStartup(
         try
         {
             await DiscoverPoolsAsync(stopping).ConfigureAwait(false);
+            await WaitForFirstPoolAsync(stopping).ConfigureAwait(false);
             await BecomeActiveAsync(stopping).ConfigureAwait(false);
             var period = TimeSpan.FromSeconds(Math.Max(1, options.LeaseIoTimeoutSeconds));
             using var timer = new PeriodicTimer(period);
@@ -114,10 +115,35 @@ internal sealed class ControllerStartup(
     }
 
     /// <summary>
-    /// The LU is the record of which pools exist: a device named in PoolDevices whose VG carries a lease
-    /// area joins this controller's state (a fresh host, a lost state directory).
+    /// The bootstrap race (issue 16): with no pool there is no lease to hold, and two controllers
+    /// started empty would each be active on their own word, each create a pool and each hold its
+    /// lease. Only the one that may bootstrap (<see cref="IWriterLease.MayBootstrap"/>) goes on; the
+    /// others stay standbys and look at their PoolDevices every lease retry interval until a pool
+    /// appears there whose lease area is complete (one still being formatted is its creator's to
+    /// finish), then wait for its lease like any standby.
     /// </summary>
-    private async Task DiscoverPoolsAsync(CancellationToken cancellationToken)
+    private async Task WaitForFirstPoolAsync(CancellationToken cancellationToken)
+    {
+        if (lease.MayBootstrap || store.Pools().Count > 0)
+        {
+            return;
+        }
+
+        ControllerLog.WaitingForFirstPool(logger, options.PoolDevices, options.HostId);
+        var interval = TimeSpan.FromSeconds(Math.Max(1, 2 * options.LeaseIoTimeoutSeconds));
+        while (store.Pools().Count == 0)
+        {
+            await Task.Delay(interval, cancellationToken).ConfigureAwait(false);
+            await DiscoverPoolsAsync(cancellationToken, lease.IsFormattedAsync).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The LU is the record of which pools exist: a device named in PoolDevices whose VG carries a lease
+    /// area joins this controller's state (a fresh host, a lost state directory); with
+    /// <paramref name="complete"/>, only once that says the area is.
+    /// </summary>
+    private async Task DiscoverPoolsAsync(CancellationToken cancellationToken, Func<PoolRow, CancellationToken, Task<bool>>? complete = null)
     {
         var known = store.Pools();
         foreach (var device in options.PoolDevices.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
@@ -135,7 +161,13 @@ internal sealed class ControllerStartup(
                 continue;
             }
 
-            store.AddPool(probe with { Name = vg, VgName = vg, Wwid = MultipathDevice.WwidOf(device) });
+            var found = probe with { Name = vg, VgName = vg, Wwid = MultipathDevice.WwidOf(device) };
+            if (complete is not null && !await complete(found, cancellationToken).ConfigureAwait(false))
+            {
+                continue;
+            }
+
+            store.AddPool(found);
             ControllerLog.PoolDiscovered(logger, vg, device);
         }
     }

@@ -34,6 +34,16 @@ public interface IWriterLease
     /// </summary>
     Task SaveMarksAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Whether this controller may be active with no pool at all (nothing on any LU to hold): the one
+    /// that creates the first pool. Two that did both at once could each create a pool and each hold
+    /// its lease (ARCHITECTURE.md, bootstrap).
+    /// </summary>
+    bool MayBootstrap { get; }
+
+    /// <summary>Whether <paramref name="pool"/>'s lease area is complete (its writer resource formatted): a pool another controller has finished creating.</summary>
+    Task<bool> IsFormattedAsync(PoolRow pool, CancellationToken cancellationToken);
+
     /// <summary>An agent has seen a higher epoch than ours: another controller took over, or this one's state is old.</summary>
     void HigherEpochSeen(string node, ulong epoch);
 }

@@ -30,6 +30,10 @@ public sealed class LocalLease(ControllerStore store, ControllerEpoch epoch, ILo
 
     public Task SaveMarksAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
+    public bool MayBootstrap => true;
+
+    public Task<bool> IsFormattedAsync(PoolRow pool, CancellationToken cancellationToken) => Task.FromResult(true);
+
     public void HigherEpochSeen(string node, ulong seen)
     {
         if (Interlocked.Exchange(ref _highestReported, Math.Max(seen, Volatile.Read(ref _highestReported))) < seen)

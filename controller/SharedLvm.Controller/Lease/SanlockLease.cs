@@ -355,16 +355,29 @@ public sealed class SanlockLease : IWriterLease
     /// late format wiped fails its renewal and joins again, and the leader check before every write
     /// catches anything else.
     /// </summary>
+    /// <summary>
+    /// Host id 1's. Every controller agrees on who that is without asking anyone, and host ids are
+    /// unique among the controllers (sanlock's delta leases refuse a second live holder of one).
+    /// </summary>
+    public bool MayBootstrap => _options.HostId == 1;
+
+    public async Task<bool> IsFormattedAsync(PoolRow pool, CancellationToken cancellationToken) =>
+        await LocateAsync(pool, cancellationToken).ConfigureAwait(false) is { } area && await HasResourceAsync(area, cancellationToken).ConfigureAwait(false);
+
     private async Task EnsureFormattedAsync(LeaseArea area, CancellationToken cancellationToken)
+    {
+        if (!await HasResourceAsync(area, cancellationToken).ConfigureAwait(false))
+        {
+            await FormatAsync(area, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The area's writer resource holds a leader record of its own lockspace (the format writes it last).</summary>
+    private async Task<bool> HasResourceAsync(LeaseArea area, CancellationToken cancellationToken)
     {
         // A record of another lockspace is an old area's, left on the extents this LV now uses.
         var leader = await Task.Run(() => PaxosLeader.Read(area.ResourceDisk), CancellationToken.None).WaitAsync(DiskTimeout, cancellationToken).ConfigureAwait(false);
-        if (leader is not null && string.Equals(leader.Space, area.Lockspace, StringComparison.Ordinal))
-        {
-            return;
-        }
-
-        await FormatAsync(area, cancellationToken).ConfigureAwait(false);
+        return leader is not null && string.Equals(leader.Space, area.Lockspace, StringComparison.Ordinal);
     }
 
     private async Task FormatAsync(LeaseArea area, CancellationToken cancellationToken)

@@ -65,6 +65,10 @@ public class StandbyGateTests
 
         public Task SaveMarksAsync(CancellationToken cancellationToken) => throw new NotSupportedException();
 
+        public bool MayBootstrap => throw new NotSupportedException();
+
+        public Task<bool> IsFormattedAsync(PoolRow pool, CancellationToken cancellationToken) => throw new NotSupportedException();
+
         public void HigherEpochSeen(string node, ulong epoch) => throw new NotSupportedException();
     }
 }

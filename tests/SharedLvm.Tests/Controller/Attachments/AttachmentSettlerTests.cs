@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using SharedLvm.Contracts.V1;
+using SharedLvm.Controller.Catalog;
 using SharedLvm.Controller.State;
 using SharedLvm.Tests.Support;
 using AgentRpc = SharedLvm.Contracts.V1.Agent;
@@ -75,6 +76,55 @@ public sealed class AttachmentSettlerTests : IAsyncLifetime
         Assert.Contains("sharedlvm_owner_node-s", _cluster.Tags(unreported), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// What a killed controller left in flight, found by the next one as records nobody runs: an
+    /// attach whose tag was written but whose node was never asked is completed (one activate), one
+    /// whose tag was never written is dropped, a detach is finished (one deactivate, then the tag
+    /// goes). No client retries any of them.
+    /// </summary>
+    [Fact]
+    public async Task Attaches_and_detaches_left_in_flight_are_finished_with_no_client_retrying()
+    {
+        await RegisterAsync([]);
+        var tagged = await _cluster.CreateVolumeAsync("vm-tagged");
+        var untagged = await _cluster.CreateVolumeAsync("vm-untagged");
+        var detaching = await _cluster.CreateVolumeAsync("vm-detaching");
+        foreach (var volume in (Volume[])[tagged, detaching])
+        {
+            await _cluster.Api.AttachVolumeAsync(new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-s" });
+        }
+
+        // Killed half-way: the records say in flight, the tags say how far each got.
+        await _cluster.Controller.DisposeAsync();
+        using (var store = new ControllerStore(Path.Combine(_cluster.StateDirectory, "controller.db")))
+        {
+            var since = DateTimeOffset.UtcNow;
+            store.SaveAttachment(new AttachmentRecord(tagged.Id, "node-s", AttachmentPhase.Attaching, null, since));
+            store.SaveAttachment(new AttachmentRecord(untagged.Id, "node-s", AttachmentPhase.Attaching, null, since));
+            store.SaveAttachment(new AttachmentRecord(detaching.Id, "node-s", AttachmentPhase.Detaching, null, since));
+        }
+
+        await _cluster.RestartControllerAsync();
+        Assert.Equal(VolumeState.Attaching, (await _cluster.Api.GetVolumeAsync(new GetVolumeRequest { Id = tagged.Id })).State);
+        var (activations, deactivations) = (Agent.Activations, Agent.Deactivations);
+        await RegisterAsync([]);
+
+        var completed = await UntilAsync(() => _cluster.Api.GetVolumeAsync(new GetVolumeRequest { Id = tagged.Id }).ResponseAsync, v => v.State == VolumeState.Attached);
+        Assert.Equal($"/dev/{_cluster.Pool}/{tagged.LvName}", completed.Attachments.Single().Device.Path);
+        await UntilAsync(() => _cluster.Api.GetVolumeAsync(new GetVolumeRequest { Id = detaching.Id }).ResponseAsync, v => v.State == VolumeState.Available);
+        Assert.DoesNotContain("sharedlvm_owner_node-s", _cluster.Tags(detaching), StringComparison.Ordinal);
+        Assert.Contains("sharedlvm_owner_node-s", _cluster.Tags(tagged), StringComparison.Ordinal);
+        Assert.Equal((activations + 1, deactivations + 1), (Agent.Activations, Agent.Deactivations));
+        await Eventually.TrueAsync(() => _cluster.Logs.Records.Count(r => r.Message.Contains("left in flight by an earlier controller", StringComparison.Ordinal)) == 3,
+            "three settlements logged");
+        using (var store = new ControllerStore(Path.Combine(_cluster.StateDirectory, "controller.db")))
+        {
+            Assert.DoesNotContain(store.Attachments(), a => a.VolumeId == untagged.Id);
+        }
+
+        Assert.Equal(VolumeState.Available, (await _cluster.Api.GetVolumeAsync(new GetVolumeRequest { Id = untagged.Id })).State);
+    }
+
     private ScriptedAgent Agent => _agent.Services.GetRequiredService<ScriptedAgent>();
 
     /// <summary>Registers node-s with the current controller, then heartbeats for it (reporting <paramref name="activeLvs"/>) until the test ends.</summary>
@@ -110,12 +160,16 @@ public sealed class AttachmentSettlerTests : IAsyncLifetime
         return last;
     }
 
-    /// <summary>An agent that activates whatever it is asked to, and counts.</summary>
+    /// <summary>An agent that activates and deactivates whatever it is asked to, and counts.</summary>
     private sealed class ScriptedAgent : AgentRpc.AgentBase
     {
         private int _activations;
 
+        private int _deactivations;
+
         public int Activations => _activations;
+
+        public int Deactivations => _deactivations;
 
         public CancellationTokenSource Stopping { get; private set; } = new();
 
@@ -135,6 +189,12 @@ public sealed class AttachmentSettlerTests : IAsyncLifetime
                 Device = new DevicePath { Path = $"/dev/{request.Lv.VgName}/{request.Lv.LvName}", DmName = request.Lv.VgName + "-" + request.Lv.LvName.Replace("-", "--", StringComparison.Ordinal), Major = 253, Minor = 7, SizeBytes = 16 * 1024 * 1024 },
                 WasActive = true,
             });
+        }
+
+        public override Task<DeactivateVolumeResponse> DeactivateVolume(DeactivateVolumeRequest request, ServerCallContext context)
+        {
+            Interlocked.Increment(ref _deactivations);
+            return Task.FromResult(new DeactivateVolumeResponse { WasActive = true });
         }
     }
 }

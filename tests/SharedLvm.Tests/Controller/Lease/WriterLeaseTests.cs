@@ -145,6 +145,37 @@ public sealed class WriterLeaseTests : IAsyncLifetime
     }
 
     /// <summary>
+    /// The bootstrap race: two controllers started on empty state directories with no pool anywhere.
+    /// Only host 1's is active (the one that may create the first pool); host 2's stays a standby,
+    /// refusing a pool of its own, until host 1's has created one; then it names host 1's as the
+    /// active controller, and takes over with the pool when host 1's is killed.
+    /// </summary>
+    [Fact]
+    public async Task With_no_pool_only_host_1_is_active_and_the_others_wait_for_its_first_pool()
+    {
+        LoopDevice.Present(_lu);
+        var started = await Task.WhenAll(StartAsync(_host2!, 2), StartAsync(_host1!, 1));
+        var (b, a) = (started[0], started[1]);
+        await WaitActiveAsync(a, TimeSpan.FromSeconds(30));
+        await Task.Delay(TimeSpan.FromSeconds(3)); // every chance to (wrongly) become active as well
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, await ApiStatusAsync(b));
+        var create = new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None };
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await b.Client.CreatePoolAsync(create));
+        Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
+        Assert.True(_lu.Lvm("pvs", _lu.Device).Code != 0, "the standby's refused create wrote nothing: the LU is not even a PV");
+
+        await a.Client.CreatePoolAsync(create);
+        var volume = await a.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = "first", SizeBytes = 8 * MiB });
+        await Eventually.TrueAsync(async () => (await b.Client.GetControllerStatusAsync(new GetControllerStatusRequest())).ActiveAddress == a.Address,
+            "host 2's controller found the first pool and names host 1's as the active one", TimeSpan.FromSeconds(30));
+        Assert.False((await b.Client.GetControllerStatusAsync(new GetControllerStatusRequest())).Active);
+
+        await a.StopAsync();
+        await WaitActiveAsync(b, TimeSpan.FromSeconds(30));
+        Assert.Contains((await b.Client.ListVolumesAsync(new ListVolumesRequest { Pool = _pool })).Volumes, v => v.Id == volume.Id);
+    }
+
+    /// <summary>
     /// The LU is the journal of attaches and detaches (issue 16, "takeover converges"). A is killed
     /// right after an attach wrote the owner tag, before the node was asked to activate; B, on an
     /// empty state directory on the other host, completes that attach with no client retrying it: the
