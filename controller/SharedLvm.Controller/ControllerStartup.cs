@@ -68,7 +68,8 @@ internal sealed class ControllerStartup(
     {
         try
         {
-            await DiscoverPoolsAsync(stopping).ConfigureAwait(false);
+            // One that may not bootstrap takes a pool only once its creator finished it (see below).
+            await DiscoverPoolsAsync(stopping, lease.MayBootstrap ? null : lease.IsCompleteAsync).ConfigureAwait(false);
             await WaitForFirstPoolAsync(stopping).ConfigureAwait(false);
             await BecomeActiveAsync(stopping).ConfigureAwait(false);
             var period = TimeSpan.FromSeconds(Math.Max(1, options.LeaseIoTimeoutSeconds));
@@ -119,8 +120,11 @@ internal sealed class ControllerStartup(
     /// started empty would each be active on their own word, each create a pool and each hold its
     /// lease. Only the one that may bootstrap (<see cref="IWriterLease.MayBootstrap"/>) goes on; the
     /// others stay standbys and look at their PoolDevices every lease retry interval until a pool
-    /// appears there whose lease area is complete (one still being formatted is its creator's to
-    /// finish), then wait for its lease like any standby.
+    /// appears there whose lease area is complete (<see cref="IWriterLease.IsCompleteAsync"/>: its
+    /// creator formatted it and holds it; formatting it alongside would wipe the creator's delta
+    /// lease, and acquiring it first would leave two controllers that each think they are active),
+    /// then wait for its lease like any standby. If host id 1's never creates a pool on a device
+    /// they are given, they wait for ever: the log says so.
     /// </summary>
     private async Task WaitForFirstPoolAsync(CancellationToken cancellationToken)
     {
@@ -134,7 +138,7 @@ internal sealed class ControllerStartup(
         while (store.Pools().Count == 0)
         {
             await Task.Delay(interval, cancellationToken).ConfigureAwait(false);
-            await DiscoverPoolsAsync(cancellationToken, lease.IsFormattedAsync).ConfigureAwait(false);
+            await DiscoverPoolsAsync(cancellationToken, lease.IsCompleteAsync).ConfigureAwait(false);
         }
     }
 

@@ -123,10 +123,11 @@ public sealed class AttachmentService
         _faults.Hit("attach.after_activate");
         var attached = new AttachmentRecord(volumeId, node, AttachmentPhase.Attached, ContractMapping.FromContract(response.Device), since);
         Record(pool, attached);
-        await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
         ControllerLog.Attached(_logger, volumeId, volume.Name, node, response.Device.Path, response.Rescanned,
             (long)timer.Elapsed.TotalMilliseconds, (long)tag.TotalMilliseconds, (long)(timer.Elapsed - tagStart - tag).TotalMilliseconds);
         _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) attached to {node} as {response.Device.Path}.");
+        // Done, whatever this write does: a successor that still finds ATTACHING completes it again (idempotent).
+        await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
         return attached;
     }
 
@@ -134,7 +135,6 @@ public sealed class AttachmentService
     public async Task DetachAsync(string volumeId, string node, CancellationToken cancellationToken)
     {
         using var activity = StartActivity("detach", volumeId, node);
-        var timer = System.Diagnostics.Stopwatch.StartNew();
         Validation.Id("volume_id", volumeId);
         Validation.NodeName("node", node);
         if (_pools.Find(volumeId) is not var (pool, _))
@@ -143,6 +143,13 @@ public sealed class AttachmentService
         }
 
         using var claim = pool.Catalog.Claim("detach", volumeId);
+        await DetachClaimedAsync(pool, claim, volumeId, node, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The detach itself, under the volume's <paramref name="claim"/> (given up as soon as the volume is free).</summary>
+    private async Task DetachClaimedAsync(PoolRuntime pool, IDisposable claim, string volumeId, string node, CancellationToken cancellationToken)
+    {
+        var timer = System.Diagnostics.Stopwatch.StartNew();
         var volume = pool.Catalog.Get(volumeId)!;
         if (!volume.IsOwnedBy(node))
         {
@@ -182,10 +189,11 @@ public sealed class AttachmentService
         // the event stream, a fence's alarm) attaches it elsewhere at once, and was told ABORTED
         // ("detach in flight") while the event was still being written (NodeFencingTests, CI stop 25).
         claim.Dispose();
-        await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
         ControllerLog.Detached(_logger, volumeId, volume.Name, node, (long)timer.Elapsed.TotalMilliseconds, (long)agent.TotalMilliseconds,
             (long)(timer.Elapsed - agentStart - agent).TotalMilliseconds);
         _events.AttachmentChanged(pool.Catalog, volume, $"Volume {volume.Name} ({volumeId}) detached from {node}.");
+        // Done, whatever this write does: a successor that still finds DETACHING finds no tag and drops it.
+        await _lease.SaveMarksAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -307,18 +315,26 @@ public sealed class AttachmentService
 
         if (orphan.Phase == AttachmentPhase.Detaching || node.State != NodeLiveness.Ready)
         {
+            using var claim = TryClaim(pool, orphan.VolumeId);
+            // Under the claim, looked at again: a client's attach may have finished in the meantime
+            // (ATTACHED, tagged for this node), and detaching that one would undo what it was told.
+            if (claim is null || !IsStillOrphan(pool, orphan))
+            {
+                return null;
+            }
+
             try
             {
-                await DetachAsync(orphan.VolumeId, orphan.Node, cancellationToken).ConfigureAwait(false);
+                await DetachClaimedAsync(pool, claim, orphan.VolumeId, orphan.Node, cancellationToken).ConfigureAwait(false);
             }
-            catch (ControllerException e)
+            catch (ControllerException)
             {
-                if (e.Kind != ControllerErrorKind.Aborted)
-                {
-                    _started.TryRemove((orphan.VolumeId, orphan.Node), out _); // ours again at the next call, not a client's
-                }
-
-                return null;
+                return null; // logged where it failed; tried again at the next call
+            }
+            finally
+            {
+                // The claim kept clients out: the key is the settler's, and the record an orphan again if it failed.
+                _started.TryRemove((orphan.VolumeId, orphan.Node), out _);
             }
 
             return orphan.Phase == AttachmentPhase.Detaching

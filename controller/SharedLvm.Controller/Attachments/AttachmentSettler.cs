@@ -26,9 +26,10 @@ public sealed class AttachmentSettler(AttachmentService attachments, IWriterLeas
                     await attachments.SettleReportedAsync(stoppingToken).ConfigureAwait(false);
                 }
             }
-            catch (Exception e) when (e is ControllerException or Microsoft.Data.Sqlite.SqliteException or IOException)
+            catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
-                // The state directory failing here must not stop the controller: the next tick tries again.
+                // Nothing failing here may stop the controller (an lvm error from an untag, a hung
+                // lease read, the state directory): the next tick tries again.
                 ControllerLog.SettleFailed(logger, options.HeartbeatInterval.TotalSeconds, e);
             }
         }

@@ -41,8 +41,12 @@ public interface IWriterLease
     /// </summary>
     bool MayBootstrap { get; }
 
-    /// <summary>Whether <paramref name="pool"/>'s lease area is complete (its writer resource formatted): a pool another controller has finished creating.</summary>
-    Task<bool> IsFormattedAsync(PoolRow pool, CancellationToken cancellationToken);
+    /// <summary>
+    /// Whether <paramref name="pool"/>'s lease area is complete: its writer resource formatted and its
+    /// creator's record written, which it does once it holds the lease. A pool another controller has
+    /// finished creating, and one a standby may wait for without racing its creator.
+    /// </summary>
+    Task<bool> IsCompleteAsync(PoolRow pool, CancellationToken cancellationToken);
 
     /// <summary>An agent has seen a higher epoch than ours: another controller took over, or this one's state is old.</summary>
     void HigherEpochSeen(string node, ulong epoch);

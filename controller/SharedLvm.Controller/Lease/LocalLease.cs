@@ -32,7 +32,7 @@ public sealed class LocalLease(ControllerStore store, ControllerEpoch epoch, ILo
 
     public bool MayBootstrap => true;
 
-    public Task<bool> IsFormattedAsync(PoolRow pool, CancellationToken cancellationToken) => Task.FromResult(true);
+    public Task<bool> IsCompleteAsync(PoolRow pool, CancellationToken cancellationToken) => Task.FromResult(true);
 
     public void HigherEpochSeen(string node, ulong seen)
     {

@@ -347,6 +347,16 @@ public sealed class SanlockLease : IWriterLease
     }
 
     /// <summary>
+    /// Host id 1's. Every controller agrees on who that is without asking anyone, and host ids are
+    /// unique among the controllers (sanlock's delta leases refuse a second live holder of one).
+    /// </summary>
+    public bool MayBootstrap => _options.HostId == 1;
+
+    public async Task<bool> IsCompleteAsync(PoolRow pool, CancellationToken cancellationToken) =>
+        await LocateAsync(pool, cancellationToken).ConfigureAwait(false) is { } area && await HasResourceAsync(area, cancellationToken).ConfigureAwait(false)
+        && SafeRead(area, a => a.ReadRecord()) is not null;
+
+    /// <summary>
     /// Formats an area whose writer resource holds no leader record of its own lockspace: one created by a controller that
     /// died before (or while) formatting it, which nobody can join until it is. The format writes the
     /// lockspace, then the resource, so the resource's record means the whole area is formatted and
@@ -355,15 +365,6 @@ public sealed class SanlockLease : IWriterLease
     /// late format wiped fails its renewal and joins again, and the leader check before every write
     /// catches anything else.
     /// </summary>
-    /// <summary>
-    /// Host id 1's. Every controller agrees on who that is without asking anyone, and host ids are
-    /// unique among the controllers (sanlock's delta leases refuse a second live holder of one).
-    /// </summary>
-    public bool MayBootstrap => _options.HostId == 1;
-
-    public async Task<bool> IsFormattedAsync(PoolRow pool, CancellationToken cancellationToken) =>
-        await LocateAsync(pool, cancellationToken).ConfigureAwait(false) is { } area && await HasResourceAsync(area, cancellationToken).ConfigureAwait(false);
-
     private async Task EnsureFormattedAsync(LeaseArea area, CancellationToken cancellationToken)
     {
         if (!await HasResourceAsync(area, cancellationToken).ConfigureAwait(false))

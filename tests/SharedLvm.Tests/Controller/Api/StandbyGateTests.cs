@@ -67,7 +67,7 @@ public class StandbyGateTests
 
         public bool MayBootstrap => throw new NotSupportedException();
 
-        public Task<bool> IsFormattedAsync(PoolRow pool, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<bool> IsCompleteAsync(PoolRow pool, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public void HigherEpochSeen(string node, ulong epoch) => throw new NotSupportedException();
     }
