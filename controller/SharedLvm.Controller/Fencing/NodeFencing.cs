@@ -87,10 +87,18 @@ public sealed class NodeFencing : BackgroundService
 
     private async Task<NodeRecord> FenceAsync(string name, string reason, FenceTrigger trigger, bool interactive, CancellationToken cancellationToken)
     {
-        var victim = _nodes.Get(name);
+        _ = _nodes.Get(name); // an unknown node is NOT_FOUND before anything waits
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            // Read under the gate: a fence that finished while this one waited has marked the node
+            // FENCED, and a copy read before the wait would open a second fence. In the SAN lab's full
+            // run of 2026-12-04 the tick that retries pending fences waited behind an operator's
+            // declared fence of node-a (S9), re-opened it with that stale copy, and as a non-interactive
+            // fence it could not finish (LU 2 was seen by node-a only): it was retried every 5 s for
+            // the rest of the run, each retry five mpathpersist calls on node-b, whose one TCG CPU then
+            // took over 5 minutes to start a controller (S9z, CI of stop 26).
+            var victim = _nodes.Get(name);
             var row = _store.Fences().FirstOrDefault(f => f.Node == name);
             if (row is { Phase: Done } && victim.State == NodeLiveness.Fenced)
             {

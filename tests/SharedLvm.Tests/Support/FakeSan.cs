@@ -19,6 +19,9 @@ internal sealed class FakeSan
 
     public int Preempts { get; private set; }
 
+    /// <summary>How long each preempt takes, as a slow array's would: a fence then holds its gate that long.</summary>
+    public TimeSpan PreemptDelay { get; set; }
+
     public IReadOnlyList<ReservationKey> Keys(string device)
     {
         lock (_gate)
@@ -73,7 +76,13 @@ internal sealed class FakeSan
             return true;
         });
 
-        public Task<PreemptMode> PreemptAsync(string device, ReservationKey own, ReservationKey victim, CancellationToken cancellationToken) => Do(() =>
+        public async Task<PreemptMode> PreemptAsync(string device, ReservationKey own, ReservationKey victim, CancellationToken cancellationToken)
+        {
+            await Task.Delay(san.PreemptDelay, cancellationToken);
+            return await Do(() => Preempt(device, own, victim));
+        }
+
+        private PreemptMode Preempt(string device, ReservationKey own, ReservationKey victim)
         {
             var keys = Registrations(device);
             if (!keys.Contains(own) || !keys.Contains(victim))
@@ -89,7 +98,7 @@ internal sealed class FakeSan
 
             san.Preempts++;
             return PreemptMode.Preempt;
-        });
+        }
 
         private List<ReservationKey> Registrations(string device) =>
             san._keys.TryGetValue(device, out var keys) ? keys : san._keys[device] = [];

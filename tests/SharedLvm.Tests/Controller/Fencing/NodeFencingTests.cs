@@ -72,6 +72,36 @@ public sealed class NodeFencingTests : IAsyncLifetime
         _ = victim;
     }
 
+    /// <summary>
+    /// A fence asked for while another fence of the same node runs (two operators, or the tick that
+    /// retries a pending fence, as in the SAN lab's S9 on 2026-12-04) waits for it and answers with its
+    /// outcome: it must not fence the node a second time, nor leave a fence pending that the tick
+    /// then retries for ever.
+    /// </summary>
+    [Fact]
+    public async Task A_fence_asked_while_one_runs_is_answered_by_it_and_leaves_nothing_pending()
+    {
+        await _cluster.AddAgentAsync("node-a", "two-paths");
+        await _cluster.AddAgentAsync("node-b", "two-paths");
+        var a = new ReservationKey((await Api.GetNodeAsync(new GetNodeRequest { Name = "node-a" })).ReservationKey);
+        await Eventually.TrueAsync(() => _cluster.San.Keys(Map).Count(k => k == a) == 2 && _cluster.San.Keys(Map).Count >= 4, "both nodes registered");
+        _cluster.Logs.Expect(4702); // the fenced agent's FENCED AT THE STORAGE
+
+        _cluster.San.PreemptDelay = TimeSpan.FromSeconds(2);
+        var first = Api.FenceNodeAsync(new FenceNodeRequest { Name = "node-a", Reason = "first operator" }).ResponseAsync;
+        await Task.Delay(500); // the first holds the fence gate, inside its 2 s preempt
+        Assert.False(first.IsCompleted, "the first fence finished before the second was asked: the test proves nothing");
+        var second = await Api.FenceNodeAsync(new FenceNodeRequest { Name = "node-a", Reason = "second operator" });
+        var done = await first;
+
+        Assert.Equal((NodeState.Fenced, FenceKind.Storage, "first operator"), (done.State, done.FenceKind, done.FenceReason));
+        Assert.Equal((NodeState.Fenced, FenceKind.Storage, "first operator"), (second.State, second.FenceKind, second.FenceReason));
+        Assert.Equal(1, _cluster.San.Preempts);
+        Assert.Single(_cluster.Logs.Records, r => r.EventId.Id == 3800); // "Node node-a FENCED": once
+        await Task.Delay(2500); // a tick of the fence check (2 s) would retry anything left pending
+        Assert.DoesNotContain(_cluster.Logs.Records, r => r.EventId.Id == 3801 || (r.EventId.Id == 3803 && r.Message.Contains("already_absent", StringComparison.Ordinal)));
+    }
+
     [Fact]
     public async Task Without_PR_on_the_LU_an_operator_fence_is_declared_and_labelled_so()
     {
