@@ -1202,8 +1202,11 @@ public sealed class Scenarios : IClassFixture<Lab>
                 last = e.Status.ToString();
             }
 
-            Assert.True(DateTime.UtcNow < deadline, $"Timed out after 180 s waiting until {what}; last: {last}\n" +
-                _lab.Guest(node, $"journalctl -u lab-controller-{port} -u lab-sanlock -u lab-wdmd --no-pager -n 60; sanlock client status", check: false));
+            // The controller's whole journal (CI keeps only the end of the output, and 60 lines of
+            // sanlock's and wdmd's chatter hid when it had started) and what the guest's one CPU was doing.
+            Assert.True(DateTime.UtcNow < deadline, $"Timed out after 300 s waiting until {what}; last: {last}\n" +
+                _lab.Guest(node, $"top -b -n 1 -w 200 | head -n 25; journalctl -u lab-sanlock -u lab-wdmd --no-pager -n 10; sanlock client status; " +
+                    $"journalctl -u lab-controller-{port} --no-pager -o short-monotonic", check: false));
             await Task.Delay(1000);
         }
     }

@@ -1,8 +1,8 @@
 using Grpc.Core;
 using System.Globalization;
+using SharedLvm.Contracts.Conventions;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Grpc;
-using Microsoft.Extensions.DependencyInjection;
 using SharedLvm.Tests.Support;
 using GrpcStatusCode = Grpc.Core.StatusCode;
 
@@ -133,11 +133,11 @@ public sealed class ControllerCrashTests : IDisposable
 
     /// <summary>
     /// Every write's fault points, enumerated rather than sampled: each is armed alone (p=1) until it
-    /// has killed the controller three times, the interrupted requests are retried on a clean restart,
-    /// and the pool must converge as in the random test.
+    /// has killed the controller (<see cref="CrashKills.PerPoint"/> times), the interrupted requests
+    /// are retried on a clean restart, and the pool must converge as in the random test.
     /// </summary>
     [Fact]
-    public async Task Each_write_fault_point_killed_three_times_converges()
+    public async Task Each_write_fault_point_killed_converges()
     {
         LoopDevice.Present(_lu);
         await using (var setup = await ControllerProcess.StartAsync(_state, faults: null))
@@ -153,9 +153,9 @@ public sealed class ControllerCrashTests : IDisposable
         foreach (var point in points)
         {
             var kills = 0;
-            for (var attempt = 0; kills < 3; attempt++)
+            for (var attempt = 0; kills < CrashKills.PerPoint; attempt++)
             {
-                Assert.True(attempt < 12, $"{point} killed the controller only {kills} times in {attempt} attempts");
+                Assert.True(attempt < 4 * CrashKills.PerPoint + 8, $"{point} killed the controller only {kills} times in {attempt} attempts");
                 var kind = point.Split('.')[0];
                 await using (var clean = await ControllerProcess.StartAsync(_state, faults: null))
                 {
@@ -189,7 +189,7 @@ public sealed class ControllerCrashTests : IDisposable
                 Assert.Empty(await SendAllAsync(retry.Client, failed, expected));
             }
 
-            _output.WriteLine($"{point}: killed 3 times");
+            _output.WriteLine($"{point}: killed {kills} times");
         }
 
         await AssertConvergedAsync(expected);
@@ -199,13 +199,13 @@ public sealed class ControllerCrashTests : IDisposable
     /// Attach and detach, killed at each of their steps: the owner tag's write points and the moment
     /// right after the agent activated or deactivated. A real agent (in this process, its activation
     /// faked below IVolumeActivator) follows the controller binary through every restart. Each point
-    /// kills it three times. First, with no client retrying, the restarted controller must settle what
-    /// the killed one left in flight on its own: the LV's owner tag, the API's attachment and the
-    /// node's active LVs agree, nothing ATTACHING or DETACHING, and a detach always finished. Then
-    /// the retried request must end where an uninterrupted one does.
+    /// kills it (<see cref="CrashKills.PerPoint"/> times). First, with no client retrying, the
+    /// restarted controller must settle what the killed one left in flight on its own: the LV's owner
+    /// tag, the API's attachment and the node's active LVs agree, nothing ATTACHING or DETACHING, and
+    /// a detach always finished. Then the retried request must end where an uninterrupted one does.
     /// </summary>
     [Fact]
-    public async Task Each_attach_and_detach_fault_point_killed_three_times_converges()
+    public async Task Each_attach_and_detach_fault_point_killed_converges()
     {
         LoopDevice.Present(_lu);
         var port = FreePort.Next();
@@ -227,17 +227,17 @@ public sealed class ControllerCrashTests : IDisposable
             foreach (var point in points)
             {
                 var attach = point.StartsWith("attach.", StringComparison.Ordinal);
-                for (var kill = 0; kill < 3; kill++)
+                for (var kill = 0; kill < CrashKills.PerPoint; kill++)
                 {
                     // From where the verb starts: detached for an attach, attached for a detach.
                     await using (var clean = await StartAsync(null))
                     {
-                        await UntilReadyAsync(clean);
+                        await clean.UntilNodeReadyAsync();
                         await SendAttachAsync(clean, volume, attach: !attach);
                     }
 
                     var armed = await StartAsync($"p=1;seed=1;points={point}");
-                    await UntilReadyAsync(armed);
+                    await armed.UntilNodeReadyAsync();
                     var interrupted = await Assert.ThrowsAsync<RpcException>(() => SendAttachAsync(armed, volume, attach));
                     Assert.True(interrupted.StatusCode is GrpcStatusCode.Unavailable or GrpcStatusCode.Internal or GrpcStatusCode.Unknown or GrpcStatusCode.Cancelled, interrupted.ToString());
                     var log = await armed.StopAsync();
@@ -246,7 +246,7 @@ public sealed class ControllerCrashTests : IDisposable
                     WaitForOrphanedLvm();
 
                     await using var retry = await StartAsync(null);
-                    await UntilReadyAsync(retry);
+                    await retry.UntilNodeReadyAsync();
                     var settled = await SettledAsync(retry, volume, activator);
                     if (!attach)
                     {
@@ -260,7 +260,7 @@ public sealed class ControllerCrashTests : IDisposable
                         (await retry.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id })).State);
                 }
 
-                _output.WriteLine($"{point}: killed 3 times");
+                _output.WriteLine($"{point}: killed {CrashKills.PerPoint} times");
             }
         }
         finally
@@ -275,12 +275,12 @@ public sealed class ControllerCrashTests : IDisposable
     /// <summary>
     /// Delete under wipe_on_delete=zero, killed at each step: the mark's five write points (the
     /// request's), then in the data job after an agent zeroed the extents (wipe.before_finish) and at
-    /// the LV's removal's five write points. Each kills three times; after a restart (and a retried
-    /// delete when the request was interrupted) the LV must go, and the extents it had read zeros:
-    /// never an LV removed unwiped, never a mark lost.
+    /// the LV's removal's five write points. Each kills (<see cref="CrashKills.PerPoint"/> times);
+    /// after a restart (and a retried delete when the request was interrupted) the LV must go, and
+    /// the extents it had read zeros: never an LV removed unwiped, never a mark lost.
     /// </summary>
     [Fact]
-    public async Task Each_wipe_fault_point_killed_three_times_converges()
+    public async Task Each_wipe_fault_point_killed_converges()
     {
         LoopDevice.Present(_lu);
         var port = FreePort.Next();
@@ -302,7 +302,7 @@ public sealed class ControllerCrashTests : IDisposable
             foreach (var point in points)
             {
                 var interruptsTheRequest = point.StartsWith("mark_deleted.", StringComparison.Ordinal);
-                for (var kill = 0; kill < 3; kill++)
+                for (var kill = 0; kill < CrashKills.PerPoint; kill++)
                 {
                     Volume volume;
                     await using (var clean = await StartOnPortAsync(port, null))
@@ -313,7 +313,7 @@ public sealed class ControllerCrashTests : IDisposable
                     var runs = Runs(volume);
                     WriteSecret(runs);
                     var armed = await StartOnPortAsync(port, $"p=1;seed=1;points={point}");
-                    await UntilReadyAsync(armed);
+                    await armed.UntilNodeReadyAsync();
                     var delete = new DeleteVolumeRequest { Id = volume.Id };
                     if (interruptsTheRequest)
                     {
@@ -357,7 +357,7 @@ public sealed class ControllerCrashTests : IDisposable
                     }, $"{volume.Name} gone from the API after a kill at {point}", TimeSpan.FromSeconds(30));
                 }
 
-                _output.WriteLine($"{point}: killed 3 times");
+                _output.WriteLine($"{point}: killed {CrashKills.PerPoint} times");
             }
         }
         finally
@@ -377,13 +377,8 @@ public sealed class ControllerCrashTests : IDisposable
     private async Task<InProcessAgent> StartAgentAsync(int port, FakeActivator activator)
     {
         await using var controller = await StartOnPortAsync(port, null);
-        var agent = await InProcessAgent.StartAsync("node-1", "two-paths", s =>
-            {
-                s.AddSingleton<SharedLvm.Agent.Lvm.IVolumeActivator>(activator);
-                s.AddSingleton(new FakeSan().Node());
-            }, new LogSink(),
-            "--controller", controller.Address, "--Agent:InspectLvm", "false", "--Agent:ExtraLvmDevicePatterns:0", $"^{_lu!.Device}$");
-        await UntilReadyAsync(controller);
+        var agent = await InProcessAgent.StartOnLoopAsync(activator, _lu!, controller.Address);
+        await controller.UntilNodeReadyAsync();
         return agent;
     }
 
@@ -444,35 +439,27 @@ public sealed class ControllerCrashTests : IDisposable
     {
         var attached = false;
         var last = string.Empty;
-        await Eventually.TrueAsync(async () =>
-        {
-            var seen = await controller.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id });
-            var tagged = _lu!.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{_pool}/{volume.LvName}").Output.Contains("sharedlvm_owner_node-1", StringComparison.Ordinal);
-            var active = activator.IsActive(_pool, volume.LvName);
-            last = $"tagged {tagged}, active {active}, API {seen.State}: {seen.Attachments}";
-            attached = tagged;
-            return seen.Attachments.All(a => a.State == AttachmentState.Attached)
-                && seen.Attachments.Select(a => a.Node).SequenceEqual(tagged ? ["node-1"] : [])
-                && active == tagged;
-        }, "the attachment settled", TimeSpan.FromSeconds(30)).ContinueWith(t =>
-        {
-            Assert.False(t.IsFaulted, $"{t.Exception?.InnerException?.Message} Last seen: {last}");
-        }, TaskScheduler.Default);
-        return attached;
-    }
-
-    /// <summary>The agent has (re)registered with this controller: attaches go to a READY node only.</summary>
-    private static Task UntilReadyAsync(ControllerProcess controller) => Eventually.TrueAsync(async () =>
-    {
         try
         {
-            return (await controller.Client.GetNodeAsync(new GetNodeRequest { Name = "node-1" })).State == NodeState.Ready;
+            await Eventually.TrueAsync(async () =>
+            {
+                var seen = await controller.Client.GetVolumeAsync(new GetVolumeRequest { Id = volume.Id });
+                var tagged = _lu!.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{_pool}/{volume.LvName}").Output.Contains(OwnerTag.For("node-1"), StringComparison.Ordinal);
+                var active = activator.IsActive(_pool, volume.LvName);
+                last = $"tagged {tagged}, active {active}, API {seen.State}: {seen.Attachments}";
+                attached = tagged;
+                return seen.Attachments.All(a => a.State == AttachmentState.Attached)
+                    && seen.Attachments.Select(a => a.Node).SequenceEqual(tagged ? ["node-1"] : [])
+                    && active == tagged;
+            }, "the attachment settled", TimeSpan.FromSeconds(30));
         }
-        catch (RpcException)
+        catch (Xunit.Sdk.FailException e)
         {
-            return false;
+            Assert.Fail($"{e.Message} Last seen: {last}");
         }
-    }, "node-1 READY on the restarted controller");
+
+        return attached;
+    }
 
     private static (string Kind, Google.Protobuf.IMessage Request, string Name) NewCreate(int n) =>
         ("create", new CreateVolumeRequest { Name = $"vol-{n}", SizeBytes = 4 * MiB }, $"vol-{n}");

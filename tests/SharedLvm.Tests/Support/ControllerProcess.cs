@@ -78,6 +78,19 @@ internal sealed class ControllerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Until <paramref name="node"/> is READY here: attaches go to a READY node only, and an agent re-registers after every restart.</summary>
+    public Task UntilNodeReadyAsync(string node = "node-1", TimeSpan? within = null) => Eventually.TrueAsync(async () =>
+    {
+        try
+        {
+            return (await Client.GetNodeAsync(new SharedLvm.Contracts.V1.GetNodeRequest { Name = node })).State == SharedLvm.Contracts.V1.NodeState.Ready;
+        }
+        catch (RpcException)
+        {
+            return false;
+        }
+    }, $"{node} READY on the controller at {Address}", within ?? TimeSpan.FromSeconds(60));
+
     /// <summary>Waits for a crashed (or kills a live) controller and returns its stderr.</summary>
     public async Task<string> StopAsync()
     {

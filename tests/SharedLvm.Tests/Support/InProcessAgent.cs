@@ -41,6 +41,19 @@ internal sealed class InProcessAgent : IAsyncDisposable
     public static Task<InProcessAgent> StartAsync(string node, string fixture, Action<IServiceCollection>? services, params string[] extraArgs) =>
         StartAsync(node, fixture, services, new LogSink(), extraArgs);
 
+    /// <summary>
+    /// node-1 of the two-paths fixture following <paramref name="controllers"/> (one or a list), its
+    /// activation faked below IVolumeActivator and its lvm seeing <paramref name="lu"/> as the LU: the
+    /// crash tests' agent, which follows the controller binary through every kill and restart.
+    /// </summary>
+    public static Task<InProcessAgent> StartOnLoopAsync(FakeActivator activator, LoopDevice lu, string controllers) =>
+        StartAsync("node-1", "two-paths", s =>
+            {
+                s.AddSingleton<SharedLvm.Agent.Lvm.IVolumeActivator>(activator);
+                s.AddSingleton(new FakeSan().Node());
+            }, new LogSink(),
+            "--controller", controllers, "--Agent:InspectLvm", "false", "--Agent:ExtraLvmDevicePatterns:0", $"^{lu.Device}$");
+
     public static async Task<InProcessAgent> StartAsync(string node, string fixture, Action<IServiceCollection>? services, LogSink logs, params string[] extraArgs)
     {
         var state = Directory.CreateTempSubdirectory("slvm-agent-").FullName;

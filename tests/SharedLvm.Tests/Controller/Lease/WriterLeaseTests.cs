@@ -2,7 +2,6 @@ using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Net.Client;
-using Microsoft.Extensions.DependencyInjection;
 using SharedLvm.Contracts.V1;
 using SharedLvm.Controller;
 using SharedLvm.Contracts.Conventions;
@@ -159,7 +158,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         await WaitActiveAsync(a, TimeSpan.FromSeconds(30));
         await Task.Delay(TimeSpan.FromSeconds(3)); // every chance to (wrongly) become active as well
         Assert.Equal(HealthCheckResponse.Types.ServingStatus.NotServing, await ApiStatusAsync(b));
-        var create = new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None };
+        var create = TheCreatePool;
         var refused = await Assert.ThrowsAsync<RpcException>(async () => await b.Client.CreatePoolAsync(create));
         Assert.Equal(StatusCode.Unavailable, refused.StatusCode);
         Assert.True(_lu.Lvm("pvs", _lu.Device).Code != 0, "the standby's refused create wrote nothing: the LU is not even a PV");
@@ -190,17 +189,12 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         int[] ports = [FreePort.Next(), FreePort.Next(), FreePort.Next()];
         var a = await StartAsync(_host1!, 1, "attach.after_lvm", port: ports[0]);
         await WaitActiveAsync(a, TimeSpan.FromSeconds(30));
-        await a.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None });
+        await a.Client.CreatePoolAsync(TheCreatePool);
         var volume = await a.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = _pool, Name = "half-attached", SizeBytes = 8 * MiB });
         var activator = new FakeActivator(_lu, "node-1");
-        await using var agent = await InProcessAgent.StartAsync("node-1", "two-paths", s =>
-            {
-                s.AddSingleton<SharedLvm.Agent.Lvm.IVolumeActivator>(activator);
-                s.AddSingleton(new FakeSan().Node());
-            }, new LogSink(),
-            "--controller", string.Join(',', ports.Select(p => $"127.0.0.1:{p}")), "--Agent:InspectLvm", "false", "--Agent:ExtraLvmDevicePatterns:0", $"^{_lu.Device}$");
+        await using var agent = await InProcessAgent.StartOnLoopAsync(activator, _lu, string.Join(',', ports.Select(p => $"127.0.0.1:{p}")));
         var attach = new AttachVolumeRequest { VolumeId = volume.Id, Node = "node-1" };
-        await UntilNodeReadyAsync(a);
+        await a.UntilNodeReadyAsync();
         await Assert.ThrowsAsync<RpcException>(async () => await a.Client.AttachVolumeAsync(attach, deadline: DateTime.UtcNow.AddSeconds(60)));
         await KilledAtAsync(a, "attach.after_lvm");
         Assert.True(Tagged(volume), "A was killed after the owner tag was written");
@@ -231,20 +225,11 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         Assert.True(activator.IsActive(_pool, volume.LvName));
     }
 
+    /// <summary>The test's pool on its LU, as every test here creates it.</summary>
+    private CreatePoolRequest TheCreatePool => new() { Name = _pool, DevicePath = _lu!.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None };
+
     private bool Tagged(Volume volume) =>
         _lu!.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{_pool}/{volume.LvName}").Output.Contains(OwnerTag.For("node-1"), StringComparison.Ordinal);
-
-    private static Task UntilNodeReadyAsync(ControllerProcess controller) => Eventually.TrueAsync(async () =>
-    {
-        try
-        {
-            return (await controller.Client.GetNodeAsync(new GetNodeRequest { Name = "node-1" })).State == NodeState.Ready;
-        }
-        catch (RpcException)
-        {
-            return false;
-        }
-    }, "node-1 READY", TimeSpan.FromSeconds(60));
 
     [Fact]
     public async Task Killed_at_every_lease_and_takeover_step_the_next_controller_converges()
@@ -261,10 +246,10 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         var epoch = (await active.Client.GetControllerStatusAsync(new GetControllerStatusRequest())).Epoch.Value;
 
         // Takeovers: a standby armed with the point takes over from the stopped active controller and
-        // is killed there; a clean controller then takes over from it. Each point, three times.
+        // is killed there; a clean controller then takes over from it. Each point CrashKills.PerPoint times.
         foreach (var point in (string[])["lease.after_acquire", "lease.after_epoch", "marks.after_write"])
         {
-            for (var round = 0; round < 3; round++)
+            for (var round = 0; round < CrashKills.PerPoint; round++)
             {
                 var armed = await StartAsync(_host2!, 2, point);
                 await active.StopAsync();
@@ -281,7 +266,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
 
         // A pool's creation killed between its lease area's lvcreate and the format: nobody could join
         // that area until the retry formats it.
-        for (var round = 0; round < 3; round++)
+        for (var round = 0; round < CrashKills.PerPoint; round++)
         {
             var lu = LoopDevice.Create(64L * 1024 * 1024)!;
             var name = $"{_pool}k{round}";
@@ -302,14 +287,14 @@ public sealed class WriterLeaseTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// The writes that are not volume writes, each fault point armed alone on host 1 and killed three
-    /// times, the request retried on a clean restart: a pool's creation on a blank LU and adoption of
-    /// a VG made outside, a drain, a resume, and an operator's fence at each of its steps. Then a
-    /// successor on host 2 with an empty state directory must show, from the LUs alone, every pool
-    /// with its wipe policy and the node as the last request left it.
+    /// The writes that are not volume writes, each fault point armed alone on host 1 and killed
+    /// (<see cref="CrashKills.PerPoint"/> times), the request retried on a clean restart: a pool's
+    /// creation on a blank LU and adoption of a VG made outside, a drain, a resume, and an operator's
+    /// fence at each of its steps. Then a successor on host 2 with an empty state directory must show,
+    /// from the LUs alone, every pool with its wipe policy and the node as the last request left it.
     /// </summary>
     [Fact]
-    public async Task Each_pool_drain_resume_and_fence_point_killed_three_times_converges()
+    public async Task Each_pool_drain_resume_and_fence_point_killed_converges()
     {
         LoopDevice.Present(_lu);
         var active = await StartWithPoolAsync();
@@ -337,7 +322,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
         foreach (var (mode, point) in ((string[])["pool.after_pvcreate", "pool.after_vgcreate", "pool.after_lease", "pool.after_store"]).Select(p => (PoolCreateMode.Initialize, p))
             .Concat(((string[])["pool.after_lease", "pool.after_store"]).Select(p => (PoolCreateMode.Adopt, p))))
         {
-            for (var round = 0; round < 3; round++)
+            for (var round = 0; round < CrashKills.PerPoint; round++)
             {
                 var lu = LoopDevice.Create(64L * 1024 * 1024)!;
                 var name = $"{_pool}{(mode == PoolCreateMode.Adopt ? 'a' : 'i')}{poolDevices.Count}";
@@ -353,12 +338,12 @@ public sealed class WriterLeaseTests : IAsyncLifetime
                 await active.Client.CreateVolumeAsync(new CreateVolumeRequest { Pool = name, Name = "after-retry", SizeBytes = 8 * MiB });
             }
 
-            _output.WriteLine($"{mode} {point}: killed 3 times");
+            _output.WriteLine($"{mode} {point}: killed {CrashKills.PerPoint} times");
         }
 
         foreach (var point in (string[])["drain.after_state", "resume.after_state", "fence.after_intent", "fence.after_preempt", "fence.after_mark"])
         {
-            for (var round = 0; round < 3; round++)
+            for (var round = 0; round < CrashKills.PerPoint; round++)
             {
                 // From where the request starts: READY-or-UNREACHABLE for a drain or fence, DRAINING for a resume.
                 await active.Client.ResumeNodeAsync(new ResumeNodeRequest { Name = "node-k" });
@@ -382,7 +367,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
                 Assert.Equal(expected, (await active.Client.GetNodeAsync(new GetNodeRequest { Name = "node-k" })).State);
             }
 
-            _output.WriteLine($"{point}: killed 3 times");
+            _output.WriteLine($"{point}: killed {CrashKills.PerPoint} times");
         }
 
         // What the LUs say: a successor on another host, with nothing local, starts from them alone.
@@ -493,7 +478,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
     {
         var controller = await StartAsync(_host1!, 1);
         await WaitActiveAsync(controller, TimeSpan.FromSeconds(30));
-        await controller.Client.CreatePoolAsync(new CreatePoolRequest { Name = _pool, DevicePath = _lu!.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None });
+        await controller.Client.CreatePoolAsync(TheCreatePool);
         return controller;
     }
 
