@@ -95,7 +95,7 @@ public sealed class NodeFencing : BackgroundService
             // FENCED, and a copy read before the wait would open a second fence. In the SAN lab's full
             // run of 2026-12-04 the tick that retries pending fences waited behind an operator's
             // declared fence of node-a (S9), re-opened it with that stale copy, and as a non-interactive
-            // fence it could not finish (LU 2 was seen by node-a only): it was retried every 5 s for
+            // fence it could not finish (LU 2 was seen by node-a only): it was retried at every check for
             // the rest of the run, each retry five mpathpersist calls on node-b, whose one TCG CPU then
             // took over 5 minutes to start a controller (S9z, CI of stop 26).
             var victim = _nodes.Get(name);
