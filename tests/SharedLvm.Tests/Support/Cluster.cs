@@ -138,7 +138,7 @@ internal sealed class Cluster : IAsyncDisposable
         Api.CreateVolumeAsync(new CreateVolumeRequest { Pool = Pool, Name = name, SizeBytes = sizeBytes }).ResponseAsync;
 
     /// <summary>The LV's tags as lvm itself reports them on the LU.</summary>
-    public string Tags(Volume volume) => Lu!.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{Pool}/{volume.LvName}").Output;
+    public string Tags(Volume volume) => Lu!.LvTags(Pool, volume.LvName);
 
     public async ValueTask DisposeAsync()
     {

@@ -54,6 +54,9 @@ internal sealed class LoopDevice : IDisposable
     public (int Code, string Output) Lvm(params string[] arguments) =>
         Run("lvm", [arguments[0], "--config", $"global{{activation=0}} devices{{use_devicesfile=0 global_filter=[\"a|^{Device}$|\",\"r|.*|\"]}}", .. arguments[1..]]);
 
+    /// <summary>An LV's tags as lvm lists them on this device (owner tags, wipe marks).</summary>
+    public string LvTags(string vg, string lv) => Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{vg}/{lv}").Output;
+
     /// <summary>As <see cref="Lvm"/>, stdout only (JSON reports), failing the test on a non-zero exit.</summary>
     public string LvmReport(params string[] arguments)
     {

@@ -229,7 +229,7 @@ public sealed class WriterLeaseTests : IAsyncLifetime
     private CreatePoolRequest TheCreatePool => new() { Name = _pool, DevicePath = _lu!.Device, Mode = PoolCreateMode.Initialize, MetadataSizeBytes = 8 * MiB, WipeOnDelete = WipePolicy.None };
 
     private bool Tagged(Volume volume) =>
-        _lu!.Lvm("lvs", "--noheadings", "-o", "lv_tags", $"{_pool}/{volume.LvName}").Output.Contains(OwnerTag.For("node-1"), StringComparison.Ordinal);
+        _lu!.LvTags(_pool, volume.LvName).Contains(OwnerTag.For("node-1"), StringComparison.Ordinal);
 
     [Fact]
     public async Task Killed_at_every_lease_and_takeover_step_the_next_controller_converges()
